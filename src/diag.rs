@@ -1,0 +1,349 @@
+//! Diagnostics as data (code, severity, spans) and their renderings: miette, JSON, GitHub, SARIF.
+
+use std::fmt;
+use std::ops::Range;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub span: Range<usize>,
+    pub text: String,
+    pub primary: bool,
+}
+
+impl Label {
+    pub fn primary(span: Range<usize>, text: impl Into<String>) -> Self {
+        Label {
+            span,
+            text: text.into(),
+            primary: true,
+        }
+    }
+    pub fn secondary(span: Range<usize>, text: impl Into<String>) -> Self {
+        Label {
+            span,
+            text: text.into(),
+            primary: false,
+        }
+    }
+}
+
+/// One problem found in a spec. Codes are stable: tools and people match on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub help: Option<String>,
+    pub labels: Vec<Label>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            help: None,
+            labels: Vec::new(),
+        }
+    }
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+    pub fn with_label(mut self, label: Label) -> Self {
+        self.labels.push(label);
+        self
+    }
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    /// Byte offset where the problem starts (primary label), for sorting in file order.
+    pub fn offset(&self) -> usize {
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .or(self.labels.first())
+            .map_or(0, |l| l.span.start)
+    }
+}
+
+/// Sort problems in file order, then by code, and drop exact repeats.
+pub fn sort(diags: &mut Vec<Diagnostic>) {
+    diags.sort_by(|a, b| (a.offset(), a.code, &a.message).cmp(&(b.offset(), b.code, &b.message)));
+    diags.dedup();
+}
+
+/// 1-based line and column (in Unicode scalar values) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+/// A diagnostic bound to its source, in the shape miette renders.
+struct Report<'a> {
+    diag: &'a Diagnostic,
+    source: NamedSource<String>,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(self.diag.code))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        if self.diag.labels.is_empty() {
+            None
+        } else {
+            Some(&self.source)
+        }
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.diag.labels.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.diag.labels.iter().map(|l| {
+            let span = SourceSpan::new(l.span.start.into(), l.span.len());
+            if l.primary {
+                LabeledSpan::new_primary_with_span(Some(l.text.clone()), span)
+            } else {
+                LabeledSpan::new_with_span(Some(l.text.clone()), span)
+            }
+        })))
+    }
+}
+
+/// Render for a person. `color` only on a terminal; width fixed so snapshots are stable.
+pub fn render_human(diags: &[Diagnostic], file: &str, text: &str, color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for diag in diags {
+        let report = Report {
+            diag,
+            source: NamedSource::new(file, text.to_string()),
+        };
+        // Writing into a String cannot fail; a formatter error would only drop this report.
+        let _ = handler.render_report(&mut out, &report);
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonDiag<'a> {
+    file: &'a str,
+    code: &'a str,
+    severity: Severity,
+    message: &'a str,
+    help: Option<&'a str>,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+}
+
+fn json_diag<'a>(d: &'a Diagnostic, file: &'a str, text: &str) -> JsonDiag<'a> {
+    let span = d
+        .labels
+        .iter()
+        .find(|l| l.primary)
+        .map_or(0..0, |l| l.span.clone());
+    let (line, column) = line_col(text, span.start);
+    let (end_line, end_column) = line_col(text, span.end);
+    JsonDiag {
+        file,
+        code: d.code,
+        severity: d.severity,
+        message: &d.message,
+        help: d.help.as_deref(),
+        line,
+        column,
+        end_line,
+        end_column,
+    }
+}
+
+/// One JSON object per line (JSON Lines): easy to stream and to `jq`.
+pub fn render_json(diags: &[Diagnostic], file: &str, text: &str) -> String {
+    diags
+        .iter()
+        .map(|d| serde_json::to_string(&json_diag(d, file, text)).unwrap_or_default() + "\n")
+        .collect()
+}
+
+/// GitHub workflow commands; `%`, CR and LF are escaped as the runner expects.
+pub fn render_github(diags: &[Diagnostic], file: &str, text: &str) -> String {
+    let esc = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let prop = |s: &str| esc(s).replace(':', "%3A").replace(',', "%2C");
+    diags
+        .iter()
+        .map(|d| {
+            let j = json_diag(d, file, text);
+            let level = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            format!(
+                "::{level} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
+                prop(file),
+                j.line,
+                j.column,
+                j.end_line,
+                j.end_column,
+                prop(d.code),
+                esc(&d.message)
+            )
+        })
+        .collect()
+}
+
+/// SARIF 2.1.0 for code scanning, columns counted in Unicode code points.
+pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
+    let mut rules: Vec<&str> = files
+        .iter()
+        .flat_map(|(_, _, ds)| ds.iter().map(|d| d.code))
+        .collect();
+    rules.sort_unstable();
+    rules.dedup();
+    let results: Vec<_> = files
+        .iter()
+        .flat_map(|(file, text, ds)| {
+            ds.iter().map(move |d| {
+                let j = json_diag(d, file, text);
+                let mut message = d.message.clone();
+                if let Some(h) = &d.help {
+                    message = format!("{message}\nhelp: {h}");
+                }
+                json!({
+                    "ruleId": d.code,
+                    "level": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+                    "message": { "text": message },
+                    "locations": [{
+                        "physicalLocation": {
+                            "artifactLocation": { "uri": file },
+                            "region": {
+                                "startLine": j.line, "startColumn": j.column,
+                                "endLine": j.end_line, "endColumn": j.end_column
+                            }
+                        }
+                    }]
+                })
+            })
+        })
+        .collect();
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "qmspec",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/qmspec/qmspec",
+                "rules": rules.iter().map(|r| json!({ "id": r })).collect::<Vec<_>>()
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results
+        }]
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+/// Edit distance for "did you mean" hints.
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate within a distance that scales with the word's length.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1) + 1;
+    let lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let text = "name: \"ü\"\nkey: x\n";
+        assert_eq!(line_col(text, text.find("key").unwrap_or(0)), (2, 1));
+        assert_eq!(line_col(text, text.find('"').unwrap_or(0) + 2 + 1), (1, 9));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            did_you_mean("platfroms", ["platforms", "tools"]),
+            Some("platforms")
+        );
+        assert_eq!(did_you_mean("zzz", ["platforms"]), None);
+    }
+}

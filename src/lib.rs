@@ -1,0 +1,9 @@
+//! qmspec: compile one declarative worker spec into per-architecture Dockerfiles and CI.
+#![warn(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
+
+pub mod diag;
+pub mod load;
+pub mod model;
+pub mod rules;
+pub mod schema;
+pub mod yaml;

@@ -1,0 +1,83 @@
+//! The front half of the pipeline: bytes → spanned YAML → schema check → typed spec → rules.
+
+use crate::diag::{self, Diagnostic, Label, Severity};
+use crate::model::Spec;
+use crate::yaml::{self, Document};
+use crate::{rules, schema};
+
+/// A spec file after validation: its text, what was found, and the typed spec when it is valid.
+#[derive(Debug)]
+pub struct Loaded {
+    pub text: String,
+    pub diagnostics: Vec<Diagnostic>,
+    pub doc: Option<Document>,
+    pub spec: Option<Spec>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Validate spec bytes. Never panics; every problem becomes a diagnostic, sorted in file order.
+pub fn load(bytes: &[u8]) -> Loaded {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_string(),
+        Err(e) => {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let at = e.valid_up_to();
+            // The lossy text may be longer than the valid prefix, but the offset stays valid in it.
+            let d = Diagnostic::error("qmspec::not-utf8", "the spec is not valid UTF-8")
+                .with_label(Label::primary(
+                    at..(at + 1).min(text.len()),
+                    "invalid byte here",
+                ))
+                .with_help("save the file as UTF-8, then run `qmspec validate`");
+            return Loaded {
+                text,
+                diagnostics: vec![d],
+                doc: None,
+                spec: None,
+            };
+        }
+    };
+    let doc = match yaml::parse(&text) {
+        Ok(doc) => doc,
+        Err(mut diagnostics) => {
+            diag::sort(&mut diagnostics);
+            return Loaded {
+                text,
+                diagnostics,
+                doc: None,
+                spec: None,
+            };
+        }
+    };
+    let mut diagnostics = schema::check(&doc);
+    let mut spec = None;
+    if diagnostics.is_empty() {
+        match serde_json::from_value::<Spec>(doc.value.clone()) {
+            Ok(s) => {
+                diagnostics.extend(rules::check(&s, &doc));
+                spec = Some(s);
+            }
+            Err(e) => diagnostics.push(
+                Diagnostic::error(
+                    "qmspec::internal",
+                    format!("the spec passed the schema but not the model: {e}"),
+                )
+                .with_help("this is a bug in qmspec; please report it with the spec"),
+            ),
+        }
+    }
+    diag::sort(&mut diagnostics);
+    Loaded {
+        text,
+        diagnostics,
+        doc: Some(doc),
+        spec,
+    }
+}

@@ -1,0 +1,735 @@
+//! The raw spec as written in `specs/*.yaml`: serde types whose doc comments become the schema.
+//!
+//! Field docs are user documentation: editors show them on hover, so they say what a value does
+//! in the generated files, not how qmspec stores it.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables in the order written; a value may refer to earlier ones as `${NAME}`.
+pub type EnvMap = IndexMap<String, String>;
+
+/// A container image built for several CPU architectures and published by CI.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "qmspec worker spec", extend("examples" = [{"name": "qm-nmr-calc-worker", "owner": "steinbeck"}]))]
+pub struct Spec {
+    /// Image name as published, e.g. `qm-nmr-calc-worker` in `ghcr.io/OWNER/qm-nmr-calc-worker`.
+    #[schemars(regex(pattern = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"), extend("examples" = ["qm-nmr-calc-worker"]))]
+    pub name: String,
+    /// Container registry the image is pushed to.
+    #[serde(default = "default_registry")]
+    #[schemars(regex(pattern = r"^[a-z0-9.-]+(?::[0-9]+)?$"), extend("examples" = ["ghcr.io"]))]
+    pub registry: String,
+    /// Registry namespace (GitHub user or organisation) that owns the image.
+    #[schemars(regex(pattern = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"), extend("examples" = ["steinbeck"]))]
+    pub owner: String,
+    /// OCI labels written into every image (`org.opencontainers.image.*` and any others).
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9]+(?:[._-][a-z0-9]+)*$"}))]
+    pub labels: IndexMap<String, String>,
+    /// Which Dockerfiles to generate: one per platform (`per-platform`), one with a stage per
+    /// platform chosen by BuildKit's `TARGETARCH` (`multi-arch`), or `both`.
+    #[serde(default)]
+    pub dockerfiles: DockerfileLayout,
+    /// Path of the multi-arch Dockerfile, relative to the repository root.
+    #[serde(default)]
+    #[schemars(extend("examples" = ["generated/Dockerfile.worker"]))]
+    pub multi_arch_dockerfile: Option<String>,
+    /// Path of the generated validation script, relative to the repository root. It runs every
+    /// tool's `check` inside the image and is copied into it.
+    #[schemars(extend("examples" = ["generated/validate-worker.sh"]))]
+    pub validation_script: String,
+    /// The architectures to build, each with its base image, CI runner and Dockerfile.
+    pub platforms: PerPlatform<Platform>,
+    /// Debian/Ubuntu packages installed with `apt-get --no-install-recommends` in one layer.
+    #[serde(default)]
+    pub apt: Apt,
+    /// Environment of the image, in order; later values may use `${NAME}` of earlier ones.
+    #[serde(default)]
+    #[schemars(extend("examples" = [{"OMP_STACKSIZE": "2G"}]))]
+    pub env: EnvMap,
+    /// Per-platform environment: overrides or adds to `env` on that platform only.
+    #[serde(default)]
+    pub platform_env: PerPlatform<EnvMap>,
+    /// Tools installed into the image, each with one version and a source per platform.
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+    /// The application: virtual environment, files, user and entrypoint.
+    pub app: App,
+    /// How GitHub Actions builds and publishes the images.
+    pub ci: Ci,
+}
+
+fn default_registry() -> String {
+    "ghcr.io".to_string()
+}
+
+/// Which Dockerfiles qmspec writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DockerfileLayout {
+    /// One Dockerfile per platform, at each platform's `dockerfile` path.
+    #[default]
+    PerPlatform,
+    /// One Dockerfile with a stage per platform, at `multi-arch-dockerfile`.
+    MultiArch,
+    /// Both of the above.
+    Both,
+}
+
+/// A value for each CPU architecture; leave out the ones you do not build.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, bound(deserialize = "T: Deserialize<'de>"))]
+#[schemars(rename = "PerPlatform_{T}")]
+pub struct PerPlatform<T> {
+    /// x86-64 (`linux/amd64`): Intel and AMD servers and PCs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amd64: Option<T>,
+    /// 64-bit ARM (`linux/arm64`): Apple Silicon, AWS Graviton, Ampere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm64: Option<T>,
+    /// 64-bit POWER, little endian (`linux/ppc64le`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppc64le: Option<T>,
+    /// IBM Z (`linux/s390x`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s390x: Option<T>,
+    /// 64-bit RISC-V (`linux/riscv64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub riscv64: Option<T>,
+}
+
+impl<T> Default for PerPlatform<T> {
+    fn default() -> Self {
+        PerPlatform {
+            amd64: None,
+            arm64: None,
+            ppc64le: None,
+            s390x: None,
+            riscv64: None,
+        }
+    }
+}
+
+impl<T> PerPlatform<T> {
+    /// The entries that are present, in the fixed platform order.
+    pub fn iter(&self) -> impl Iterator<Item = (Arch, &T)> {
+        [
+            (Arch::Amd64, self.amd64.as_ref()),
+            (Arch::Arm64, self.arm64.as_ref()),
+            (Arch::Ppc64le, self.ppc64le.as_ref()),
+            (Arch::S390x, self.s390x.as_ref()),
+            (Arch::Riscv64, self.riscv64.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(a, v)| v.map(|v| (a, v)))
+    }
+
+    pub fn get(&self, arch: Arch) -> Option<&T> {
+        match arch {
+            Arch::Amd64 => self.amd64.as_ref(),
+            Arch::Arm64 => self.arm64.as_ref(),
+            Arch::Ppc64le => self.ppc64le.as_ref(),
+            Arch::S390x => self.s390x.as_ref(),
+            Arch::Riscv64 => self.riscv64.as_ref(),
+        }
+    }
+}
+
+// Adding an architecture means adding a field to `PerPlatform` and a row to the tables below;
+// nothing else names architectures.
+/// A CPU architecture, as Docker and BuildKit's `TARGETARCH` name it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+    Ppc64le,
+    S390x,
+    Riscv64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 5] = [
+        Arch::Amd64,
+        Arch::Arm64,
+        Arch::Ppc64le,
+        Arch::S390x,
+        Arch::Riscv64,
+    ];
+
+    /// The name used in Docker platforms and BuildKit's `TARGETARCH`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
+    /// Names this architecture goes by in download file names (lower case).
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Arch::Amd64 => &["x86_64", "x86-64", "amd64", "x64"],
+            Arch::Arm64 => &["aarch64", "arm64"],
+            Arch::Ppc64le => &["ppc64le", "powerpc64le"],
+            Arch::S390x => &["s390x"],
+            Arch::Riscv64 => &["riscv64"],
+        }
+    }
+
+    pub fn docker_platform(self) -> String {
+        format!("linux/{}", self.name())
+    }
+}
+
+/// One architecture's build: base image, CI runner and output Dockerfile.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Platform {
+    /// The image this platform's Dockerfile starts `FROM`.
+    pub base: BaseImage,
+    /// GitHub-hosted runner label that builds this platform, e.g. `ubuntu-latest` (x86-64) or
+    /// `ubuntu-24.04-arm` (ARM64).
+    #[schemars(extend("examples" = ["ubuntu-latest", "ubuntu-24.04-arm"]))]
+    pub runner: String,
+    /// `native` when the runner has this CPU; `qemu` to emulate it on the runner (slower).
+    #[serde(default)]
+    pub emulation: Emulation,
+    /// Path of this platform's generated Dockerfile, relative to the repository root.
+    #[schemars(extend("examples" = ["generated/Dockerfile.worker.amd64"]))]
+    pub dockerfile: String,
+}
+
+/// How the CI runner executes this platform's build.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Emulation {
+    /// The runner's own CPU is this architecture.
+    #[default]
+    Native,
+    /// The runner emulates this architecture with QEMU user-mode.
+    Qemu,
+}
+
+/// A base image reference, split so that qmspec can check tag and digest separately.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BaseImage {
+    /// Repository without tag, e.g. `ghcr.io/nwchemgit/nwchem-dev/amd64`.
+    #[schemars(regex(pattern = r"^[a-z0-9]+(?:[._/:-][a-z0-9]+)*$"))]
+    pub image: String,
+    /// Tag, e.g. `latest` or `7.2.3`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"))]
+    pub tag: String,
+    /// Content digest that pins the exact image, e.g. `sha256:…`. Without it the build is not
+    /// reproducible and `qmspec validate` warns.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    pub digest: Option<String>,
+    /// Why this base is used without a digest; written next to the `FROM` line.
+    #[serde(default)]
+    pub unpinned_reason: Option<String>,
+}
+
+/// System packages from the base image's distribution.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Apt {
+    /// Packages for every platform, `name` or `name=version`.
+    #[serde(default)]
+    #[schemars(extend("items" = {"type": "string", "pattern": "^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$"}))]
+    pub packages: Vec<String>,
+    /// Extra packages for one platform only.
+    #[serde(default)]
+    pub platforms: PerPlatform<Vec<String>>,
+    /// Why packages are not pinned to versions (`name=version`); written into the Dockerfile.
+    #[serde(default)]
+    pub unpinned_reason: Option<String>,
+}
+
+/// A tool with one version and a source per platform.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Tool {
+    /// Tool name, unique in the spec; `needs` refers to it.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9._-]*$"), extend("examples" = ["xtb"]))]
+    pub name: String,
+    /// The one version installed on every platform; URLs use it as `{{version}}`, conda and pip
+    /// sources are pinned to it. Quote it: `"6.10"`, not `6.10`.
+    #[serde(default)]
+    #[schemars(extend("examples" = ["6.7.1"]))]
+    pub version: Option<String>,
+    /// What the tool is for (shown in the Dockerfile comment).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Tools (or capabilities, see `provides`) installed before this one, e.g. `conda` before
+    /// conda packages.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Capabilities this tool offers to others, e.g. `conda` and `python`; `via` and `needs` may
+    /// name a capability instead of a tool, so each platform can use a different provider.
+    #[serde(default)]
+    #[schemars(extend("examples" = [["conda", "python"]]))]
+    pub provides: Vec<String>,
+    /// Environment variables this tool needs, on every platform.
+    #[serde(default)]
+    pub env: EnvMap,
+    /// Directories prepended to `PATH`, on every platform.
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Shell command that proves the tool works inside the image, e.g. `xtb --version`.
+    #[serde(default)]
+    #[schemars(extend("examples" = ["xtb --version"]))]
+    pub check: Option<String>,
+    /// Where the tool comes from on each platform.
+    pub sources: PerPlatform<Source>,
+}
+
+/// How a tool is installed on one platform; `kind` selects the fields.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Source {
+    /// A release archive downloaded, checked against its sha256 and unpacked.
+    #[schemars(title = "archive: release tarball")]
+    Archive(ArchiveSource),
+    /// A self-extracting shell installer (Miniconda, Miniforge) run in batch mode.
+    #[schemars(title = "installer: shell installer")]
+    Installer(InstallerSource),
+    /// A conda package, pinned to the tool's version.
+    #[schemars(title = "conda: conda package")]
+    Conda(CondaSource),
+    /// A PyPI package installed into its own virtual environment, pinned to the tool's version.
+    #[schemars(title = "pip: Python package")]
+    Pip(PipSource),
+    /// Distribution packages installed with apt in the tool's own layer.
+    #[schemars(title = "apt: system packages")]
+    Apt(AptSource),
+    /// Already in the base image; nothing is installed, only checked.
+    #[schemars(title = "base-image: provided by the base image")]
+    BaseImage(BaseImageSource),
+    /// Explicit shell commands, the last resort when no typed source fits.
+    #[schemars(title = "commands: explicit shell commands")]
+    Commands(CommandsSource),
+    /// Not installed on this platform, on purpose (reported as a warning).
+    #[schemars(title = "none: not available on this platform")]
+    None(NoneSource),
+}
+
+impl Source {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Archive(_) => "archive",
+            Source::Installer(_) => "installer",
+            Source::Conda(_) => "conda",
+            Source::Pip(_) => "pip",
+            Source::Apt(_) => "apt",
+            Source::BaseImage(_) => "base-image",
+            Source::Commands(_) => "commands",
+            Source::None(_) => "none",
+        }
+    }
+    pub const KINDS: [&'static str; 8] = [
+        "archive",
+        "installer",
+        "conda",
+        "pip",
+        "apt",
+        "base-image",
+        "commands",
+        "none",
+    ];
+}
+
+/// A download's expected sha256: 64 hex digits, or `unverified` with `unverified-reason`.
+pub type Sha256 = String;
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ArchiveSource {
+    /// Download URL; `{{version}}` is replaced by the tool's version.
+    #[schemars(extend("examples" = ["https://github.com/grimme-lab/xtb/releases/download/v{{version}}/xtb-{{version}}-linux-x86_64.tar.xz"]))]
+    pub url: String,
+    /// Expected sha256 of the download (64 hex digits), or `unverified`.
+    #[schemars(regex(pattern = "^([0-9a-f]{64}|unverified)$"))]
+    pub sha256: Sha256,
+    /// Why the download cannot be verified (required with `sha256: unverified`).
+    #[serde(default)]
+    pub unverified_reason: Option<String>,
+    /// Leading path components dropped while unpacking (`tar --strip-components`).
+    #[serde(default)]
+    pub strip_components: u32,
+    /// Directory the archive is unpacked into.
+    #[schemars(extend("examples" = ["/opt/xtb"]))]
+    pub dest: String,
+    /// Files (relative to `dest`) made executable after unpacking.
+    #[serde(default)]
+    pub executables: Vec<String>,
+    /// Environment variables for this platform's install only.
+    #[serde(default)]
+    pub env: EnvMap,
+    /// `PATH` entries for this platform's install only.
+    #[serde(default)]
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InstallerSource {
+    /// Download URL of the installer script; `{{version}}` is replaced by the tool's version.
+    pub url: String,
+    /// Expected sha256 of the installer (64 hex digits), or `unverified`.
+    #[schemars(regex(pattern = "^([0-9a-f]{64}|unverified)$"))]
+    pub sha256: Sha256,
+    /// Why the download cannot be verified (required with `sha256: unverified`).
+    #[serde(default)]
+    pub unverified_reason: Option<String>,
+    /// Install prefix, passed as `-b -p PREFIX`; conda and pip sources find `PREFIX/bin` here.
+    #[schemars(extend("examples" = ["/opt/conda"]))]
+    pub prefix: String,
+    /// Environment variables for this platform's install only.
+    #[serde(default)]
+    pub env: EnvMap,
+    /// `PATH` entries for this platform's install only.
+    #[serde(default)]
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CondaSource {
+    /// Channel to install from.
+    #[serde(default = "default_channel")]
+    #[schemars(extend("examples" = ["conda-forge"]))]
+    pub channel: String,
+    /// Package name; defaults to the tool's name. It is pinned to the tool's version.
+    #[serde(default)]
+    pub package: Option<String>,
+    /// Tool or capability (an `installer` on this platform) whose conda installs the package, or
+    /// `system` for the `conda` already on `PATH`.
+    #[schemars(extend("examples" = ["miniforge"]))]
+    pub via: String,
+    /// Environment variables for this platform's install only.
+    #[serde(default)]
+    pub env: EnvMap,
+    /// `PATH` entries for this platform's install only.
+    #[serde(default)]
+    pub path: Vec<String>,
+}
+
+fn default_channel() -> String {
+    "conda-forge".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PipSource {
+    /// PyPI package name; defaults to the tool's name. It is pinned to the tool's version.
+    #[serde(default)]
+    pub package: Option<String>,
+    /// Python that creates the tool's virtual environment: a tool or capability (an `installer`
+    /// on this platform), or `system` for the image's `python3`.
+    #[schemars(extend("examples" = ["system"]))]
+    pub via: String,
+    /// Directory of the tool's own virtual environment; its `bin` goes on `PATH`.
+    #[schemars(extend("examples" = ["/opt/pyflakes"]))]
+    pub prefix: String,
+    /// Environment variables for this platform's install only.
+    #[serde(default)]
+    pub env: EnvMap,
+    /// `PATH` entries for this platform's install only.
+    #[serde(default)]
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AptSource {
+    /// Packages, `name` or `name=version`.
+    pub packages: Vec<String>,
+    /// Environment variables for this platform's install only.
+    #[serde(default)]
+    pub env: EnvMap,
+    /// `PATH` entries for this platform's install only.
+    #[serde(default)]
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BaseImageSource {
+    /// Environment variables the tool needs on this platform.
+    #[serde(default)]
+    pub env: EnvMap,
+    /// `PATH` entries where the base image keeps the tool.
+    #[serde(default)]
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CommandsSource {
+    /// Shell commands run in order in one layer; the first failure stops the build.
+    pub run: Vec<String>,
+    /// Environment variables for this platform's install only.
+    #[serde(default)]
+    pub env: EnvMap,
+    /// `PATH` entries for this platform's install only.
+    #[serde(default)]
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NoneSource {
+    /// Why the tool is not installed on this platform.
+    pub reason: String,
+}
+
+/// The application layered on top of the tools.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct App {
+    /// Working directory of the image.
+    #[schemars(extend("examples" = ["/app"]))]
+    pub workdir: String,
+    /// The app's Python virtual environment.
+    pub python: AppPython,
+    /// Files copied before the source, e.g. a lock file; installing them is its own layer so that
+    /// a source change does not reinstall dependencies.
+    #[serde(default)]
+    pub requirements: Option<String>,
+    /// Source files and directories copied last, each `from` (build context) and `to` (image).
+    #[serde(default)]
+    pub copy: Vec<CopyItem>,
+    /// `pip install` target after the source is copied, e.g. `.`; dependencies are installed from
+    /// `requirements`, so this runs with `--no-deps` when `requirements` is set.
+    #[serde(default)]
+    pub install: Option<String>,
+    /// Directories created in the image and owned by the app's user.
+    #[serde(default)]
+    pub data_dirs: Vec<String>,
+    /// Scripts copied into the image and made executable.
+    #[serde(default)]
+    pub scripts: Option<CopyItem>,
+    /// Non-root user the image runs as.
+    #[serde(default)]
+    pub user: Option<User>,
+    /// `ENTRYPOINT` as a list; `[]` resets the base image's entrypoint.
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    /// `CMD` as a list.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Extra checks for the validation script, after the tools' checks.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AppPython {
+    /// Python that creates the venv: a tool or capability (an `installer` on each platform), or
+    /// `system` for the image's `python3`.
+    pub via: String,
+    /// Directory of the virtual environment; its `bin` goes first on `PATH`.
+    #[schemars(extend("examples" = ["/app/.venv"]))]
+    pub venv: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CopyItem {
+    /// Path in the build context.
+    pub from: String,
+    /// Path in the image.
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct User {
+    /// User name, created if the base image does not have it.
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]{0,31}$"))]
+    pub name: String,
+    /// Numeric user id (also used as group id).
+    #[schemars(range(min = 1, max = 2147483647))]
+    pub uid: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Check {
+    /// Name printed with PASS/FAIL.
+    pub name: String,
+    /// Shell command; exit status 0 means PASS.
+    pub run: String,
+}
+
+/// GitHub Actions publishing.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Ci {
+    /// Path of the generated workflow, relative to the repository root.
+    #[schemars(extend("examples" = ["generated/publish-images.yml"]))]
+    pub workflow: String,
+    /// Git tag patterns whose push publishes the images.
+    #[serde(default = "default_tags")]
+    pub on_tags: Vec<String>,
+    /// Also allow starting the workflow by hand.
+    #[serde(default)]
+    pub workflow_dispatch: bool,
+    /// Image tags computed from the git tag.
+    #[serde(default = "default_tag_rules")]
+    pub tag_rules: Vec<TagRule>,
+    /// How the spec's image is built: one native job per platform merged by digest, or one job
+    /// emulating every platform with QEMU.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Build cache.
+    #[serde(default)]
+    pub cache: Cache,
+    /// Extra or overriding action pins, `owner/repo` → `SHA # vX.Y.Z`.
+    #[serde(default)]
+    #[schemars(extend("additionalProperties" = {"type": "string", "pattern": "^[0-9a-f]{40} # v[0-9A-Za-z.+-]+$"}))]
+    pub pins: IndexMap<String, String>,
+    /// Images built from hand-written Dockerfiles, published by the same workflow.
+    #[serde(default)]
+    pub extra_images: Vec<ExtraImage>,
+}
+
+fn default_tags() -> Vec<String> {
+    vec!["v*".to_string()]
+}
+
+fn default_tag_rules() -> Vec<TagRule> {
+    vec![TagRule::Version, TagRule::MajorMinor, TagRule::Latest]
+}
+
+/// One image tag derived from the pushed git tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TagRule {
+    /// The full semantic version, `{{version}}` (e.g. `2.5.0`).
+    Version,
+    /// `{{major}}.{{minor}}` (e.g. `2.5`).
+    MajorMinor,
+    /// `{{major}}` (e.g. `2`).
+    Major,
+    /// `latest`.
+    Latest,
+    /// The commit SHA.
+    Sha,
+}
+
+/// How CI builds an image for several platforms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// One job per platform on its own runner, pushed by digest and merged into one tag.
+    #[default]
+    Native,
+    /// One job that builds every platform under QEMU emulation.
+    Qemu,
+}
+
+/// Build cache for CI.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cache {
+    /// GitHub Actions cache, one scope per image and platform, `mode=max`.
+    #[default]
+    Gha,
+    /// No cache.
+    None,
+}
+
+/// An image built from a hand-written Dockerfile.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExtraImage {
+    /// Image name, published as `REGISTRY/OWNER/NAME`.
+    #[schemars(regex(pattern = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"))]
+    pub name: String,
+    /// Path of the Dockerfile in the repository.
+    pub dockerfile: String,
+    /// Build context directory.
+    #[serde(default = "default_context")]
+    pub context: String,
+    /// Platforms to build (under QEMU in one job).
+    pub platforms: Vec<Arch>,
+}
+
+fn default_context() -> String {
+    ".".to_string()
+}
+
+/// What a `via` names on one platform.
+#[derive(Debug, Clone)]
+pub enum Provider<'a> {
+    /// `system`: whatever is on the image's `PATH`.
+    System,
+    /// An installer tool, with its index in `tools` and install prefix.
+    Installer {
+        index: usize,
+        tool: &'a Tool,
+        prefix: &'a str,
+    },
+    /// Nothing on this platform provides it.
+    Missing,
+    /// It resolves to a tool that is not an installer.
+    NotInstaller { index: usize, tool: &'a Tool },
+    /// Several tools provide it on this platform.
+    Ambiguous(Vec<&'a str>),
+}
+
+impl Spec {
+    /// Indices of the tools a name refers to on `arch`: the tool of that name, or every tool
+    /// that `provides` it with a real source on `arch`.
+    pub fn tools_named(&self, name: &str, arch: Arch) -> Vec<usize> {
+        self.tools
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.name == name || t.provides.iter().any(|p| p == name))
+            .filter(|(_, t)| !matches!(t.sources.get(arch), None | Some(Source::None(_))))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Whether a name is a tool or a capability anywhere in the spec.
+    pub fn knows(&self, name: &str) -> bool {
+        self.tools
+            .iter()
+            .any(|t| t.name == name || t.provides.iter().any(|p| p == name))
+    }
+
+    pub fn provider(&self, via: &str, arch: Arch) -> Provider<'_> {
+        if via == "system" {
+            return Provider::System;
+        }
+        let found = self.tools_named(via, arch);
+        match found.as_slice() {
+            [] => Provider::Missing,
+            [i] => {
+                let tool = &self.tools[*i];
+                match tool.sources.get(arch) {
+                    Some(Source::Installer(s)) => Provider::Installer {
+                        index: *i,
+                        tool,
+                        prefix: &s.prefix,
+                    },
+                    _ => Provider::NotInstaller { index: *i, tool },
+                }
+            }
+            many => {
+                Provider::Ambiguous(many.iter().map(|i| self.tools[*i].name.as_str()).collect())
+            }
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Spanned YAML: spec text → a node tree with byte spans → JSON plus a route→span index.
+//!
+//! We drive `saphyr-parser`'s event stream ourselves instead of using a ready-made tree so that
+//! we keep what diagnostics need: the span of every key *and* every value, the scalar style (a
+//! plain `6.10` is a float, a quoted one is a string), duplicate keys, and a budget on aliases.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use serde_json::{Map, Number, Value};
+
+use crate::diag::{Diagnostic, Label};
+
+/// How many nodes alias expansion may add before we call the document hostile ("billion laughs").
+const ALIAS_NODE_BUDGET: usize = 10_000;
+/// Deepest nesting accepted; a spec never needs more, and it keeps recursion bounded.
+const MAX_DEPTH: usize = 64;
+
+/// Where a node sits in the source: the value's span and, for a mapping entry, its key's span.
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    pub key: Option<Range<usize>>,
+    pub value: Range<usize>,
+    /// For scalars: the text as written and whether it was a plain (unquoted) scalar.
+    pub plain_scalar: Option<String>,
+}
+
+/// A parsed spec: the JSON value the schema sees, and where each JSON pointer came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub value: Value,
+    pub places: HashMap<String, Place>,
+}
+
+impl Document {
+    /// The place of a JSON pointer, walking up to the nearest ancestor that has one.
+    pub fn place(&self, pointer: &str) -> &Place {
+        let mut p = pointer;
+        loop {
+            if let Some(place) = self.places.get(p) {
+                return place;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return self.places.get("").unwrap_or(&EMPTY_PLACE),
+            }
+        }
+    }
+
+    /// Span of the key of `pointer` when it has one, else of its value.
+    pub fn key_span(&self, pointer: &str) -> Range<usize> {
+        let place = self.place(pointer);
+        place.key.clone().unwrap_or_else(|| place.value.clone())
+    }
+
+    pub fn value_span(&self, pointer: &str) -> Range<usize> {
+        self.place(pointer).value.clone()
+    }
+}
+
+static EMPTY_PLACE: Place = Place {
+    key: None,
+    value: 0..0,
+    plain_scalar: None,
+};
+
+/// Escape one JSON-pointer segment (RFC 6901).
+pub fn escape_segment(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Converts saphyr's character indices into byte offsets (miette wants bytes).
+struct Offsets {
+    starts: Vec<usize>,
+}
+
+impl Offsets {
+    fn new(text: &str) -> Self {
+        let mut starts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        starts.push(text.len());
+        Offsets { starts }
+    }
+    fn byte(&self, char_index: usize) -> usize {
+        self.starts
+            .get(char_index)
+            .copied()
+            .unwrap_or_else(|| self.starts.last().copied().unwrap_or(0))
+    }
+    fn range(&self, span: &Span) -> Range<usize> {
+        self.byte(span.start.index())..self.byte(span.end.index())
+    }
+}
+
+struct Builder<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    offsets: Offsets,
+    anchors: HashMap<usize, (Value, Range<usize>)>,
+    alias_nodes: usize,
+    places: HashMap<String, Place>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+enum Step {
+    Node(Value, Range<usize>),
+    End(Range<usize>),
+}
+
+/// Parse spec text. Returns the document, or every problem found while loading it.
+pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
+    let mut b = Builder {
+        parser: Parser::new_from_str(text),
+        offsets: Offsets::new(text),
+        anchors: HashMap::new(),
+        alias_nodes: 0,
+        places: HashMap::new(),
+        diagnostics: Vec::new(),
+    };
+    let root = b.document();
+    match root {
+        Ok(Some(value)) if b.diagnostics.is_empty() => Ok(Document {
+            value,
+            places: b.places,
+        }),
+        Ok(_) => Err(b.diagnostics),
+        Err(d) => {
+            b.diagnostics.push(d);
+            Err(b.diagnostics)
+        }
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Range<usize>), Diagnostic> {
+        match self.parser.next_event() {
+            Some(Ok((ev, span))) => Ok((ev, self.offsets.range(&span))),
+            Some(Err(e)) => {
+                let at = self.offsets.byte(e.marker().index());
+                Err(Diagnostic::error(
+                    "qmspec::yaml-syntax",
+                    format!("invalid YAML: {}", e.info()),
+                )
+                .with_label(Label::primary(at..at, e.info().to_string()))
+                .with_help("fix the YAML syntax at the marked position, then run `qmspec validate`"))
+            }
+            None => Err(Diagnostic::error(
+                "qmspec::yaml-syntax",
+                "invalid YAML: unexpected end of input",
+            )),
+        }
+    }
+
+    fn document(&mut self) -> Result<Option<Value>, Diagnostic> {
+        // StreamStart
+        self.next()?;
+        let (ev, span) = self.next()?;
+        let root = match ev {
+            Event::StreamEnd => {
+                return Err(Diagnostic::error("qmspec::empty", "the spec is empty")
+                    .with_label(Label::primary(span, "nothing here"))
+                    .with_help(
+                        "start from the bundled example: copy `specs/worker.yaml`, then run `qmspec validate`",
+                    ));
+            }
+            Event::DocumentStart(_) => match self.node(String::new(), None, 0)? {
+                Step::Node(v, r) => (v, r),
+                Step::End(r) => {
+                    return Err(Diagnostic::error("qmspec::empty", "the spec is empty")
+                        .with_label(Label::primary(r, "the document has no content"))
+                        .with_help(
+                            "write the spec's top-level mapping, then run `qmspec validate`",
+                        ));
+                }
+            },
+            _ => return Err(self.unexpected(span)),
+        };
+        // DocumentEnd, then StreamEnd or a second document.
+        let (ev, span) = self.next()?;
+        if !matches!(ev, Event::DocumentEnd) {
+            return Err(self.unexpected(span));
+        }
+        let (ev, span) = self.next()?;
+        if let Event::DocumentStart(_) = ev {
+            return Err(Diagnostic::error(
+                "qmspec::multiple-documents",
+                "the spec holds more than one YAML document",
+            )
+            .with_label(Label::primary(span, "a second document starts here"))
+            .with_help(
+                "keep one spec per file: move this document into its own file under `specs/`",
+            ));
+        }
+        let (value, span) = root;
+        if let Value::Null = value {
+            if self.places.get("").and_then(|p| p.plain_scalar.as_deref()) == Some("") {
+                return Err(Diagnostic::error("qmspec::empty", "the spec is empty")
+                    .with_label(Label::primary(span, "the document has no content"))
+                    .with_help("write the spec's top-level mapping, then run `qmspec validate`"));
+            }
+        }
+        if !value.is_object() {
+            let what = kind_name(&value);
+            return Err(Diagnostic::error(
+                "qmspec::not-a-mapping",
+                format!("the spec must be a mapping of keys, but it is {what}"),
+            )
+            .with_label(Label::primary(span, format!("this is {what}")))
+            .with_help("a spec starts with top-level keys such as `name:` and `platforms:`; see `qmspec schema`"));
+        }
+        Ok(Some(value))
+    }
+
+    fn unexpected(&self, span: Range<usize>) -> Diagnostic {
+        Diagnostic::error("qmspec::yaml-syntax", "unexpected YAML structure")
+            .with_label(Label::primary(span, "not expected here"))
+    }
+
+    fn node(
+        &mut self,
+        pointer: String,
+        key: Option<Range<usize>>,
+        depth: usize,
+    ) -> Result<Step, Diagnostic> {
+        let (ev, span) = self.next()?;
+        if depth > MAX_DEPTH {
+            return Err(Diagnostic::error(
+                "qmspec::too-deep",
+                format!("the spec nests deeper than {MAX_DEPTH} levels"),
+            )
+            .with_label(Label::primary(span, "too deep")));
+        }
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = match tag.as_deref() {
+                    Some(t) if t.is_yaml_core_schema() && t.suffix == "str" => {
+                        Value::String(text.to_string())
+                    }
+                    Some(t) if t.is_yaml_core_schema() => resolve_plain(&text),
+                    Some(t) => {
+                        self.diagnostics.push(
+                            Diagnostic::error(
+                                "qmspec::yaml-tag",
+                                format!("unsupported YAML tag `{t}`"),
+                            )
+                            .with_label(Label::primary(
+                                span.clone(),
+                                "custom tags have no meaning in a spec",
+                            ))
+                            .with_help("remove the tag; quote the value if it must be a string"),
+                        );
+                        Value::String(text.to_string())
+                    }
+                    None if style == ScalarStyle::Plain => resolve_plain(&text),
+                    None => Value::String(text.to_string()),
+                };
+                let plain =
+                    (style == ScalarStyle::Plain && tag.is_none()).then(|| text.to_string());
+                self.places.insert(
+                    pointer,
+                    Place {
+                        key,
+                        value: span.clone(),
+                        plain_scalar: plain,
+                    },
+                );
+                if anchor > 0 {
+                    self.anchors.insert(anchor, (value.clone(), span.clone()));
+                }
+                Ok(Step::Node(value, span))
+            }
+            Event::Alias(id) => {
+                let Some((value, _)) = self.anchors.get(&id).cloned() else {
+                    return Err(Diagnostic::error(
+                        "qmspec::yaml-alias",
+                        "alias to an unknown anchor",
+                    )
+                    .with_label(Label::primary(span, "unknown anchor")));
+                };
+                self.alias_nodes += count_nodes(&value);
+                if self.alias_nodes > ALIAS_NODE_BUDGET {
+                    return Err(Diagnostic::error(
+                        "qmspec::alias-budget",
+                        format!("aliases expand to more than {ALIAS_NODE_BUDGET} nodes"),
+                    )
+                    .with_label(Label::primary(span, "expansion stops here"))
+                    .with_help(
+                        "a spec is small: write the values out instead of nesting aliases",
+                    ));
+                }
+                self.places.insert(
+                    pointer,
+                    Place {
+                        key,
+                        value: span.clone(),
+                        plain_scalar: None,
+                    },
+                );
+                Ok(Step::Node(value, span))
+            }
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                let end = loop {
+                    let child = format!("{pointer}/{}", items.len());
+                    match self.node(child, None, depth + 1)? {
+                        Step::Node(v, _) => items.push(v),
+                        Step::End(r) => break r,
+                    }
+                };
+                let full = span.start..end.end.max(span.end);
+                let value = Value::Array(items);
+                self.finish_collection(pointer, key, full.clone(), anchor, &value);
+                Ok(Step::Node(value, full))
+            }
+            Event::MappingStart(anchor, _) => {
+                let mut map = Map::new();
+                let mut key_spans: HashMap<String, Range<usize>> = HashMap::new();
+                let end = loop {
+                    let (kev, kspan) = self.next()?;
+                    let name = match kev {
+                        Event::MappingEnd => break kspan,
+                        Event::Scalar(text, _, _, _) => text.to_string(),
+                        _ => {
+                            return Err(Diagnostic::error(
+                                "qmspec::complex-key",
+                                "mapping keys must be plain strings",
+                            )
+                            .with_label(Label::primary(kspan, "this key is a collection")));
+                        }
+                    };
+                    let child = format!("{pointer}/{}", escape_segment(&name));
+                    let step = self.node(child, Some(kspan.clone()), depth + 1)?;
+                    let Step::Node(v, _) = step else {
+                        return Err(self.unexpected(kspan));
+                    };
+                    if let Some(first) = key_spans.get(&name) {
+                        self.diagnostics.push(
+                            Diagnostic::error(
+                                "qmspec::duplicate-key",
+                                format!("duplicate key `{name}`"),
+                            )
+                            .with_label(Label::primary(kspan.clone(), "defined again here"))
+                            .with_label(Label::secondary(first.clone(), "first defined here"))
+                            .with_help(
+                                "YAML keeps only one of them: delete or merge the repeated key",
+                            ),
+                        );
+                        continue;
+                    }
+                    key_spans.insert(name.clone(), kspan);
+                    map.insert(name, v);
+                };
+                let full = span.start..end.end.max(span.end);
+                let value = Value::Object(map);
+                self.finish_collection(pointer, key, full.clone(), anchor, &value);
+                Ok(Step::Node(value, full))
+            }
+            Event::SequenceEnd | Event::MappingEnd | Event::DocumentEnd => Ok(Step::End(span)),
+            _ => Err(self.unexpected(span)),
+        }
+    }
+
+    fn finish_collection(
+        &mut self,
+        pointer: String,
+        key: Option<Range<usize>>,
+        span: Range<usize>,
+        anchor: usize,
+        value: &Value,
+    ) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (value.clone(), span.clone()));
+        }
+        self.places.insert(
+            pointer,
+            Place {
+                key,
+                value: span,
+                plain_scalar: None,
+            },
+        );
+    }
+}
+
+fn count_nodes(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(count_nodes).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(count_nodes).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// A short English name of a JSON value's type, for messages.
+pub fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Resolve a plain scalar with the YAML 1.2 core schema.
+fn resolve_plain(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => return Value::String(text.to_string()),
+        _ => {}
+    }
+    let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits(body, 10) {
+        if let Ok(i) = text.parse::<i64>() {
+            return Value::Number(i.into());
+        }
+    }
+    if let Some(hex) = text.strip_prefix("0x").filter(|h| digits(h, 16)) {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return Value::Number(i.into());
+        }
+    }
+    if let Some(oct) = text.strip_prefix("0o").filter(|o| digits(o, 8)) {
+        if let Ok(i) = i64::from_str_radix(oct, 8) {
+            return Value::Number(i.into());
+        }
+    }
+    let looks_float = body
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c == '.')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
+    if looks_float {
+        if let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
+            return Value::Number(n);
+        }
+    }
+    Value::String(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_scalars_follow_the_core_schema() {
+        assert_eq!(resolve_plain("6.10"), serde_json::json!(6.1));
+        assert_eq!(resolve_plain("12"), serde_json::json!(12));
+        assert_eq!(resolve_plain("v1"), serde_json::json!("v1"));
+        assert_eq!(resolve_plain("1.2.3"), serde_json::json!("1.2.3"));
+        assert_eq!(resolve_plain("~"), Value::Null);
+    }
+
+    #[test]
+    fn spans_are_bytes_after_non_ascii_text() {
+        let doc = parse("a: \"ünïcødé\"\nb: 1\n").expect("parses");
+        let key = doc.key_span("/b");
+        assert_eq!(&"a: \"ünïcødé\"\nb: 1\n"[key], "b");
+    }
+}
