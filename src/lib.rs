@@ -4,6 +4,10 @@
 pub mod diag;
 pub mod load;
 pub mod model;
+pub mod output;
+pub mod pins;
+pub mod render;
+pub mod resolve;
 pub mod rules;
 pub mod schema;
 pub mod yaml;

@@ -1,0 +1,112 @@
+//! Action pins: every `uses:` in a generated workflow is a full commit SHA with its version.
+//!
+//! Each SHA below is the commit its release tag points at, read from the action's repository
+//! (`git rev-parse vX.Y.Z^{commit}`). Update them together with the version comment.
+
+use std::collections::BTreeMap;
+
+use crate::resolve::Resolved;
+
+/// Built-in pins: `owner/repo` → (commit, tag).
+pub const KNOWN: &[(&str, &str, &str)] = &[
+    (
+        "actions/checkout",
+        "3d3c42e5aac5ba805825da76410c181273ba90b1",
+        "v7.0.1",
+    ),
+    (
+        "actions/download-artifact",
+        "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c",
+        "v8.0.1",
+    ),
+    (
+        "actions/upload-artifact",
+        "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f",
+        "v7.0.0",
+    ),
+    (
+        "docker/build-push-action",
+        "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
+        "v7.3.0",
+    ),
+    (
+        "docker/login-action",
+        "4907a6ddec9925e35a0a9e82d7399ccc52663121",
+        "v4.1.0",
+    ),
+    (
+        "docker/metadata-action",
+        "dc802804100637a589fabce1cb79ff13a1411302",
+        "v6.2.0",
+    ),
+    (
+        "docker/setup-buildx-action",
+        "37fe631027851001ddb9b187196cc803df7f5f0e",
+        "v4.3.0",
+    ),
+    (
+        "docker/setup-qemu-action",
+        "96fe6ef7f33517b61c61be40b68a1882f3264fb8",
+        "v4.2.0",
+    ),
+];
+
+/// The pin table in force for one spec: built-ins overridden or extended by `ci.pins`.
+#[derive(Debug, Clone, Default)]
+pub struct Pins {
+    table: BTreeMap<String, (String, String)>,
+}
+
+impl Pins {
+    /// Built-ins plus the spec's `ci.pins` (`owner/repo` → `SHA # vX.Y.Z`, checked by the schema).
+    pub fn new(overrides: &indexmap::IndexMap<String, String>) -> Self {
+        let mut table: BTreeMap<String, (String, String)> = KNOWN
+            .iter()
+            .map(|(a, sha, v)| (a.to_string(), (sha.to_string(), v.to_string())))
+            .collect();
+        for (action, pin) in overrides {
+            if let Some((sha, version)) = pin.split_once(" # ") {
+                table.insert(
+                    action.clone(),
+                    (sha.trim().to_string(), version.trim().to_string()),
+                );
+            }
+        }
+        Pins { table }
+    }
+
+    /// `owner/repo@SHA # vX.Y.Z` for each action, or the first action without a pin.
+    pub fn resolve_all(
+        &self,
+        actions: Vec<&'static str>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut out = BTreeMap::new();
+        for action in actions {
+            let Some((sha, version)) = self.table.get(action) else {
+                return Err(format!(
+                    "the workflow uses `{action}`, which has no known pin"
+                ));
+            };
+            out.insert(action.to_string(), format!("{action}@{sha} # {version}"));
+        }
+        Ok(out)
+    }
+}
+
+/// The actions the workflow template uses for a resolved spec.
+pub fn workflow_actions(r: &Resolved) -> Vec<&'static str> {
+    let mut v = vec![
+        "actions/checkout",
+        "docker/setup-buildx-action",
+        "docker/login-action",
+        "docker/metadata-action",
+        "docker/build-push-action",
+    ];
+    if r.ci.native {
+        v.extend(["actions/upload-artifact", "actions/download-artifact"]);
+    }
+    if !r.ci.native || !r.ci.extra_images.is_empty() || r.platforms.iter().any(|p| p.qemu) {
+        v.push("docker/setup-qemu-action");
+    }
+    v
+}
