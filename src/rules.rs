@@ -304,7 +304,7 @@ fn check_url(tool: &Tool, arch: Arch, url: &str, p: &str, cx: &mut Ctx<'_>) {
             Diagnostic::error(
                 "qmspec::wrong-arch-download",
                 format!(
-                    "the {} download of `{}` names `{alias}`, a {} build: it would crash with SIGILL or `exec format error`",
+                    "the {} download of `{}` names `{alias}`, a build for {}: it would crash with SIGILL or `exec format error`",
                     arch.name(),
                     tool.name,
                     other.name()
@@ -570,7 +570,7 @@ fn base_images(spec: &Spec, cx: &mut Ctx<'_>) {
                 Diagnostic::error(
                     "qmspec::wrong-arch-download",
                     format!(
-                        "the {} base image names `{alias}`, a {} image",
+                        "the {} base image names `{alias}`, an image for {}",
                         arch.name(),
                         other.name()
                     ),
@@ -911,6 +911,10 @@ pub fn is_env_name(name: &str) -> bool {
 }
 
 fn environment(spec: &Spec, cx: &mut Ctx<'_>) {
+    // Undefined references by value pointer: (variable, reference, platforms where undefined).
+    let mut undefined: std::collections::BTreeMap<String, (String, String, Vec<&str>)> =
+        Default::default();
+    let mut reported: HashSet<String> = HashSet::new();
     // Order of definition in the image: global env, then per tool (tool env, source env), so a
     // reference is valid when its variable appears anywhere before it on that platform.
     for (arch, _) in spec.platforms.iter() {
@@ -933,7 +937,7 @@ fn environment(spec: &Spec, cx: &mut Ctx<'_>) {
         for (base, map) in maps {
             for (name, value) in map {
                 let p = format!("{base}/{}", escape_segment(name));
-                if !is_env_name(name) {
+                if !is_env_name(name) && reported.insert(format!("name:{p}")) {
                     cx.out.push(
                         Diagnostic::error(
                             "qmspec::invalid-env-name",
@@ -959,6 +963,7 @@ fn environment(spec: &Spec, cx: &mut Ctx<'_>) {
                     );
                 }
                 match references(value) {
+                    Err(_) if !reported.insert(format!("ref:{p}")) => {}
                     Err(problem) => cx.out.push(
                         Diagnostic::error(
                             "qmspec::invalid-reference",
@@ -970,14 +975,11 @@ fn environment(spec: &Spec, cx: &mut Ctx<'_>) {
                     Ok(refs) => {
                         for r in refs {
                             if !defined.contains(r) {
-                                cx.out.push(
-                                    Diagnostic::error(
-                                        "qmspec::undefined-variable",
-                                        format!("`{name}` refers to `${{{r}}}`, which is not defined before it on {}", arch.name()),
-                                    )
-                                    .with_label(cx.at_value(&p, format!("`{r}` is never set before this")))
-                                    .with_help(format!("define `{r}` earlier under `env:`, or remove the reference")),
-                                );
+                                undefined
+                                    .entry(format!("{p}\u{0}{r}"))
+                                    .or_insert_with(|| (name.clone(), r.to_string(), Vec::new()))
+                                    .2
+                                    .push(arch.name());
                             }
                         }
                     }
@@ -985,6 +987,22 @@ fn environment(spec: &Spec, cx: &mut Ctx<'_>) {
                 defined.insert(name);
             }
         }
+    }
+    for (key, (name, r, archs)) in undefined {
+        let p = key.split('\u{0}').next().unwrap_or_default().to_string();
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::undefined-variable",
+                format!(
+                    "`{name}` refers to `${{{r}}}`, which nothing sets before it (on {})",
+                    archs.join(" and ")
+                ),
+            )
+            .with_label(cx.at_value(&p, format!("`{r}` is never set before this")))
+            .with_help(format!(
+                "define `{r}` earlier under `env:`, or remove the reference"
+            )),
+        );
     }
     // Labels are Dockerfile values too.
     for (k, v) in &spec.labels {

