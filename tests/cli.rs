@@ -1,0 +1,25 @@
+//! The one integration test binary: every suite of qmspec's behaviour, judged by real tools.
+
+#[path = "cli/support.rs"]
+mod support;
+
+#[path = "cli/validate.rs"]
+mod validate;
+
+#[path = "cli/schema.rs"]
+mod schema;
+
+#[path = "cli/dockerfile.rs"]
+mod dockerfile;
+
+#[path = "cli/workflow.rs"]
+mod workflow;
+
+#[path = "cli/check.rs"]
+mod check;
+
+#[path = "cli/build.rs"]
+mod build;
+
+#[path = "cli/lsp.rs"]
+mod lsp;

@@ -1,0 +1,110 @@
+//! Shared helpers: running qmspec, finding the referee tools, scratch repositories.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (where Cargo.toml is).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `qmspec` command run from `dir`, colour off.
+pub fn qmspec(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("qmspec").expect("the qmspec binary is built");
+    cmd.current_dir(dir).env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+/// Where `tests/setup.sh` installed the referees.
+pub fn referees() -> PathBuf {
+    std::env::var_os("QMSPEC_REFEREES").map_or_else(|| root().join(".referees"), PathBuf::from)
+}
+
+/// A referee tool by name. Fails loudly when it is missing: a verdict is never skipped.
+pub fn referee(name: &str) -> PathBuf {
+    let candidates = [
+        referees().join("venv/bin").join(name),
+        referees().join("node/node_modules/.bin").join(name),
+    ];
+    for c in &candidates {
+        if c.exists() {
+            return c.clone();
+        }
+    }
+    if let Some(p) = which(name) {
+        return p;
+    }
+    panic!("referee `{name}` is not installed: run `bash tests/setup.sh` (the README's test command does)");
+}
+
+/// A program on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// PATH with the referees first (actionlint finds shellcheck, pre-commit finds git, ...).
+pub fn referee_path() -> String {
+    let mut parts = vec![referees().join("venv/bin"), referees().join("node/node_modules/.bin")];
+    if let Some(p) = std::env::var_os("PATH") {
+        parts.extend(std::env::split_paths(&p));
+    }
+    std::env::join_paths(parts)
+        .expect("PATH entries are valid")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Run a referee; returns (success, stdout + stderr).
+pub fn run_referee(name: &str, args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(referee(name))
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", referee_path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run referee {name}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A scratch repository holding one spec at `specs/worker.yaml`.
+pub fn repo_with_spec(spec: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("specs dir");
+    std::fs::write(dir.path().join("specs/worker.yaml"), spec).expect("write spec");
+    dir
+}
+
+/// A scratch copy of this repository's specs, schema and generated files.
+pub fn copy_of_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for sub in ["specs", "schema", "generated"] {
+        copy_dir(&root().join(sub), &dir.path().join(sub));
+    }
+    dir
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(root().join("tests/fixtures").join(name)).expect("fixture exists")
+}

@@ -1,0 +1,835 @@
+//! `qmspec validate`: one fixture per diagnostic, each with an inline snapshot of its full
+//! report, and the exit codes.
+
+use crate::support::{qmspec, root};
+
+/// Validate one fixture; returns (exit code, the report on stderr).
+fn validate(fixture: &str) -> (i32, String) {
+    let out = qmspec(&root())
+        .args(["validate", &format!("tests/fixtures/validate/{fixture}.yaml")])
+        .output()
+        .expect("qmspec runs");
+    let code = out.status.code().expect("exit code");
+    (code, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn alias_bomb() {
+    let (code, report) = validate("alias-bomb");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::alias-budget
+
+      × aliases expand to more than 10000 nodes
+       ╭─[tests/fixtures/validate/alias-bomb.yaml:5:29]
+     4 │ c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]
+     5 │ d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]
+       ·                             ─┬
+       ·                              ╰── expansion stops here
+     6 │ e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]
+       ╰────
+      help: a spec is small: write the values out instead of nesting aliases
+    tests/fixtures/validate/alias-bomb.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn comments_only() {
+    let (code, report) = validate("comments-only");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::empty
+
+      × the spec is empty
+       ╭─[tests/fixtures/validate/comments-only.yaml:3:1]
+     2 │ 
+       ╰────
+      help: start from the bundled example: copy `specs/worker.yaml`, then run `qmspec validate`
+    tests/fixtures/validate/comments-only.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn duplicate_keys() {
+    let (code, report) = validate("duplicate-keys");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::duplicate-key
+
+      × duplicate key `name`
+       ╭─[tests/fixtures/validate/duplicate-keys.yaml:4:1]
+     1 │ # A key given twice.
+     2 │ name: demo
+       · ──┬─
+       ·   ╰── first defined here
+     3 │ owner: example
+     4 │ name: other
+       · ──┬─
+       ·   ╰── defined again here
+     5 │ validation-script: generated/validate-demo.sh
+       ╰────
+      help: YAML keeps only one of them: delete or merge the repeated key
+    tests/fixtures/validate/duplicate-keys.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn duplicate_tool() {
+    let (code, report) = validate("duplicate-tool");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::duplicate-tool
+
+      × tool `hello` is defined twice
+        ╭─[tests/fixtures/validate/duplicate-tool.yaml:39:11]
+     22 │ tools:
+     23 │   - name: hello
+        ·           ──┬──
+        ·             ╰── first defined here
+     24 │     version: "2.12"
+     25 │     check: hello --version
+     26 │     sources:
+     27 │       amd64:
+     28 │         kind: archive
+     29 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
+     30 │         sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+     31 │         dest: /opt/hello
+     32 │         path: [/opt/hello]
+     33 │       arm64:
+     34 │         kind: archive
+     35 │         url: https://example.org/hello-{{version}}-aarch64.tar.gz
+     36 │         sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
+     37 │         dest: /opt/hello
+     38 │         path: [/opt/hello]
+     39 │   - name: hello
+        ·           ──┬──
+        ·             ╰── defined again here
+     40 │     sources:
+        ╰────
+      help: merge the two entries, or rename one; then run `qmspec validate`
+    tests/fixtures/validate/duplicate-tool.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+#[test]
+fn empty() {
+    let (code, report) = validate("empty");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::empty
+
+      × the spec is empty
+       ╭─[tests/fixtures/validate/empty.yaml:1:1]
+       ╰────
+      help: start from the bundled example: copy `specs/worker.yaml`, then run `qmspec validate`
+    tests/fixtures/validate/empty.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn invalid_enum() {
+    let (code, report) = validate("invalid-enum");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::invalid-value
+
+      × `qemuu` is not a valid value for `platforms.amd64.emulation`
+        ╭─[tests/fixtures/validate/invalid-enum.yaml:12:16]
+     11 │     runner: ubuntu-latest
+     12 │     emulation: qemuu
+        ·                ──┬──
+        ·                  ╰── expected one of: native, qemu
+     13 │     dockerfile: generated/Dockerfile.demo.amd64
+        ╰────
+      help: did you mean `qemu`?
+    tests/fixtures/validate/invalid-enum.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn invalid_yaml() {
+    let (code, report) = validate("invalid-yaml");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::yaml-syntax
+
+      × invalid YAML: illegal placement of ':' indicator
+       ╭─[tests/fixtures/validate/invalid-yaml.yaml:4:10]
+     3 │ owner: [example
+     4 │ platforms: {}
+       ·          ▲
+       ·          ╰── illegal placement of ':' indicator
+       ╰────
+      help: fix the YAML syntax at the marked position, then run `qmspec validate`
+    tests/fixtures/validate/invalid-yaml.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn many_problems() {
+    let (code, report) = validate("many-problems");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::missing-key
+
+      × missing required key `owner` in the top level
+       ╭─[tests/fixtures/validate/many-problems.yaml:2:1]
+     1 │ # Several problems in one file: all reported, in file order.
+     2 │ name: demo
+       · ─────┬────
+       ·      ╰── `owner` is required here
+     3 │ validation-script: generated/validate-demo.sh
+       ╰────
+      help: add `owner:`; `qmspec schema` documents it
+    qmspec::unquoted-scalar
+
+      × `2.10` is read by YAML as a number (2.1), but `tools[0].version` must be a string
+        ╭─[tests/fixtures/validate/many-problems.yaml:23:14]
+     22 │   - name: hello
+     23 │     version: 2.10
+        ·              ──┬─
+        ·                ╰── YAML reads this as 2.1
+     24 │     chek: hello --version
+        ╰────
+      help: quote it: `version: "2.10"`
+    qmspec::unknown-key
+
+      × unknown key `chek` in `tools[0]`
+        ╭─[tests/fixtures/validate/many-problems.yaml:24:5]
+     23 │     version: 2.10
+     24 │     chek: hello --version
+        ·     ──┬─
+        ·       ╰── not a known key here
+     25 │     sources:
+        ╰────
+      help: did you mean `check`? (then run `qmspec validate`)
+    qmspec::unknown-source-kind
+
+      × unknown source kind `archve` in `tools[0].sources.amd64`
+        ╭─[tests/fixtures/validate/many-problems.yaml:27:15]
+     26 │       amd64:
+     27 │         kind: archve
+        ·               ───┬──
+        ·                  ╰── expected one of: archive, installer, conda, pip, apt, base-image, commands, none
+     28 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
+        ╰────
+      help: did you mean `archive`?
+    tests/fixtures/validate/many-problems.yaml: invalid (4 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn missing_key() {
+    let (code, report) = validate("missing-key");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::missing-key
+
+      × missing required key `owner` in the top level
+       ╭─[tests/fixtures/validate/missing-key.yaml:2:1]
+     1 │ # The required `owner` is left out.
+     2 │ name: demo
+       · ─────┬────
+       ·      ╰── `owner` is required here
+     3 │ validation-script: generated/validate-demo.sh
+       ╰────
+      help: add `owner:`; `qmspec schema` documents it
+    tests/fixtures/validate/missing-key.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn missing_provider() {
+    let (code, report) = validate("missing-provider");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::opted-out
+
+      ⚠ tool `miniforge` is not installed on arm64: not needed
+        ╭─[tests/fixtures/validate/missing-provider.yaml:32:7]
+     31 │         prefix: /opt/conda
+     32 │       arm64: { kind: none, reason: not needed }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     33 │   - name: xtb
+        ╰────
+    qmspec::missing-provider
+
+      × `xtb` installs with conda via `conda`, but nothing provides `conda` on arm64
+        ╭─[tests/fixtures/validate/missing-provider.yaml:39:34]
+     38 │       amd64: { kind: conda, via: conda }
+     39 │       arm64: { kind: conda, via: conda }
+        ·                                  ──┬──
+        ·                                    ╰── no `conda` on arm64
+     40 │ app:
+        ╰────
+      help: add an installer tool that provides `conda` on arm64, or use `via: system`
+    tests/fixtures/validate/missing-provider.yaml: invalid (1 error, 1 warning)
+    ");
+}
+
+#[test]
+fn missing_source() {
+    let (code, report) = validate("missing-source");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::missing-source
+
+      × tool `hello` has no source for arm64
+        ╭─[tests/fixtures/validate/missing-source.yaml:26:5]
+     25 │     check: hello --version
+     26 │     sources:
+        ·     ───┬───
+        ·        ╰── no `arm64:` entry here
+     27 │       amd64:
+        ╰────
+      help: add `arm64:` with a source, or `{ kind: none, reason: ... }` to leave it out on purpose
+    tests/fixtures/validate/missing-source.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn multiple_documents() {
+    let (code, report) = validate("multiple-documents");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::multiple-documents
+
+      × the spec holds more than one YAML document
+        ╭─[tests/fixtures/validate/multiple-documents.yaml:45:1]
+     44 │   workflow: generated/publish-demo.yml
+     45 │ ---
+        · ─┬─
+        ·  ╰── a second document starts here
+     46 │ name: second
+        ╰────
+      help: keep one spec per file: move this document into its own file under `specs/`
+    tests/fixtures/validate/multiple-documents.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn needs_cycle() {
+    let (code, report) = validate("needs-cycle");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::needs-cycle
+
+      × `needs` forms a cycle: hello → world → hello
+        ╭─[tests/fixtures/validate/needs-cycle.yaml:26:5]
+     25 │     check: hello --version
+     26 │     needs: [world]
+        ·     ──┬──
+        ·       ╰── this cycle has no install order
+     27 │     sources:
+        ╰────
+      help: remove one of these `needs` entries, then run `qmspec validate`
+    tests/fixtures/validate/needs-cycle.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn non_ascii() {
+    let (code, report) = validate("non-ascii");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unknown-key
+
+      × unknown key `descripton` in `tools[0]`
+        ╭─[tests/fixtures/validate/non-ascii.yaml:27:5]
+     26 │     version: "2.12"
+     27 │     descripton: "Ångström ✓"
+        ·     ─────┬────
+        ·          ╰── not a known key here
+     28 │     check: hello --version
+        ╰────
+      help: did you mean `description`? (then run `qmspec validate`)
+    tests/fixtures/validate/non-ascii.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+#[test]
+fn not_utf8() {
+    let (code, report) = validate("not-utf8");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::not-utf8
+
+      × the spec is not valid UTF-8
+       ╭─[tests/fixtures/validate/not-utf8.yaml:3:9]
+     2 │ name: demo
+     3 │ owner: m�ller
+       ·         ┬
+       ·         ╰── invalid byte here
+       ╰────
+      help: save the file as UTF-8, then run `qmspec validate`
+    tests/fixtures/validate/not-utf8.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn opted_out() {
+    let (code, report) = validate("opted-out");
+    assert_eq!(code, 0, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::opted-out
+
+      ⚠ tool `hello` is not installed on arm64: no ARM64 build is published
+        ╭─[tests/fixtures/validate/opted-out.yaml:33:7]
+     32 │         path: [/opt/hello]
+     33 │       arm64: { kind: none, reason: no ARM64 build is published }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     34 │ app:
+        ╰────
+    tests/fixtures/validate/opted-out.yaml: valid (1 warning)
+    ");
+}
+
+#[test]
+fn provider_order() {
+    let (code, report) = validate("provider-order");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::provider-order
+
+      × `xtb` installs with conda from `miniforge`, but does not need it
+        ╭─[tests/fixtures/validate/provider-order.yaml:41:34]
+     40 │     sources:
+     41 │       amd64: { kind: conda, via: conda }
+        ·                                  ──┬──
+        ·                                    ╰── `miniforge` may be installed later
+     42 │       arm64: { kind: conda, via: conda }
+        ╰────
+      help: add `conda` to the `needs` of `xtb`
+    qmspec::provider-order
+
+      × `xtb` installs with conda from `miniforge`, but does not need it
+        ╭─[tests/fixtures/validate/provider-order.yaml:42:34]
+     41 │       amd64: { kind: conda, via: conda }
+     42 │       arm64: { kind: conda, via: conda }
+        ·                                  ──┬──
+        ·                                    ╰── `miniforge` may be installed later
+     43 │ app:
+        ╰────
+      help: add `conda` to the `needs` of `xtb`
+    tests/fixtures/validate/provider-order.yaml: invalid (2 errors, 0 warnings)
+    ");
+}
+
+#[test]
+fn source_branch_errors() {
+    let (code, report) = validate("source-branch-errors");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::missing-key
+
+      × missing required key `dest` in `tools[0].sources.amd64`
+        ╭─[tests/fixtures/validate/source-branch-errors.yaml:27:7]
+     26 │     sources:
+     27 │       amd64:
+        ·       ──┬──
+        ·         ╰── `dest` is required here
+     28 │         kind: archive
+        ╰────
+      help: add `dest:`; `qmspec schema` documents it
+    qmspec::unknown-key
+
+      × unknown key `strip-component` in `tools[0].sources.amd64`
+        ╭─[tests/fixtures/validate/source-branch-errors.yaml:31:9]
+     30 │         sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+     31 │         strip-component: 1
+        ·         ───────┬───────
+        ·                ╰── not a known key here
+     32 │         path: [/opt/hello]
+        ╰────
+      help: did you mean `strip-components`? (then run `qmspec validate`)
+    tests/fixtures/validate/source-branch-errors.yaml: invalid (2 errors, 0 warnings)
+    ");
+}
+
+#[test]
+fn top_level_list() {
+    let (code, report) = validate("top-level-list");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::not-a-mapping
+
+      × the spec must be a mapping of keys, but it is a list
+       ╭─[tests/fixtures/validate/top-level-list.yaml:2:1]
+     1 │     # A list where the spec's mapping belongs.
+     2 │ ╭─▶ - name: demo
+     3 │ ├─▶ - owner: example
+       · ╰──── this is a list
+       ╰────
+      help: a spec starts with top-level keys such as `name:` and `platforms:`; see `qmspec schema`
+    tests/fixtures/validate/top-level-list.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn undefined_variable() {
+    let (code, report) = validate("undefined-variable");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::undefined-variable
+
+      × `PYTHONPATH` refers to `${PYTHONPATH}`, which nothing sets before it (on amd64 and arm64)
+        ╭─[tests/fixtures/validate/undefined-variable.yaml:21:15]
+     20 │ env:
+     21 │   PYTHONPATH: /app/src:${PYTHONPATH}
+        ·               ───────────┬──────────
+        ·                          ╰── `PYTHONPATH` is never set before this
+     22 │ apt:
+        ╰────
+      help: define `PYTHONPATH` earlier under `env:`, or remove the reference
+    tests/fixtures/validate/undefined-variable.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn unknown_key() {
+    let (code, report) = validate("unknown-key");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unknown-key
+
+      × unknown key `chek` in `tools[0]`
+        ╭─[tests/fixtures/validate/unknown-key.yaml:25:5]
+     24 │     version: "2.12"
+     25 │     chek: hello --version
+        ·     ──┬─
+        ·       ╰── not a known key here
+     26 │     sources:
+        ╰────
+      help: did you mean `check`? (then run `qmspec validate`)
+    tests/fixtures/validate/unknown-key.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+#[test]
+fn unknown_need() {
+    let (code, report) = validate("unknown-need");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unknown-need
+
+      × tool `hello` needs `helo`, which no tool is or provides
+        ╭─[tests/fixtures/validate/unknown-need.yaml:26:13]
+     25 │     check: hello --version
+     26 │     needs: [helo]
+        ·             ──┬─
+        ·               ╰── unknown tool
+     27 │     sources:
+        ╰────
+      help: did you mean `hello`?
+    tests/fixtures/validate/unknown-need.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn unknown_platform() {
+    let (code, report) = validate("unknown-platform");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unknown-key
+
+      × unknown key `arm46` in `tools[0].sources`
+        ╭─[tests/fixtures/validate/unknown-platform.yaml:33:7]
+     32 │         path: [/opt/hello]
+     33 │       arm46:
+        ·       ──┬──
+        ·         ╰── not a known key here
+     34 │         kind: archive
+        ╰────
+      help: did you mean `arm64`? (then run `qmspec validate`)
+    tests/fixtures/validate/unknown-platform.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn unknown_source_kind() {
+    let (code, report) = validate("unknown-source-kind");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unknown-source-kind
+
+      × unknown source kind `archve` in `tools[0].sources.amd64`
+        ╭─[tests/fixtures/validate/unknown-source-kind.yaml:28:15]
+     27 │       amd64:
+     28 │         kind: archve
+        ·               ───┬──
+        ·                  ╰── expected one of: archive, installer, conda, pip, apt, base-image, commands, none
+     29 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
+        ╰────
+      help: did you mean `archive`?
+    tests/fixtures/validate/unknown-source-kind.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn unpinned_base() {
+    let (code, report) = validate("unpinned-base");
+    assert_eq!(code, 0, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unpinned-base
+
+      ⚠ the amd64 base image uses the moving tag `latest`: builds are not reproducible
+        ╭─[tests/fixtures/validate/unpinned-base.yaml:9:12]
+      8 │       image: debian
+      9 │       tag: latest
+        ·            ───┬──
+        ·               ╰── not pinned
+     10 │     runner: ubuntu-latest
+        ╰────
+      help: add `digest: sha256:…` (see `docker buildx imagetools inspect IMAGE:TAG`)
+    qmspec::unpinned-base
+
+      ⚠ the arm64 base image uses a tag without a digest: builds are not reproducible
+        ╭─[tests/fixtures/validate/unpinned-base.yaml:15:12]
+     14 │       image: debian
+     15 │       tag: bookworm-slim
+        ·            ──────┬──────
+        ·                  ╰── not pinned
+     16 │     runner: ubuntu-24.04-arm
+        ╰────
+      help: add `digest: sha256:…` (see `docker buildx imagetools inspect IMAGE:TAG`)
+    tests/fixtures/validate/unpinned-base.yaml: valid (2 warnings)
+    ");
+}
+
+#[test]
+fn unquoted_version() {
+    let (code, report) = validate("unquoted-version");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unquoted-scalar
+
+      × `2.10` is read by YAML as a number (2.1), but `tools[0].version` must be a string
+        ╭─[tests/fixtures/validate/unquoted-version.yaml:24:14]
+     23 │   - name: hello
+     24 │     version: 2.10
+        ·              ──┬─
+        ·                ╰── YAML reads this as 2.1
+     25 │     check: hello --version
+        ╰────
+      help: quote it: `version: "2.10"`
+    tests/fixtures/validate/unquoted-version.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+#[test]
+fn unsafe_values() {
+    let (code, report) = validate("unsafe-values");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unsafe-value
+
+      × the command `tools[0].check` contains a line break
+        ╭─[tests/fixtures/validate/unsafe-values.yaml:25:12]
+     24 │     version: "2.12"
+     25 │     check: "hello --version\nUSER root"
+        ·            ──────────────┬─────────────
+        ·                          ╰── a line break here
+     26 │     sources:
+        ╰────
+      help: write one command per list entry, each on one line
+    qmspec::unsafe-value
+
+      × `tools[0].sources.amd64.dest` contains a `;`
+        ╭─[tests/fixtures/validate/unsafe-values.yaml:31:15]
+     30 │         sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+     31 │         dest: /opt/hello;rm -rf /
+        ·               ─────────┬─────────
+        ·                        ╰── a `;` cannot be quoted safely here
+     32 │         path: [/opt/hello]
+        ╰────
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::unsafe-value
+
+      × `tools[0].sources.arm64.url` contains a command substitution `$(`
+        ╭─[tests/fixtures/validate/unsafe-values.yaml:35:14]
+     34 │         kind: archive
+     35 │         url: https://example.org/hello-$(id)-aarch64.tar.gz
+        ·              ───────────────────────┬──────────────────────
+        ·                                     ╰── a command substitution `$(` cannot be quoted safely here
+     36 │         sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
+        ╰────
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    tests/fixtures/validate/unsafe-values.yaml: invalid (3 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn unverified() {
+    let (code, report) = validate("unverified");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unverified-download
+
+      ⚠ the download of `hello` is not verified: upstream publishes no checksum
+        ╭─[tests/fixtures/validate/unverified.yaml:30:17]
+     29 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
+     30 │         sha256: unverified
+        ·                 ─────┬────
+        ·                      ╰── no checksum
+     31 │         unverified-reason: upstream publishes no checksum
+        ╰────
+      help: record its sha256 (`sha256sum FILE`) to make the build verifiable
+    qmspec::unverified-without-reason
+
+      × the download of `hello` is unverified but gives no reason
+        ╭─[tests/fixtures/validate/unverified.yaml:37:17]
+     36 │         url: https://example.org/hello-{{version}}-aarch64.tar.gz
+     37 │         sha256: unverified
+        ·                 ─────┬────
+        ·                      ╰── no checksum
+     38 │         dest: /opt/hello
+        ╰────
+      help: add the download's sha256, or `unverified-reason:` saying why there is none
+    tests/fixtures/validate/unverified.yaml: invalid (1 error, 1 warning)
+    ");
+}
+
+#[test]
+fn version_mismatch_pin() {
+    let (code, report) = validate("version-mismatch-pin");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::version-mismatch
+
+      × `xtb` pins 6.7.0, but the tool's version is 6.7.1
+        ╭─[tests/fixtures/validate/version-mismatch-pin.yaml:43:50]
+     42 │       amd64: { kind: conda, via: conda }
+     43 │       arm64: { kind: conda, via: conda, package: xtb=6.7.0 }
+        ·                                                  ────┬────
+        ·                                                      ╰── pinned to 6.7.0
+     44 │ app:
+        ╰────
+      help: drop the pin from `package`: qmspec pins it to the tool's `version`
+    tests/fixtures/validate/version-mismatch-pin.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn version_mismatch_url() {
+    let (code, report) = validate("version-mismatch-url");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::version-mismatch
+
+      × the URL of `hello` embeds version 2.11, but the tool's version is 2.12
+        ╭─[tests/fixtures/validate/version-mismatch-url.yaml:29:14]
+     28 │         kind: archive
+     29 │         url: https://example.org/hello-2.11-x86_64.tar.gz
+        ·              ──────────────────────┬─────────────────────
+        ·                                    ╰── embeds 2.11
+     30 │         sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+        ╰────
+      help: write `{{version}}` in the URL instead of a literal version
+    tests/fixtures/validate/version-mismatch-url.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn wrong_arch_base() {
+    let (code, report) = validate("wrong-arch-base");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::wrong-arch-download
+
+      × the arm64 base image names `amd64`, an image for amd64
+        ╭─[tests/fixtures/validate/wrong-arch-base.yaml:15:14]
+     14 │     base:
+     15 │       image: amd64/debian
+        ·              ──────┬─────
+        ·                    ╰── `amd64` is amd64
+     16 │       tag: bookworm-slim
+        ╰────
+      help: use the arm64 variant of the base image
+    tests/fixtures/validate/wrong-arch-base.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn wrong_arch_download() {
+    let (code, report) = validate("wrong-arch-download");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::wrong-arch-download
+
+      × the arm64 download of `hello` names `x86_64`, a build for amd64: it would crash with SIGILL or
+      │ `exec format error`
+        ╭─[tests/fixtures/validate/wrong-arch-download.yaml:35:14]
+     34 │         kind: archive
+     35 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
+        ·              ─────────────────────────┬─────────────────────────
+        ·                                       ╰── `x86_64` is amd64
+     36 │         sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
+        ╰────
+      help: use a arm64 build of the tool here (e.g. a conda-forge package: `kind: conda`)
+    tests/fixtures/validate/wrong-arch-download.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn a_clean_spec_reports_nothing_but_its_verdict() {
+    let out = qmspec(&root()).args(["validate", "tests/fixtures/minimal.yaml"]).assert().code(0);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr, "tests/fixtures/minimal.yaml: valid (0 warnings)\n");
+}
+
+#[test]
+fn the_bundled_worker_spec_is_valid() {
+    qmspec(&root()).args(["validate", "specs/worker.yaml"]).assert().code(0);
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    qmspec(&root()).args(["validate", "tests/fixtures/no-such-spec.yaml"]).assert().code(2);
+}
+
+#[test]
+fn an_unknown_flag_is_a_usage_error() {
+    qmspec(&root()).args(["validate", "--frobnicate"]).assert().code(2);
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = qmspec(&root()).args(["validate", "--help"]).assert().code(0);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("1  invalid spec"), "{text}");
+    assert!(text.contains("2  usage or I/O error"), "{text}");
+}
+
+/// The machine formats, on a file whose error follows non-ASCII text.
+fn formatted(format: &str) -> String {
+    let out = qmspec(&root())
+        .args(["validate", "--format", format, "tests/fixtures/validate/non-ascii.yaml"])
+        .assert()
+        .code(1);
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
+#[test]
+fn json_format() {
+    insta::assert_snapshot!(formatted("json"), @r#"{"file":"tests/fixtures/validate/non-ascii.yaml","code":"qmspec::unknown-key","severity":"error","message":"unknown key `descripton` in `tools[0]`","help":"did you mean `description`? (then run `qmspec validate`)","line":27,"column":5,"end_line":27,"end_column":15}"#);
+}
+
+#[test]
+fn github_format() {
+    insta::assert_snapshot!(formatted("github"), @"::error file=tests/fixtures/validate/non-ascii.yaml,line=27,col=5,endLine=27,endColumn=15,title=qmspec%3A%3Aunknown-key::unknown key `descripton` in `tools[0]`");
+}
+
+#[test]
+fn sarif_format_is_sarif_2_1_0_with_code_point_columns() {
+    let sarif: serde_json::Value = serde_json::from_str(&formatted("sarif")).expect("SARIF is JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["columnKind"], "unicodeCodePoints");
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "qmspec::unknown-key");
+    let region = &result["locations"][0]["physicalLocation"]["region"];
+    // `    descripton:` on line 27: the key starts at column 5 whatever came before.
+    assert_eq!((region["startLine"].as_u64(), region["startColumn"].as_u64()), (Some(27), Some(5)));
+}
