@@ -86,6 +86,8 @@ pub struct ResolvedTool {
     pub channel: String,
     /// Package spec with pin: `xtb=6.7.1` (conda), `pyflakes==3.2.0` (pip), apt names.
     pub packages: Vec<String>,
+    /// Whether some apt package has no `=version` pin (apt kind).
+    pub unpinned: bool,
     /// Program that installs: the conda binary, or the python creating the venv.
     pub installer: String,
     /// Shell commands (commands kind).
@@ -418,6 +420,7 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
         executables: Vec::new(),
         channel: String::new(),
         packages: Vec::new(),
+        unpinned: false,
         installer: String::new(),
         run: Vec::new(),
         env: Vec::new(),
@@ -477,9 +480,10 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
             let mut pkgs = a.packages.clone();
             pkgs.sort();
             pkgs.dedup();
+            t.unpinned = pkgs.iter().any(|p| !p.contains('='));
             t.packages = pkgs;
         }
-        Source::Commands(c) => t.run = c.run.clone(),
+        Source::Commands(c) => t.run = c.run.iter().map(|r| r.trim().to_string()).collect(),
         Source::BaseImage(_) | Source::None(_) => {}
     }
     let (source_env, source_path) = source_env_path(source);

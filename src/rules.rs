@@ -705,15 +705,20 @@ fn shell_problem(value: &str) -> Option<&'static str> {
     }
 }
 
-/// Characters a whole shell command cannot carry on one Dockerfile line.
+/// What a whole shell command cannot carry on one Dockerfile line: RUN joins the spec's
+/// commands with `&&` on one logical line, so a line break would start a new instruction, a
+/// trailing backslash would swallow the next line, and a comment the commands after it.
 fn command_problem(value: &str) -> Option<&'static str> {
+    let value = value.trim();
     if value.contains(['\n', '\r']) {
         Some("a line break")
-    } else if value.trim_end().ends_with('\\') {
+    } else if value.ends_with('\\') {
         Some("a trailing backslash")
-    } else if value.chars().any(char::is_control) {
+    } else if value.starts_with('#') || value.contains(" #") || value.contains("\t#") {
+        Some("a shell comment")
+    } else if value.chars().any(|c| c.is_control() && c != '\t') {
         Some("a control character")
-    } else if value.trim().is_empty() {
+    } else if value.is_empty() {
         Some("nothing")
     } else {
         None

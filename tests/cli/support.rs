@@ -11,7 +11,9 @@ pub fn root() -> PathBuf {
 /// A `qmspec` command run from `dir`, colour off.
 pub fn qmspec(dir: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("qmspec").expect("the qmspec binary is built");
-    cmd.current_dir(dir).env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE");
     cmd
 }
 
@@ -34,7 +36,9 @@ pub fn referee(name: &str) -> PathBuf {
     if let Some(p) = which(name) {
         return p;
     }
-    panic!("referee `{name}` is not installed: run `bash tests/setup.sh` (the README's test command does)");
+    panic!(
+        "referee `{name}` is not installed: run `bash tests/setup.sh` (the README's test command does)"
+    );
 }
 
 /// A program on PATH.
@@ -48,7 +52,10 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 /// PATH with the referees first (actionlint finds shellcheck, pre-commit finds git, ...).
 pub fn referee_path() -> String {
-    let mut parts = vec![referees().join("venv/bin"), referees().join("node/node_modules/.bin")];
+    let mut parts = vec![
+        referees().join("venv/bin"),
+        referees().join("node/node_modules/.bin"),
+    ];
     if let Some(p) = std::env::var_os("PATH") {
         parts.extend(std::env::split_paths(&p));
     }

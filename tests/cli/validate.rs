@@ -6,7 +6,10 @@ use crate::support::{qmspec, root};
 /// Validate one fixture; returns (exit code, the report on stderr).
 fn validate(fixture: &str) -> (i32, String) {
     let out = qmspec(&root())
-        .args(["validate", &format!("tests/fixtures/validate/{fixture}.yaml")])
+        .args([
+            "validate",
+            &format!("tests/fixtures/validate/{fixture}.yaml"),
+        ])
         .output()
         .expect("qmspec runs");
     let code = out.status.code().expect("exit code");
@@ -774,29 +777,44 @@ fn wrong_arch_download() {
 
 #[test]
 fn a_clean_spec_reports_nothing_but_its_verdict() {
-    let out = qmspec(&root()).args(["validate", "tests/fixtures/minimal.yaml"]).assert().code(0);
+    let out = qmspec(&root())
+        .args(["validate", "tests/fixtures/minimal.yaml"])
+        .assert()
+        .code(0);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert_eq!(stderr, "tests/fixtures/minimal.yaml: valid (0 warnings)\n");
 }
 
 #[test]
 fn the_bundled_worker_spec_is_valid() {
-    qmspec(&root()).args(["validate", "specs/worker.yaml"]).assert().code(0);
+    qmspec(&root())
+        .args(["validate", "specs/worker.yaml"])
+        .assert()
+        .code(0);
 }
 
 #[test]
 fn a_missing_file_is_an_io_error() {
-    qmspec(&root()).args(["validate", "tests/fixtures/no-such-spec.yaml"]).assert().code(2);
+    qmspec(&root())
+        .args(["validate", "tests/fixtures/no-such-spec.yaml"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn an_unknown_flag_is_a_usage_error() {
-    qmspec(&root()).args(["validate", "--frobnicate"]).assert().code(2);
+    qmspec(&root())
+        .args(["validate", "--frobnicate"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn help_documents_the_exit_codes() {
-    let out = qmspec(&root()).args(["validate", "--help"]).assert().code(0);
+    let out = qmspec(&root())
+        .args(["validate", "--help"])
+        .assert()
+        .code(0);
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(text.contains("1  invalid spec"), "{text}");
     assert!(text.contains("2  usage or I/O error"), "{text}");
@@ -805,7 +823,12 @@ fn help_documents_the_exit_codes() {
 /// The machine formats, on a file whose error follows non-ASCII text.
 fn formatted(format: &str) -> String {
     let out = qmspec(&root())
-        .args(["validate", "--format", format, "tests/fixtures/validate/non-ascii.yaml"])
+        .args([
+            "validate",
+            "--format",
+            format,
+            "tests/fixtures/validate/non-ascii.yaml",
+        ])
         .assert()
         .code(1);
     String::from_utf8_lossy(&out.get_output().stdout).into_owned()
@@ -823,7 +846,8 @@ fn github_format() {
 
 #[test]
 fn sarif_format_is_sarif_2_1_0_with_code_point_columns() {
-    let sarif: serde_json::Value = serde_json::from_str(&formatted("sarif")).expect("SARIF is JSON");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&formatted("sarif")).expect("SARIF is JSON");
     assert_eq!(sarif["version"], "2.1.0");
     let run = &sarif["runs"][0];
     assert_eq!(run["columnKind"], "unicodeCodePoints");
@@ -831,5 +855,8 @@ fn sarif_format_is_sarif_2_1_0_with_code_point_columns() {
     assert_eq!(result["ruleId"], "qmspec::unknown-key");
     let region = &result["locations"][0]["physicalLocation"]["region"];
     // `    descripton:` on line 27: the key starts at column 5 whatever came before.
-    assert_eq!((region["startLine"].as_u64(), region["startColumn"].as_u64()), (Some(27), Some(5)));
+    assert_eq!(
+        (region["startLine"].as_u64(), region["startColumn"].as_u64()),
+        (Some(27), Some(5))
+    );
 }
