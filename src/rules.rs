@@ -617,6 +617,13 @@ fn layout(spec: &Spec, cx: &mut Ctx<'_>) {
                 .with_help("add `multi-arch-dockerfile: generated/Dockerfile.NAME`"),
         );
     }
+    if spec.ci.strategy == crate::model::Strategy::Qemu && !matches!(spec.dockerfiles, DockerfileLayout::MultiArch | DockerfileLayout::Both) {
+        cx.out.push(
+            Diagnostic::error("qmspec::qemu-needs-multi-arch", "`ci.strategy: qemu` builds every platform from one Dockerfile, but none is generated")
+                .with_label(cx.at_value("/ci/strategy", "needs a multi-arch Dockerfile"))
+                .with_help("set `dockerfiles: multi-arch` (or `both`) and `multi-arch-dockerfile:`, or use `strategy: native`"),
+        );
+    }
     if spec.platforms.iter().next().is_none() {
         cx.out.push(
             Diagnostic::error("qmspec::no-platforms", "the spec builds no platform")

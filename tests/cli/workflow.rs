@@ -1,1 +1,220 @@
-//! placeholder
+//! The generated workflow: actionlint (with ShellCheck), zizmor and check-jsonschema give zero
+//! findings; its job graph matches the spec; every pin is a full SHA with its version.
+
+use serde_json::Value;
+
+use crate::support::{fixture, qmspec, repo_with_spec, root, run_referee};
+
+/// The workflow as JSON, parsed by PyYAML (an independent parser).
+fn load(path: &std::path::Path) -> Value {
+    let code = "import json,sys,yaml\nd=yaml.safe_load(open(sys.argv[1]))\nif True in d: d['on']=d.pop(True)\njson.dump(d,sys.stdout)";
+    let (ok, out) = run_referee("python3", &["-c", code, path.to_str().expect("utf8")], &root());
+    assert!(ok, "PyYAML cannot parse {}: {out}", path.display());
+    serde_json::from_str(&out).expect("json")
+}
+
+/// The bundled workflow plus both strategies of the all-kinds fixture (scratch dirs kept alive).
+fn workflows() -> (Vec<tempfile::TempDir>, Vec<std::path::PathBuf>) {
+    let qemu = repo_with_spec(&fixture("all-kinds.yaml").replace("strategy: native", "strategy: qemu"));
+    qmspec(qemu.path()).args(["generate"]).assert().code(0);
+    let native = repo_with_spec(&fixture("all-kinds.yaml"));
+    qmspec(native.path()).args(["generate"]).assert().code(0);
+    let paths = vec![
+        root().join("generated/publish-images.yml"),
+        qemu.path().join("generated/publish-all.yml"),
+        native.path().join("generated/publish-all.yml"),
+    ];
+    (vec![qemu, native], paths)
+}
+
+#[test]
+fn actionlint_reports_nothing() {
+    let (_dirs, files) = workflows();
+    for wf in files {
+        let (ok, out) = run_referee("actionlint", &["-color=false", wf.to_str().expect("utf8")], &root());
+        assert!(ok && out.trim().is_empty(), "{}:\n{out}", wf.display());
+    }
+}
+
+#[test]
+fn actionlint_runs_shellcheck_on_run_scripts() {
+    // The verdict above includes ShellCheck only if actionlint finds it: prove it does.
+    let dir = tempfile::tempdir().expect("tmp");
+    let wf = dir.path().join("bad.yml");
+    std::fs::write(&wf, "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo $FOO\n").expect("write");
+    let (ok, out) = run_referee("actionlint", &["-color=false", wf.to_str().expect("utf8")], &root());
+    assert!(!ok && out.contains("SC2086"), "{out}");
+}
+
+#[test]
+fn zizmor_reports_nothing() {
+    let (_dirs, files) = workflows();
+    for wf in files {
+        let (ok, out) = run_referee("zizmor", &["--offline", "--no-progress", wf.to_str().expect("utf8")], &root());
+        assert!(ok && out.contains("No findings to report"), "{}:\n{out}", wf.display());
+    }
+}
+
+#[test]
+fn zizmor_does_judge() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let wf = dir.path().join("bad.yml");
+    std::fs::write(
+        &wf,
+        "on: push\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo ${{ github.event.head_commit.message }}\n",
+    )
+    .expect("write");
+    let (ok, out) = run_referee("zizmor", &["--offline", "--no-progress", wf.to_str().expect("utf8")], &root());
+    assert!(!ok && out.contains("unpinned-uses") && out.contains("template-injection"), "{out}");
+}
+
+#[test]
+fn check_jsonschema_accepts_the_workflows() {
+    let (_dirs, files) = workflows();
+    for wf in files {
+        let (ok, out) = run_referee(
+            "check-jsonschema",
+            &["--builtin-schema", "vendor.github-workflows", wf.to_str().expect("utf8")],
+            &root(),
+        );
+        assert!(ok, "{}:\n{out}", wf.display());
+    }
+}
+
+fn steps_using<'a>(job: &'a Value, action: &str) -> Vec<&'a Value> {
+    job["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(&format!("{action}@"))))
+        .collect()
+}
+
+#[test]
+fn the_job_graph_matches_the_spec() {
+    let wf = load(&root().join("generated/publish-images.yml"));
+    assert_eq!(wf["on"]["push"]["tags"], serde_json::json!(["v*"]));
+    assert!(wf["on"].get("workflow_dispatch").is_some());
+    assert_eq!(wf["permissions"], serde_json::json!({}));
+    let jobs = wf["jobs"].as_object().expect("jobs");
+
+    let build = &jobs["build"];
+    let matrix = build["strategy"]["matrix"]["include"].as_array().expect("matrix");
+    let rows: Vec<(String, String, String)> = matrix
+        .iter()
+        .map(|m| {
+            (
+                m["platform"].as_str().expect("platform").to_string(),
+                m["runner"].as_str().expect("runner").to_string(),
+                m["dockerfile"].as_str().expect("dockerfile").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("linux/amd64".into(), "ubuntu-latest".into(), "generated/Dockerfile.worker.amd64".into()),
+            ("linux/arm64".into(), "ubuntu-24.04-arm".into(), "generated/Dockerfile.worker.arm64".into()),
+        ]
+    );
+    assert_eq!(build["runs-on"], "${{ matrix.runner }}");
+    assert_eq!(build["permissions"], serde_json::json!({"contents": "read", "packages": "write"}));
+    let push = steps_using(build, "docker/build-push-action");
+    let with = &push[0]["with"];
+    assert_eq!(with["file"], "${{ matrix.dockerfile }}");
+    assert!(with["outputs"].as_str().expect("outputs").contains("push-by-digest=true,name-canonical=true,push=true"));
+    assert_eq!(with["cache-from"], "type=gha,scope=qm-nmr-calc-worker-${{ matrix.arch }}");
+    assert_eq!(with["cache-to"], "type=gha,scope=qm-nmr-calc-worker-${{ matrix.arch }},mode=max");
+    let upload = &steps_using(build, "actions/upload-artifact")[0]["with"];
+    assert_eq!(upload["name"], "digests-qm-nmr-calc-worker-${{ matrix.arch }}");
+    assert_eq!(upload["if-no-files-found"], "error");
+    assert_eq!(upload["retention-days"], 1);
+    let checkout = &steps_using(build, "actions/checkout")[0]["with"];
+    assert_eq!(checkout["persist-credentials"], false);
+
+    let test = &jobs["test"];
+    assert_eq!(test["needs"], "build");
+    let test_rows: Vec<&str> = test["strategy"]["matrix"]["include"].as_array().expect("matrix").iter().map(|m| m["platform"].as_str().expect("p")).collect();
+    assert_eq!(test_rows, vec!["linux/amd64", "linux/arm64"]);
+    let run_test = test["steps"].as_array().expect("steps").iter().find(|s| s["run"].as_str().is_some_and(|r| r.contains("docker run"))).expect("a step runs the image");
+    assert_eq!(run_test["env"]["SCRIPT"], "/app/scripts/validate-worker.sh");
+    assert!(test["permissions"]["packages"] == "read");
+
+    let merge = &jobs["merge"];
+    assert_eq!(merge["needs"], serde_json::json!(["build", "test"]));
+    let download = &steps_using(merge, "actions/download-artifact")[0]["with"];
+    assert_eq!(download["pattern"], "digests-qm-nmr-calc-worker-*");
+    assert_eq!(download["merge-multiple"], true);
+    let meta = &steps_using(merge, "docker/metadata-action")[0]["with"];
+    assert_eq!(meta["tags"], "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=raw,value=latest\n");
+    let scripts: String = merge["steps"].as_array().expect("steps").iter().filter_map(|s| s["run"].as_str()).collect();
+    assert!(scripts.contains("docker buildx imagetools create"));
+    assert!(scripts.contains("docker buildx imagetools inspect"));
+    assert!(scripts.contains("for platform in linux/amd64 linux/arm64; do"));
+
+    // The API image: one QEMU job for both platforms, from its hand-written Dockerfile.
+    let api = &jobs["publish-qm-nmr-calc-api"];
+    assert_eq!(steps_using(api, "docker/setup-qemu-action").len(), 1);
+    let api_push = &steps_using(api, "docker/build-push-action")[0]["with"];
+    assert_eq!(api_push["file"], "Dockerfile.api");
+    assert_eq!(api_push["platforms"], "linux/amd64,linux/arm64");
+    assert_eq!(api["env"]["IMAGE"], "ghcr.io/steinbeck/qm-nmr-calc-api");
+
+    // Every image of the spec is published: the worker (merge) and each extra image.
+    let images: Vec<String> = jobs
+        .values()
+        .filter_map(|j| j["env"]["IMAGE"].as_str().map(str::to_string))
+        .chain(std::iter::once(wf["env"]["IMAGE"].as_str().expect("IMAGE").to_string()))
+        .collect();
+    assert!(images.contains(&"ghcr.io/steinbeck/qm-nmr-calc-worker".to_string()));
+    assert!(images.contains(&"ghcr.io/steinbeck/qm-nmr-calc-api".to_string()));
+
+    // No expression is expanded inside a run: script.
+    for job in jobs.values() {
+        for step in job["steps"].as_array().expect("steps") {
+            if let Some(run) = step["run"].as_str() {
+                assert!(!run.contains("${{"), "expression in run: {run}");
+            }
+            if let Some(uses) = step["uses"].as_str() {
+                let (_, sha) = uses.split_once('@').expect("pinned");
+                assert!(sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()), "{uses}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_uses_line_carries_its_version() {
+    let text = std::fs::read_to_string(root().join("generated/publish-images.yml")).expect("read");
+    for line in text.lines().filter(|l| l.trim_start().starts_with("uses:")) {
+        let (action, rest) = line.trim_start().trim_start_matches("uses: ").split_once('@').expect("pinned");
+        let (sha, version) = rest.split_once(" # ").expect("version comment");
+        let known = qmspec::pins::KNOWN.iter().find(|(a, _, _)| *a == action).expect("a known action");
+        assert_eq!((sha, version), (known.1, known.2), "{line}");
+    }
+}
+
+#[test]
+fn spec_pins_override_the_table() {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let spec = fixture("minimal.yaml").replace(
+        "ci:\n  workflow: generated/publish-demo.yml\n",
+        &format!("ci:\n  workflow: generated/publish-demo.yml\n  pins:\n    actions/checkout: \"{sha} # v9.9.9\"\n"),
+    );
+    let dir = repo_with_spec(&spec);
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    let text = std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read");
+    assert!(text.contains(&format!("actions/checkout@{sha} # v9.9.9")));
+}
+
+#[test]
+fn a_malformed_pin_is_a_validation_error() {
+    let spec = fixture("minimal.yaml").replace(
+        "ci:\n  workflow: generated/publish-demo.yml\n",
+        "ci:\n  workflow: generated/publish-demo.yml\n  pins:\n    actions/checkout: v4\n",
+    );
+    let dir = repo_with_spec(&spec);
+    let out = qmspec(dir.path()).args(["validate"]).assert().code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("qmspec::invalid-value") && err.contains("ci.pins.actions/checkout"), "{err}");
+}
