@@ -119,14 +119,19 @@ mod tests {
     fn an_action_without_a_pin_is_an_error() {
         let pins = Pins::new(&indexmap::IndexMap::new());
         assert!(pins.resolve_all(vec!["actions/checkout"]).is_ok());
-        let err = pins.resolve_all(vec!["someone/unknown-action"]).expect_err("no pin");
+        let err = pins
+            .resolve_all(vec!["someone/unknown-action"])
+            .expect_err("no pin");
         assert!(err.contains("someone/unknown-action"));
     }
 
     #[test]
     fn pins_are_full_shas_with_versions() {
         for (action, sha, version) in KNOWN {
-            assert!(sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()), "{action}");
+            assert!(
+                sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                "{action}"
+            );
             assert!(version.starts_with('v'), "{action}");
         }
     }

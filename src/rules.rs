@@ -273,9 +273,13 @@ fn literal_versions(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i].is_ascii_digit()
-            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'.')
-        {
+        // A version starts a word, or follows a `v` that starts one (`v6.7.1`), so `python3.11`
+        // or `x86_64` are not versions.
+        let word_start =
+            |j: usize| j == 0 || !bytes[j - 1].is_ascii_alphanumeric() && bytes[j - 1] != b'.';
+        let starts =
+            word_start(i) || (i >= 1 && matches!(bytes[i - 1], b'v' | b'V') && word_start(i - 1));
+        if bytes[i].is_ascii_digit() && starts {
             let start = i;
             let mut dots = 0;
             while i < bytes.len()
@@ -617,7 +621,12 @@ fn layout(spec: &Spec, cx: &mut Ctx<'_>) {
                 .with_help("add `multi-arch-dockerfile: generated/Dockerfile.NAME`"),
         );
     }
-    if spec.ci.strategy == crate::model::Strategy::Qemu && !matches!(spec.dockerfiles, DockerfileLayout::MultiArch | DockerfileLayout::Both) {
+    if spec.ci.strategy == crate::model::Strategy::Qemu
+        && !matches!(
+            spec.dockerfiles,
+            DockerfileLayout::MultiArch | DockerfileLayout::Both
+        )
+    {
         cx.out.push(
             Diagnostic::error("qmspec::qemu-needs-multi-arch", "`ci.strategy: qemu` builds every platform from one Dockerfile, but none is generated")
                 .with_label(cx.at_value("/ci/strategy", "needs a multi-arch Dockerfile"))
@@ -1064,6 +1073,7 @@ mod tests {
             vec!["6.7.0", "6.7.0"]
         );
         assert_eq!(literal_versions("crest-gnu-12-ubuntu"), Vec::<&str>::new());
+        assert_eq!(literal_versions("python3.11/x86_64"), Vec::<&str>::new());
     }
 
     #[test]

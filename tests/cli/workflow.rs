@@ -8,14 +8,19 @@ use crate::support::{fixture, qmspec, repo_with_spec, root, run_referee};
 /// The workflow as JSON, parsed by PyYAML (an independent parser).
 fn load(path: &std::path::Path) -> Value {
     let code = "import json,sys,yaml\nd=yaml.safe_load(open(sys.argv[1]))\nif True in d: d['on']=d.pop(True)\njson.dump(d,sys.stdout)";
-    let (ok, out) = run_referee("python3", &["-c", code, path.to_str().expect("utf8")], &root());
+    let (ok, out) = run_referee(
+        "python3",
+        &["-c", code, path.to_str().expect("utf8")],
+        &root(),
+    );
     assert!(ok, "PyYAML cannot parse {}: {out}", path.display());
     serde_json::from_str(&out).expect("json")
 }
 
 /// The bundled workflow plus both strategies of the all-kinds fixture (scratch dirs kept alive).
 fn workflows() -> (Vec<tempfile::TempDir>, Vec<std::path::PathBuf>) {
-    let qemu = repo_with_spec(&fixture("all-kinds.yaml").replace("strategy: native", "strategy: qemu"));
+    let qemu =
+        repo_with_spec(&fixture("all-kinds.yaml").replace("strategy: native", "strategy: qemu"));
     qmspec(qemu.path()).args(["generate"]).assert().code(0);
     let native = repo_with_spec(&fixture("all-kinds.yaml"));
     qmspec(native.path()).args(["generate"]).assert().code(0);
@@ -31,7 +36,11 @@ fn workflows() -> (Vec<tempfile::TempDir>, Vec<std::path::PathBuf>) {
 fn actionlint_reports_nothing() {
     let (_dirs, files) = workflows();
     for wf in files {
-        let (ok, out) = run_referee("actionlint", &["-color=false", wf.to_str().expect("utf8")], &root());
+        let (ok, out) = run_referee(
+            "actionlint",
+            &["-color=false", wf.to_str().expect("utf8")],
+            &root(),
+        );
         assert!(ok && out.trim().is_empty(), "{}:\n{out}", wf.display());
     }
 }
@@ -41,8 +50,16 @@ fn actionlint_runs_shellcheck_on_run_scripts() {
     // The verdict above includes ShellCheck only if actionlint finds it: prove it does.
     let dir = tempfile::tempdir().expect("tmp");
     let wf = dir.path().join("bad.yml");
-    std::fs::write(&wf, "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo $FOO\n").expect("write");
-    let (ok, out) = run_referee("actionlint", &["-color=false", wf.to_str().expect("utf8")], &root());
+    std::fs::write(
+        &wf,
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo $FOO\n",
+    )
+    .expect("write");
+    let (ok, out) = run_referee(
+        "actionlint",
+        &["-color=false", wf.to_str().expect("utf8")],
+        &root(),
+    );
     assert!(!ok && out.contains("SC2086"), "{out}");
 }
 
@@ -50,8 +67,16 @@ fn actionlint_runs_shellcheck_on_run_scripts() {
 fn zizmor_reports_nothing() {
     let (_dirs, files) = workflows();
     for wf in files {
-        let (ok, out) = run_referee("zizmor", &["--offline", "--no-progress", wf.to_str().expect("utf8")], &root());
-        assert!(ok && out.contains("No findings to report"), "{}:\n{out}", wf.display());
+        let (ok, out) = run_referee(
+            "zizmor",
+            &["--offline", "--no-progress", wf.to_str().expect("utf8")],
+            &root(),
+        );
+        assert!(
+            ok && out.contains("No findings to report"),
+            "{}:\n{out}",
+            wf.display()
+        );
     }
 }
 
@@ -64,8 +89,15 @@ fn zizmor_does_judge() {
         "on: push\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo ${{ github.event.head_commit.message }}\n",
     )
     .expect("write");
-    let (ok, out) = run_referee("zizmor", &["--offline", "--no-progress", wf.to_str().expect("utf8")], &root());
-    assert!(!ok && out.contains("unpinned-uses") && out.contains("template-injection"), "{out}");
+    let (ok, out) = run_referee(
+        "zizmor",
+        &["--offline", "--no-progress", wf.to_str().expect("utf8")],
+        &root(),
+    );
+    assert!(
+        !ok && out.contains("unpinned-uses") && out.contains("template-injection"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -74,7 +106,11 @@ fn check_jsonschema_accepts_the_workflows() {
     for wf in files {
         let (ok, out) = run_referee(
             "check-jsonschema",
-            &["--builtin-schema", "vendor.github-workflows", wf.to_str().expect("utf8")],
+            &[
+                "--builtin-schema",
+                "vendor.github-workflows",
+                wf.to_str().expect("utf8"),
+            ],
             &root(),
         );
         assert!(ok, "{}:\n{out}", wf.display());
@@ -86,7 +122,11 @@ fn steps_using<'a>(job: &'a Value, action: &str) -> Vec<&'a Value> {
         .as_array()
         .expect("steps")
         .iter()
-        .filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(&format!("{action}@"))))
+        .filter(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with(&format!("{action}@")))
+        })
         .collect()
 }
 
@@ -99,7 +139,9 @@ fn the_job_graph_matches_the_spec() {
     let jobs = wf["jobs"].as_object().expect("jobs");
 
     let build = &jobs["build"];
-    let matrix = build["strategy"]["matrix"]["include"].as_array().expect("matrix");
+    let matrix = build["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("matrix");
     let rows: Vec<(String, String, String)> = matrix
         .iter()
         .map(|m| {
@@ -113,20 +155,45 @@ fn the_job_graph_matches_the_spec() {
     assert_eq!(
         rows,
         vec![
-            ("linux/amd64".into(), "ubuntu-latest".into(), "generated/Dockerfile.worker.amd64".into()),
-            ("linux/arm64".into(), "ubuntu-24.04-arm".into(), "generated/Dockerfile.worker.arm64".into()),
+            (
+                "linux/amd64".into(),
+                "ubuntu-latest".into(),
+                "generated/Dockerfile.worker.amd64".into()
+            ),
+            (
+                "linux/arm64".into(),
+                "ubuntu-24.04-arm".into(),
+                "generated/Dockerfile.worker.arm64".into()
+            ),
         ]
     );
     assert_eq!(build["runs-on"], "${{ matrix.runner }}");
-    assert_eq!(build["permissions"], serde_json::json!({"contents": "read", "packages": "write"}));
+    assert_eq!(
+        build["permissions"],
+        serde_json::json!({"contents": "read", "packages": "write"})
+    );
     let push = steps_using(build, "docker/build-push-action");
     let with = &push[0]["with"];
     assert_eq!(with["file"], "${{ matrix.dockerfile }}");
-    assert!(with["outputs"].as_str().expect("outputs").contains("push-by-digest=true,name-canonical=true,push=true"));
-    assert_eq!(with["cache-from"], "type=gha,scope=qm-nmr-calc-worker-${{ matrix.arch }}");
-    assert_eq!(with["cache-to"], "type=gha,scope=qm-nmr-calc-worker-${{ matrix.arch }},mode=max");
+    assert!(
+        with["outputs"]
+            .as_str()
+            .expect("outputs")
+            .contains("push-by-digest=true,name-canonical=true,push=true")
+    );
+    assert_eq!(
+        with["cache-from"],
+        "type=gha,scope=qm-nmr-calc-worker-${{ matrix.arch }}"
+    );
+    assert_eq!(
+        with["cache-to"],
+        "type=gha,scope=qm-nmr-calc-worker-${{ matrix.arch }},mode=max"
+    );
     let upload = &steps_using(build, "actions/upload-artifact")[0]["with"];
-    assert_eq!(upload["name"], "digests-qm-nmr-calc-worker-${{ matrix.arch }}");
+    assert_eq!(
+        upload["name"],
+        "digests-qm-nmr-calc-worker-${{ matrix.arch }}"
+    );
     assert_eq!(upload["if-no-files-found"], "error");
     assert_eq!(upload["retention-days"], 1);
     let checkout = &steps_using(build, "actions/checkout")[0]["with"];
@@ -134,9 +201,19 @@ fn the_job_graph_matches_the_spec() {
 
     let test = &jobs["test"];
     assert_eq!(test["needs"], "build");
-    let test_rows: Vec<&str> = test["strategy"]["matrix"]["include"].as_array().expect("matrix").iter().map(|m| m["platform"].as_str().expect("p")).collect();
+    let test_rows: Vec<&str> = test["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .map(|m| m["platform"].as_str().expect("p"))
+        .collect();
     assert_eq!(test_rows, vec!["linux/amd64", "linux/arm64"]);
-    let run_test = test["steps"].as_array().expect("steps").iter().find(|s| s["run"].as_str().is_some_and(|r| r.contains("docker run"))).expect("a step runs the image");
+    let run_test = test["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("docker run")))
+        .expect("a step runs the image");
     assert_eq!(run_test["env"]["SCRIPT"], "/app/scripts/validate-worker.sh");
     assert!(test["permissions"]["packages"] == "read");
 
@@ -146,8 +223,16 @@ fn the_job_graph_matches_the_spec() {
     assert_eq!(download["pattern"], "digests-qm-nmr-calc-worker-*");
     assert_eq!(download["merge-multiple"], true);
     let meta = &steps_using(merge, "docker/metadata-action")[0]["with"];
-    assert_eq!(meta["tags"], "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=raw,value=latest\n");
-    let scripts: String = merge["steps"].as_array().expect("steps").iter().filter_map(|s| s["run"].as_str()).collect();
+    assert_eq!(
+        meta["tags"],
+        "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=raw,value=latest\n"
+    );
+    let scripts: String = merge["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
     assert!(scripts.contains("docker buildx imagetools create"));
     assert!(scripts.contains("docker buildx imagetools inspect"));
     assert!(scripts.contains("for platform in linux/amd64 linux/arm64; do"));
@@ -164,7 +249,9 @@ fn the_job_graph_matches_the_spec() {
     let images: Vec<String> = jobs
         .values()
         .filter_map(|j| j["env"]["IMAGE"].as_str().map(str::to_string))
-        .chain(std::iter::once(wf["env"]["IMAGE"].as_str().expect("IMAGE").to_string()))
+        .chain(std::iter::once(
+            wf["env"]["IMAGE"].as_str().expect("IMAGE").to_string(),
+        ))
         .collect();
     assert!(images.contains(&"ghcr.io/steinbeck/qm-nmr-calc-worker".to_string()));
     assert!(images.contains(&"ghcr.io/steinbeck/qm-nmr-calc-api".to_string()));
@@ -177,7 +264,10 @@ fn the_job_graph_matches_the_spec() {
             }
             if let Some(uses) = step["uses"].as_str() {
                 let (_, sha) = uses.split_once('@').expect("pinned");
-                assert!(sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()), "{uses}");
+                assert!(
+                    sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                    "{uses}"
+                );
             }
         }
     }
@@ -187,9 +277,16 @@ fn the_job_graph_matches_the_spec() {
 fn every_uses_line_carries_its_version() {
     let text = std::fs::read_to_string(root().join("generated/publish-images.yml")).expect("read");
     for line in text.lines().filter(|l| l.trim_start().starts_with("uses:")) {
-        let (action, rest) = line.trim_start().trim_start_matches("uses: ").split_once('@').expect("pinned");
+        let (action, rest) = line
+            .trim_start()
+            .trim_start_matches("uses: ")
+            .split_once('@')
+            .expect("pinned");
         let (sha, version) = rest.split_once(" # ").expect("version comment");
-        let known = qmspec::pins::KNOWN.iter().find(|(a, _, _)| *a == action).expect("a known action");
+        let known = qmspec::pins::KNOWN
+            .iter()
+            .find(|(a, _, _)| *a == action)
+            .expect("a known action");
         assert_eq!((sha, version), (known.1, known.2), "{line}");
     }
 }
@@ -203,7 +300,8 @@ fn spec_pins_override_the_table() {
     );
     let dir = repo_with_spec(&spec);
     qmspec(dir.path()).args(["generate"]).assert().code(0);
-    let text = std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read");
+    let text =
+        std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read");
     assert!(text.contains(&format!("actions/checkout@{sha} # v9.9.9")));
 }
 
@@ -216,5 +314,8 @@ fn a_malformed_pin_is_a_validation_error() {
     let dir = repo_with_spec(&spec);
     let out = qmspec(dir.path()).args(["validate"]).assert().code(1);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(err.contains("qmspec::invalid-value") && err.contains("ci.pins.actions/checkout"), "{err}");
+    assert!(
+        err.contains("qmspec::invalid-value") && err.contains("ci.pins.actions/checkout"),
+        "{err}"
+    );
 }
