@@ -217,6 +217,22 @@ pub enum Action {
     Removed(String),
 }
 
+/// Remove temporary files an interrupted earlier run left next to the outputs.
+fn sweep_temporaries(dirs: &BTreeSet<PathBuf>) {
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.contains(".qmspec-tmp-") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 /// Write what the plan produces. Checks every file before writing any, so a refusal leaves
 /// the tree untouched; each write is atomic.
 pub fn generate(root: &Path, plan: &Plan, force: bool) -> Result<Vec<Action>, OutputError> {
@@ -257,6 +273,11 @@ pub fn generate(root: &Path, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
             }
         }
     }
+    let dirs: BTreeSet<PathBuf> = writes
+        .iter()
+        .filter_map(|(p, ..)| p.parent().map(Path::to_path_buf))
+        .collect();
+    sweep_temporaries(&dirs);
     let mut actions = Vec::new();
     for (path, o, spec, changed) in writes {
         let existed = path.exists();

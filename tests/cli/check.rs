@@ -1,1 +1,420 @@
-//! placeholder
+//! `qmspec check` and safe `generate`: every drift state, refusals that lose nothing,
+//! atomic writes under SIGKILL, and the real pre-commit hook in a scratch git repository.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{
+    copy_of_project, fixture, qmspec, referee, referee_path, repo_with_spec, root,
+};
+
+fn check(dir: &Path) -> (i32, String) {
+    let out = qmspec(dir).args(["check"]).output().expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().expect("code"), text)
+}
+
+#[test]
+fn this_repository_is_up_to_date() {
+    let (code, out) = check(&root());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("5 generated files are up to date"), "{out}");
+}
+
+#[test]
+fn a_missing_file_is_reported() {
+    let dir = copy_of_project();
+    std::fs::remove_file(dir.path().join("generated/Dockerfile.worker.arm64")).expect("rm");
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(out, @r"
+    qmspec::missing: generated/Dockerfile.worker.arm64 is missing: the spec produces it. Run `qmspec generate`.
+    qmspec check: 1 of the generated files need attention
+    ");
+}
+
+#[test]
+fn a_stale_file_shows_a_diff_and_the_fix() {
+    let dir = copy_of_project();
+    let spec = dir.path().join("specs/worker.yaml");
+    let text = std::fs::read_to_string(&spec)
+        .expect("read")
+        .replace("NWCHEM_NPROC: \"4\"", "NWCHEM_NPROC: \"8\"");
+    std::fs::write(&spec, text).expect("write");
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("qmspec::stale: generated/Dockerfile.worker.amd64 is stale"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--- a/generated/Dockerfile.worker.amd64 (committed)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+++ b/generated/Dockerfile.worker.amd64 (from the spec)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-    NWCHEM_NPROC=\"4\" \\") && out.contains("+    NWCHEM_NPROC=\"8\" \\"),
+        "{out}"
+    );
+    assert!(!out.contains('\u{1b}'), "no colour when not on a terminal");
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    assert_eq!(check(dir.path()).0, 0);
+}
+
+#[test]
+fn a_hand_edit_is_reported_and_never_overwritten_silently() {
+    let dir = copy_of_project();
+    let file = dir.path().join("generated/Dockerfile.worker.amd64");
+    let edited = std::fs::read_to_string(&file)
+        .expect("read")
+        .replace("USER 10001", "USER 0");
+    std::fs::write(&file, &edited).expect("write");
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1);
+    assert!(
+        out.contains(
+            "qmspec::edited-by-hand: generated/Dockerfile.worker.amd64 was edited by hand"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("-USER 0\n+USER 10001"), "{out}");
+    let refused = qmspec(dir.path()).args(["generate"]).assert().code(1);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        err.contains("edited by hand") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        edited,
+        "the edit is kept"
+    );
+    qmspec(dir.path())
+        .args(["generate", "--force"])
+        .assert()
+        .code(0);
+    assert_eq!(check(dir.path()).0, 0);
+}
+
+#[test]
+fn a_file_qmspec_did_not_write_is_not_replaced() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    std::fs::create_dir_all(dir.path().join("generated")).expect("mkdir");
+    let mine = dir.path().join("generated/Dockerfile.demo.amd64");
+    std::fs::write(&mine, "FROM scratch\n").expect("write");
+    qmspec(dir.path()).args(["generate"]).assert().code(1);
+    assert_eq!(
+        std::fs::read_to_string(&mine).expect("read"),
+        "FROM scratch\n"
+    );
+    assert!(
+        !dir.path().join("generated/Dockerfile.demo.arm64").exists(),
+        "nothing is written when one file is refused"
+    );
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1);
+    assert!(out.contains("qmspec::not-generated"), "{out}");
+}
+
+#[test]
+fn a_removed_platform_leaves_an_orphan_that_generate_removes() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    let spec = dir.path().join("specs/worker.yaml");
+    let text = std::fs::read_to_string(&spec).expect("read");
+    let start = text.find("  arm64:\n    base:").expect("arm64 platform");
+    let end = text.find("apt:").expect("apt");
+    let without = format!("{}{}", &text[..start], &text[end..]).replace(
+        "      arm64:\n        kind: archive\n        url: https://example.org/hello-{{version}}-aarch64.tar.gz\n        sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9\n        dest: /opt/hello\n        path: [/opt/hello]\n",
+        "",
+    );
+    std::fs::write(&spec, without).expect("write");
+    let out = qmspec(dir.path())
+        .args(["check", "--no-schema"])
+        .assert()
+        .code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("qmspec::orphaned: generated/Dockerfile.demo.arm64 is orphaned"),
+        "{text}"
+    );
+    let out = qmspec(dir.path()).args(["generate"]).assert().code(0);
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stdout)
+            .contains("removed   generated/Dockerfile.demo.arm64")
+    );
+    assert!(!dir.path().join("generated/Dockerfile.demo.arm64").exists());
+    qmspec(dir.path())
+        .args(["check", "--no-schema"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn an_outdated_schema_is_reported() {
+    let dir = copy_of_project();
+    let schema = dir.path().join("schema/worker.schema.json");
+    let text = std::fs::read_to_string(&schema)
+        .expect("read")
+        .replace("Image name as published", "Image name");
+    std::fs::write(&schema, text).expect("write");
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("qmspec::schema-outdated")
+            && out.contains("qmspec schema > schema/worker.schema.json"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_invalid_spec_fails_check_with_its_diagnostics() {
+    let dir = repo_with_spec(&fixture("validate/unknown-key.yaml"));
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1);
+    assert!(out.contains("qmspec::unknown-key"), "{out}");
+}
+
+#[test]
+fn check_speaks_json_and_github() {
+    let dir = copy_of_project();
+    std::fs::remove_file(dir.path().join("generated/validate-worker.sh")).expect("rm");
+    let out = qmspec(dir.path())
+        .args(["check", "--format", "json"])
+        .assert()
+        .code(1);
+    let line: serde_json::Value =
+        serde_json::from_slice(&out.get_output().stdout).expect("one JSON object");
+    assert_eq!(line["code"], "qmspec::missing");
+    assert_eq!(line["file"], "generated/validate-worker.sh");
+    let out = qmspec(dir.path())
+        .args(["check", "--format", "github"])
+        .assert()
+        .code(1);
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stdout)
+            .starts_with("::error file=generated/validate-worker.sh,line=1,col=1,")
+    );
+    let out = qmspec(dir.path())
+        .args(["check", "--format", "sarif"])
+        .assert()
+        .code(1);
+    let sarif: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("SARIF");
+    assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "qmspec::missing");
+}
+
+#[test]
+fn outputs_outside_the_repository_are_refused() {
+    // Lexically: the schema and the rules reject it before anything is written.
+    let spec =
+        fixture("minimal.yaml").replace("generated/Dockerfile.demo.amd64", "../escape/Dockerfile");
+    let dir = repo_with_spec(&spec);
+    let out = qmspec(dir.path()).args(["generate"]).assert().code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("qmspec::unsafe-path"));
+    assert!(!dir.path().join("../escape").exists());
+    let spec =
+        fixture("minimal.yaml").replace("generated/Dockerfile.demo.amd64", "/tmp/qmspec-escape");
+    let dir = repo_with_spec(&spec);
+    qmspec(dir.path()).args(["generate"]).assert().code(1);
+    assert!(!Path::new("/tmp/qmspec-escape").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_out_of_the_repository_is_refused() {
+    let outside = tempfile::tempdir().expect("tmp");
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("generated")).expect("symlink");
+    let out = qmspec(dir.path()).args(["generate"]).assert().code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("symlink"));
+    assert_eq!(
+        std::fs::read_dir(outside.path()).expect("ls").count(),
+        0,
+        "nothing written outside"
+    );
+}
+
+/// SIGKILL `generate` at many points: every output is always the whole old or the whole new file.
+#[test]
+fn an_interrupted_generate_leaves_old_or_new_files() {
+    let dir = repo_with_spec(&fixture("all-kinds.yaml"));
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    let files = [
+        "Dockerfile.all",
+        "Dockerfile.all.amd64",
+        "Dockerfile.all.arm64",
+        "validate-all.sh",
+        "publish-all.yml",
+    ];
+    let read_all = |d: &Path| -> Vec<String> {
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(d.join("generated").join(f)).expect("read"))
+            .collect()
+    };
+    let old = read_all(dir.path());
+    let spec = dir.path().join("specs/worker.yaml");
+    let v2 = std::fs::read_to_string(&spec)
+        .expect("read")
+        .replace("name: all-kinds", "name: all-kinds-two");
+    std::fs::write(&spec, &v2).expect("write");
+    let reference = repo_with_spec(&v2);
+    qmspec(reference.path()).args(["generate"]).assert().code(0);
+    let new = read_all(reference.path());
+    assert_ne!(old, new);
+    let bin = assert_cmd::cargo::cargo_bin("qmspec");
+    let mut interrupted = 0;
+    for i in 0..120u64 {
+        // Restore the old files, then kill a run after a varying delay.
+        for (f, content) in files.iter().zip(&old) {
+            std::fs::write(dir.path().join("generated").join(f), content).expect("restore");
+        }
+        let mut child = Command::new(&bin)
+            .arg("generate")
+            .current_dir(dir.path())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_micros(i * 40));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        if !status.success() {
+            interrupted += 1;
+        }
+        for (k, f) in files.iter().enumerate() {
+            let now = std::fs::read_to_string(dir.path().join("generated").join(f)).expect("read");
+            assert!(
+                now == old[k] || now == new[k],
+                "run {i}: {f} is neither old nor new"
+            );
+        }
+    }
+    assert!(
+        interrupted > 0,
+        "no run was interrupted; the test proved nothing"
+    );
+    // The next run finishes the job and sweeps temporaries left by killed runs.
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path().join("generated"))
+        .expect("ls")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("qmspec-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(read_all(dir.path()), new);
+}
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "qmspec test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.org")
+        .env("GIT_COMMITTER_NAME", "qmspec test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.org")
+        .env("PATH", path_with_qmspec())
+        .output()
+        .expect("git runs")
+}
+
+fn path_with_qmspec() -> String {
+    let bin = assert_cmd::cargo::cargo_bin("qmspec");
+    format!(
+        "{}:{}",
+        bin.parent().expect("bin dir").display(),
+        referee_path()
+    )
+}
+
+/// The real pre-commit, with this repository's `.pre-commit-hooks.yaml`, in a scratch repo.
+#[test]
+fn pre_commit_rejects_a_stale_commit_and_accepts_it_after_generate() {
+    let hooks_repo = tempfile::tempdir().expect("tmp");
+    // A one-commit copy of this repository's hook definitions, as pre-commit clones it.
+    std::fs::copy(
+        root().join(".pre-commit-hooks.yaml"),
+        hooks_repo.path().join(".pre-commit-hooks.yaml"),
+    )
+    .expect("copy");
+    assert!(git(hooks_repo.path(), &["init", "-q"]).status.success());
+    git(hooks_repo.path(), &["add", "-A"]);
+    assert!(
+        git(hooks_repo.path(), &["commit", "-qm", "hooks"])
+            .status
+            .success()
+    );
+    let rev =
+        String::from_utf8(git(hooks_repo.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
+
+    let dir = copy_of_project();
+    let d = dir.path();
+    std::fs::write(
+        d.join(".pre-commit-config.yaml"),
+        format!(
+            "repos:\n  - repo: {}\n    rev: {}\n    hooks:\n      - id: qmspec-check-system\n",
+            hooks_repo.path().display(),
+            rev.trim()
+        ),
+    )
+    .expect("config");
+    assert!(git(d, &["init", "-q"]).status.success());
+    let home = tempfile::tempdir().expect("pre-commit home");
+    let pre_commit = |args: &[&str]| {
+        Command::new(referee("pre-commit"))
+            .args(args)
+            .current_dir(d)
+            .env("PATH", path_with_qmspec())
+            .env("PRE_COMMIT_HOME", home.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("pre-commit runs")
+    };
+    assert!(pre_commit(&["install"]).status.success());
+    let commit = |msg: &str| {
+        git(d, &["add", "-A"]);
+        let mut cmd = Command::new("git");
+        cmd.args(["commit", "-m", msg])
+            .current_dir(d)
+            .env("GIT_AUTHOR_NAME", "qmspec test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.org")
+            .env("GIT_COMMITTER_NAME", "qmspec test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.org")
+            .env("PATH", path_with_qmspec())
+            .env("PRE_COMMIT_HOME", home.path());
+        let out = cmd.output().expect("git commit");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = commit("initial");
+    assert!(ok, "the up-to-date project commits: {out}");
+
+    let spec = d.join("specs/worker.yaml");
+    let text = std::fs::read_to_string(&spec)
+        .expect("read")
+        .replace("version: 3.0.2", "version: 3.1.0");
+    std::fs::write(&spec, text).expect("write");
+    let (ok, out) = commit("bump crest without regenerating");
+    assert!(!ok, "a stale commit must be rejected: {out}");
+    assert!(
+        out.contains("qmspec::stale")
+            && out.contains("+RUN /opt/conda/bin/conda install -y -c conda-forge crest=3.1.0"),
+        "{out}"
+    );
+
+    qmspec(d).args(["generate"]).assert().code(0);
+    let (ok, out) = commit("bump crest");
+    assert!(ok, "after `qmspec generate` the commit passes: {out}");
+}
