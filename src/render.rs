@@ -247,11 +247,11 @@ pub fn stamp_state(content: &str) -> StampState {
     let mut body = String::with_capacity(content.len());
     let mut recorded = None;
     for line in content.split_inclusive('\n') {
-        if let Some(h) = line.strip_prefix(HASH_PREFIX) {
-            if recorded.is_none() {
-                recorded = Some(h.trim().to_string());
-                continue;
-            }
+        if let Some(h) = line.strip_prefix(HASH_PREFIX)
+            && recorded.is_none()
+        {
+            recorded = Some(h.trim().to_string());
+            continue;
         }
         if recorded.is_none()
             && (line.starts_with(STAMP_PREFIX)

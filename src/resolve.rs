@@ -184,14 +184,14 @@ pub fn group_env(vars: Vec<(String, String)>) -> Vec<Vec<(String, String)>> {
 
 /// Tool indices in install order for one platform: depth-first over `needs`, spec order.
 fn install_order(spec: &Spec, arch: Arch) -> Vec<usize> {
-    fn visit(spec: &Spec, i: usize, arch: Arch, state: &mut [u8], out: &mut Vec<usize>) {
+    fn visit(spec: &Spec, i: usize, state: &mut [u8], out: &mut Vec<usize>) {
         if state[i] != 0 {
             return;
         }
         state[i] = 1;
         for need in &spec.tools[i].needs {
             for j in dependency_indices(spec, need) {
-                visit(spec, j, arch, state, out);
+                visit(spec, j, state, out);
             }
         }
         state[i] = 2;
@@ -200,7 +200,7 @@ fn install_order(spec: &Spec, arch: Arch) -> Vec<usize> {
     let mut state = vec![0u8; spec.tools.len()];
     let mut out = Vec::new();
     for i in 0..spec.tools.len() {
-        visit(spec, i, arch, &mut state, &mut out);
+        visit(spec, i, &mut state, &mut out);
     }
     out.retain(|i| {
         !matches!(

@@ -40,6 +40,7 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
             source_rules(spec, tool, i, arch, source, &p, &mut cx);
         }
     }
+    app_python(spec, &mut cx);
     base_images(spec, &mut cx);
     layout(spec, &mut cx);
     safety(spec, &mut cx);
@@ -425,7 +426,6 @@ fn check_pin(tool: &Tool, package: Option<&str>, sep: &str, p: &str, cx: &mut Ct
 
 fn check_provider(
     spec: &Spec,
-    tool: &Tool,
     i: usize,
     arch: Arch,
     via: &str,
@@ -433,6 +433,7 @@ fn check_provider(
     p: &str,
     cx: &mut Ctx<'_>,
 ) {
+    let tool = &spec.tools[i];
     let vp = format!("{p}/via");
     match spec.provider(via, arch) {
         Provider::System => {}
@@ -497,6 +498,30 @@ fn check_provider(
     }
 }
 
+/// The app's venv python must exist on every platform; tools are all installed before the app.
+fn app_python(spec: &Spec, cx: &mut Ctx<'_>) {
+    let via = &spec.app.python.via;
+    for (arch, _) in spec.platforms.iter() {
+        let problem = match spec.provider(via, arch) {
+            Provider::System | Provider::Installer { .. } => continue,
+            Provider::Missing => format!("nothing provides `{via}` on {}", arch.name()),
+            Provider::NotInstaller { tool, .. } => {
+                format!("`{}` is not an installer on {}", tool.name, arch.name())
+            }
+            Provider::Ambiguous(names) => format!(
+                "several tools provide `{via}` on {}: {}",
+                arch.name(),
+                names.join(", ")
+            ),
+        };
+        cx.out.push(
+            Diagnostic::error("qmspec::missing-provider", format!("the app's python: {problem}"))
+                .with_label(cx.at_value("/app/python/via", "no python here"))
+                .with_help("name a tool with `kind: installer` on every platform (or a capability it `provides`), or `system`"),
+        );
+    }
+}
+
 /// Whether tool `dep` is reachable from `tool` through `needs`.
 fn installed_before(spec: &Spec, dep: usize, tool: usize) -> bool {
     let mut seen = vec![false; spec.tools.len()];
@@ -538,12 +563,12 @@ fn source_rules(
         Source::Conda(c) => {
             check_pin(tool, c.package.as_deref(), "=", p, cx);
             require_version(tool, "conda", p, cx);
-            check_provider(spec, tool, i, arch, &c.via, "conda", p, cx);
+            check_provider(spec, i, arch, &c.via, "conda", p, cx);
         }
         Source::Pip(s) => {
             check_pin(tool, s.package.as_deref(), "==", p, cx);
             require_version(tool, "pip", p, cx);
-            check_provider(spec, tool, i, arch, &s.via, "pip", p, cx);
+            check_provider(spec, i, arch, &s.via, "pip", p, cx);
         }
         Source::Apt(_) | Source::BaseImage(_) | Source::Commands(_) | Source::None(_) => {}
     }
@@ -949,10 +974,10 @@ fn environment(spec: &Spec, cx: &mut Ctx<'_>) {
                 continue;
             }
             maps.push((format!("/tools/{i}/env"), &tool.env));
-            if let Some(source) = tool.sources.get(arch) {
-                if let (Some(env), _) = source_env_path(source) {
-                    maps.push((format!("/tools/{i}/sources/{}/env", arch.name()), env));
-                }
+            if let Some(source) = tool.sources.get(arch)
+                && let (Some(env), _) = source_env_path(source)
+            {
+                maps.push((format!("/tools/{i}/sources/{}/env", arch.name()), env));
             }
         }
         for (base, map) in maps {

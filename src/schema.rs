@@ -131,10 +131,10 @@ fn tune(node: &mut Value) {
             if let (Some(doc), Some(Value::Object(kind))) = (
                 branch_doc,
                 obj.get_mut("properties").and_then(|p| p.get_mut("kind")),
-            ) {
-                if kind.contains_key("const") && !kind.contains_key("description") {
-                    kind.insert("description".into(), doc);
-                }
+            ) && kind.contains_key("const")
+                && !kind.contains_key("description")
+            {
+                kind.insert("description".into(), doc);
             }
             if let Some(Value::String(d)) = obj.get("description") {
                 let d = d.clone();
@@ -294,21 +294,26 @@ fn map_error(err: &ValidationError<'_>, doc: &Document, out: &mut Vec<Diagnostic
             let expected = type_names(kind);
             let place = doc.place(&path);
             let found = value_at(doc, &path).map_or("nothing", kind_name);
-            if expected.contains("string") {
-                if let (Some(raw), Some(v)) = (&place.plain_scalar, value_at(doc, &path)) {
-                    if matches!(v, Value::Number(_) | Value::Bool(_)) {
-                        let key = path.rsplit('/').next().unwrap_or("");
-                        out.push(
-                            Diagnostic::error(
-                                "qmspec::unquoted-scalar",
-                                format!("`{raw}` is read by YAML as {found} ({v}), but {} must be a string", route(&path)),
-                            )
-                            .with_label(Label::primary(place.value.clone(), format!("YAML reads this as {v}")))
-                            .with_help(format!("quote it: `{key}: \"{raw}\"`")),
-                        );
-                        return;
-                    }
-                }
+            if expected.contains("string")
+                && let (Some(raw), Some(v)) = (&place.plain_scalar, value_at(doc, &path))
+                && matches!(v, Value::Number(_) | Value::Bool(_))
+            {
+                let key = path.rsplit('/').next().unwrap_or("");
+                out.push(
+                    Diagnostic::error(
+                        "qmspec::unquoted-scalar",
+                        format!(
+                            "`{raw}` is read by YAML as {found} ({v}), but {} must be a string",
+                            route(&path)
+                        ),
+                    )
+                    .with_label(Label::primary(
+                        place.value.clone(),
+                        format!("YAML reads this as {v}"),
+                    ))
+                    .with_help(format!("quote it: `{key}: \"{raw}\"`")),
+                );
+                return;
             }
             out.push(
                 Diagnostic::error(

@@ -218,12 +218,12 @@ impl<'a> Builder<'a> {
             ));
         }
         let (value, span) = root;
-        if let Value::Null = value {
-            if self.places.get("").and_then(|p| p.plain_scalar.as_deref()) == Some("") {
-                return Err(Diagnostic::error("qmspec::empty", "the spec is empty")
-                    .with_label(Label::primary(span, "the document has no content"))
-                    .with_help("write the spec's top-level mapping, then run `qmspec validate`"));
-            }
+        if let Value::Null = value
+            && self.places.get("").and_then(|p| p.plain_scalar.as_deref()) == Some("")
+        {
+            return Err(Diagnostic::error("qmspec::empty", "the spec is empty")
+                .with_label(Label::primary(span, "the document has no content"))
+                .with_help("write the spec's top-level mapping, then run `qmspec validate`"));
         }
         if !value.is_object() {
             let what = kind_name(&value);
@@ -440,20 +440,20 @@ fn resolve_plain(text: &str) -> Value {
     }
     let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
     let body = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if digits(body, 10) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Value::Number(i.into());
-        }
+    if digits(body, 10)
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Value::Number(i.into());
     }
-    if let Some(hex) = text.strip_prefix("0x").filter(|h| digits(h, 16)) {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Value::Number(i.into());
-        }
+    if let Some(hex) = text.strip_prefix("0x").filter(|h| digits(h, 16))
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Value::Number(i.into());
     }
-    if let Some(oct) = text.strip_prefix("0o").filter(|o| digits(o, 8)) {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
-            return Value::Number(i.into());
-        }
+    if let Some(oct) = text.strip_prefix("0o").filter(|o| digits(o, 8))
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return Value::Number(i.into());
     }
     let looks_float = body
         .chars()
@@ -462,10 +462,8 @@ fn resolve_plain(text: &str) -> Value {
         && body
             .chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
-    if looks_float {
-        if let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
-            return Value::Number(n);
-        }
+    if looks_float && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
+        return Value::Number(n);
     }
     Value::String(text.to_string())
 }
