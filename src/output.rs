@@ -13,7 +13,7 @@ use crate::pins::Pins;
 use crate::render::{Output, RenderError, StampState, render, stamp_state};
 use crate::resolve::resolve;
 use crate::rules::output_path_problem;
-use crate::schema::{Draft, schema_text};
+use crate::schema::schema_text_2020;
 
 /// Where qmspec records which files it owns (spec path, tab, output path), one per line.
 pub const MANIFEST: &str = "generated/.qmspec-manifest";
@@ -428,12 +428,12 @@ pub fn check(root: &Path, plan: &Plan, with_schema: bool) -> Result<Vec<Drift>, 
         }
     }
     if with_schema {
-        let expected = schema_text(Draft::Draft2020_12);
+        let expected = schema_text_2020();
         match fs::read_to_string(root.join(SCHEMA_PATH)) {
             Ok(old) if old == expected => {}
             Ok(old) => drift.push(Drift::SchemaOutdated {
                 path: SCHEMA_PATH.to_string(),
-                diff: unified_diff(SCHEMA_PATH, &old, &expected),
+                diff: unified_diff(SCHEMA_PATH, &old, expected),
             }),
             Err(_) => drift.push(Drift::Missing {
                 path: SCHEMA_PATH.to_string(),

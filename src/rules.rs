@@ -324,7 +324,11 @@ fn check_url(tool: &Tool, arch: Arch, url: &str, p: &str, cx: &mut Ctx<'_>) {
     }
     match &tool.version {
         Some(version) => {
-            let literal = url.replace("{{version}}", "");
+            // Only the path can name a version: a host such as `127.0.0.1` is not one.
+            let path = url
+                .split_once("://")
+                .map_or(url, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+            let literal = path.replace("{{version}}", "");
             for found in literal_versions(&literal) {
                 if found != version && !version.contains(found) {
                     cx.out.push(

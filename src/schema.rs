@@ -27,8 +27,12 @@ pub enum Draft {
 
 /// The schema for a draft, as pretty JSON with a trailing newline.
 pub fn schema_text(draft: Draft) -> String {
-    let value = schema_value(draft);
-    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+    match draft {
+        Draft::Draft2020_12 => schema_text_2020().to_string(),
+        Draft::Draft07 => {
+            serde_json::to_string_pretty(&build(Draft::Draft07)).unwrap_or_default() + "\n"
+        }
+    }
 }
 
 /// The schema value for a draft (2020-12 is cached: every validation uses it).
@@ -39,9 +43,21 @@ pub fn schema_value(draft: Draft) -> Value {
     }
 }
 
+/// The 2020-12 schema text, rendered once per process.
+pub fn schema_text_2020() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| serde_json::to_string_pretty(schema_2020()).unwrap_or_default() + "\n")
+}
+
 fn schema_2020() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
     SCHEMA.get_or_init(|| build(Draft::Draft2020_12))
+}
+
+/// The schema the validator compiles: the same value `qmspec schema` prints, built once per
+/// process, so `check` (which also compares the committed schema) builds it only once.
+fn validation_schema() -> &'static Value {
+    schema_2020()
 }
 
 fn build(draft: Draft) -> Value {
@@ -57,7 +73,7 @@ fn build(draft: Draft) -> Value {
             json!("https://qmspec.dev/schema/worker.schema.json"),
         );
     }
-    tune(&mut value);
+    tune_with(&mut value, true);
     add_snippets(&mut value);
     value
 }
@@ -66,7 +82,7 @@ fn build(draft: Draft) -> Value {
 /// - a `oneOf` of documented constants becomes a plain `enum` (completion lists it everywhere)
 ///   with the per-value docs kept in `markdownEnumDescriptions`;
 /// - every `description` is mirrored into `markdownDescription` (hover renders Markdown).
-fn tune(node: &mut Value) {
+fn tune_with(node: &mut Value, markdown: bool) {
     match node {
         Value::Object(obj) => {
             if let Some(Value::Array(alts)) = obj.get("oneOf") {
@@ -94,7 +110,9 @@ fn tune(node: &mut Value) {
                         "enum".into(),
                         Value::Array(consts.into_iter().map(|(c, _)| c).collect()),
                     );
-                    obj.insert("markdownEnumDescriptions".into(), Value::Array(docs));
+                    if markdown {
+                        obj.insert("markdownEnumDescriptions".into(), Value::Array(docs));
+                    }
                 }
             }
             // Optional fields are simply left out; an explicit `null` is a mistake, and a
@@ -136,15 +154,15 @@ fn tune(node: &mut Value) {
             {
                 kind.insert("description".into(), doc);
             }
-            if let Some(Value::String(d)) = obj.get("description") {
+            if markdown && let Some(Value::String(d)) = obj.get("description") {
                 let d = d.clone();
                 obj.insert("markdownDescription".into(), json!(d));
             }
             for v in obj.values_mut() {
-                tune(v);
+                tune_with(v, markdown);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(tune),
+        Value::Array(items) => items.iter_mut().for_each(|v| tune_with(v, markdown)),
         _ => {}
     }
 }
@@ -202,7 +220,15 @@ fn add_snippets(schema: &mut Value) {
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| jsonschema::draft202012::new(schema_2020()).ok())
+        .get_or_init(|| {
+            jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft202012)
+                // Our patterns are plain regular expressions; the `regex` engine compiles them
+                // faster than the default backtracking one.
+                .with_pattern_options(jsonschema::PatternOptions::regex())
+                .build(validation_schema())
+                .ok()
+        })
         .as_ref()
 }
 
@@ -223,7 +249,7 @@ pub fn check(doc: &Document) -> Vec<Diagnostic> {
 
 /// The schema object at a JSON pointer of the root schema (`schema_path` of an error).
 fn schema_at(pointer: &str) -> Option<&'static Value> {
-    schema_2020().pointer(pointer)
+    validation_schema().pointer(pointer)
 }
 
 fn value_at<'d>(doc: &'d Document, pointer: &str) -> Option<&'d Value> {

@@ -44,4 +44,34 @@ if [ "$(cat "$REFEREES/node/.installed" 2>/dev/null)" != "$yls_version" ]; then
     printf '%s' "$yls_version" > "$REFEREES/node/.installed"
 fi
 
+
+
+# Base images for the real-build tests: Debian bookworm (minbase) made with debootstrap and
+# imported into a private vfs container store, for amd64 and, through QEMU, arm64.
+store="$REFEREES/containers"
+podman_store=(--root "$store/root" --runroot "$store/runroot" --storage-driver vfs)
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+fi
+update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+if ! grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+    echo "setup: cannot register qemu-aarch64 with binfmt_misc; arm64 builds will fail" >&2
+fi
+for arch in amd64 arm64; do
+    tag="localhost/qmspec-debian:bookworm-$arch"
+    if podman "${podman_store[@]}" image exists "$tag" 2>/dev/null; then
+        continue
+    fi
+    rootfs="$REFEREES/rootfs/bookworm-$arch"
+    if [ ! -e "$rootfs/.complete" ]; then
+        echo "setup: debootstrap --variant=minbase bookworm ($arch)"
+        rm -rf "$rootfs"
+        mkdir -p "$rootfs"
+        debootstrap --arch="$arch" --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
+        touch "$rootfs/.complete"
+    fi
+    echo "setup: importing $tag"
+    tar -C "$rootfs" --exclude=./.complete -c . |
+        podman "${podman_store[@]}" import -q --arch "$arch" --os linux - "$tag" >/dev/null
+done
 echo "setup: referees ready in $REFEREES"

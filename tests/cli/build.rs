@@ -1,1 +1,398 @@
-//! placeholder
+//! Real image builds: a generated Dockerfile built with buildah on a debootstrapped Debian base,
+//! its validation script run inside the image with podman, for amd64 and (QEMU) arm64.
+//! The base images come from `tests/setup.sh`.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::support::{qmspec, referees, which};
+
+/// A tiny HTTP server on 127.0.0.1 serving release archives; its files can be swapped.
+struct Server {
+    port: u16,
+    files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("addr").port();
+        let files: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+        let shared = Arc::clone(&files);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let body = shared.lock().expect("lock").get(&path).cloned();
+                let _ = match body {
+                    Some(b) => stream
+                        .write_all(
+                            format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", b.len())
+                                .as_bytes(),
+                        )
+                        .and_then(|()| stream.write_all(&b)),
+                    None => {
+                        stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                    }
+                };
+            }
+        });
+        Server { port, files }
+    }
+
+    fn serve(&self, path: &str, body: Vec<u8>) {
+        self.files
+            .lock()
+            .expect("lock")
+            .insert(path.to_string(), body);
+    }
+}
+
+/// A gzipped tarball `hello-1.0.0/bin/hello` whose script prints `greeting`.
+fn hello_archive(dir: &Path, greeting: &str) -> Vec<u8> {
+    let src = dir.join("src/hello-1.0.0/bin");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(
+        src.join("hello"),
+        format!("#!/bin/sh\necho \"{greeting}\"\n"),
+    )
+    .expect("write");
+    let out = dir.join("hello.tar.gz");
+    let status = Command::new("tar")
+        .args([
+            "-C",
+            dir.join("src").to_str().expect("utf8"),
+            "-czf",
+            out.to_str().expect("utf8"),
+            "hello-1.0.0",
+        ])
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    std::fs::read(out).expect("read archive")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The spec of the end-to-end image: apt packages, a release archive from 127.0.0.1, a pip
+/// tool, an app, and env/label values that only survive exact quoting.
+fn spec(port: u16, sha: &str) -> String {
+    format!(
+        r#"name: e2e
+owner: example
+labels:
+  org.example.tricky: "quotes \" back\\slash $HOME {{{{braces}}}} ünï"
+dockerfiles: both
+multi-arch-dockerfile: generated/Dockerfile.e2e
+validation-script: generated/validate-e2e.sh
+platforms:
+  amd64:
+    base: {{ image: localhost/qmspec-debian, tag: bookworm-amd64, unpinned-reason: made by the test set-up }}
+    runner: ubuntu-latest
+    dockerfile: generated/Dockerfile.e2e.amd64
+  arm64:
+    base: {{ image: localhost/qmspec-debian, tag: bookworm-arm64, unpinned-reason: made by the test set-up }}
+    runner: ubuntu-24.04-arm
+    dockerfile: generated/Dockerfile.e2e.arm64
+apt:
+  packages: [ca-certificates, python3-venv, wget]
+  unpinned-reason: the test base image is a fresh debootstrap
+env:
+  TOP: /opt/top
+  LIB: ${{TOP}}/lib
+  TRICKY: "a \"quoted\" back\\slash $$5 ünï"
+platform-env:
+  arm64: {{ THREADS: "1" }}
+tools:
+  - name: hello
+    version: 1.0.0
+    check: hello --version
+    path: [/opt/hello/bin]
+    sources:
+      amd64: {{ kind: archive, url: "http://127.0.0.1:{port}/hello-{{{{version}}}}-linux-x86_64.tar.gz", sha256: {sha}, strip-components: 1, dest: /opt/hello, executables: [bin/hello] }}
+      arm64: {{ kind: archive, url: "http://127.0.0.1:{port}/hello-{{{{version}}}}-linux-aarch64.tar.gz", sha256: {sha}, strip-components: 1, dest: /opt/hello, executables: [bin/hello] }}
+  - name: pyflakes
+    version: 3.2.0
+    check: pyflakes --version
+    sources:
+      amd64: {{ kind: pip, via: system, prefix: /opt/pyflakes }}
+      arm64: {{ kind: pip, via: system, prefix: /opt/pyflakes }}
+app:
+  workdir: /app
+  python: {{ via: system, venv: /app/.venv }}
+  requirements: requirements.txt
+  copy: [{{ from: app, to: /app/app }}]
+  data-dirs: [/app/data]
+  user: {{ name: e2e, uid: 10001 }}
+  entrypoint: []
+  command: [python3, -m, app]
+  checks:
+    - {{ name: app, run: "cd /app && python3 -m app" }}
+ci:
+  workflow: generated/publish-e2e.yml
+"#
+    )
+}
+
+fn tool(name: &str) -> PathBuf {
+    which(name).unwrap_or_else(|| panic!("`{name}` is not installed: run `bash tests/setup.sh`"))
+}
+
+/// Global flags for the private vfs store the set-up imported the base images into.
+fn store_args() -> Vec<String> {
+    let store = referees().join("containers");
+    let abs = std::fs::canonicalize(&store).unwrap_or_else(|_| {
+        panic!(
+            "no container store at {}: run `bash tests/setup.sh`",
+            store.display()
+        )
+    });
+    vec![
+        "--root".into(),
+        abs.join("root").display().to_string(),
+        "--runroot".into(),
+        abs.join("runroot").display().to_string(),
+        "--storage-driver".into(),
+        "vfs".into(),
+    ]
+}
+
+fn run(program: &str, args: &[String], dir: &Path) -> Output {
+    Command::new(tool(program))
+        .args(store_args())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} fails to start: {e}"))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A build context: the spec, a small app, and the generated files.
+fn context(port: u16, sha: &str) -> tempfile::TempDir {
+    let dir = crate::support::repo_with_spec(&spec(port, sha));
+    std::fs::create_dir_all(dir.path().join("app")).expect("mkdir app");
+    std::fs::write(dir.path().join("app/__init__.py"), "").expect("write");
+    std::fs::write(dir.path().join("app/__main__.py"), "print('app ok')\n").expect("write");
+    std::fs::write(dir.path().join("requirements.txt"), "").expect("write");
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    // Builds behind a TLS-intercepting proxy need the host's CA bundle for pip's downloads.
+    std::fs::write(
+        dir.path().join("pip.conf"),
+        "[global]\ncert = /run/qmspec-host-ca.crt\n",
+    )
+    .expect("write");
+    dir
+}
+
+fn build(dir: &Path, dockerfile: &str, tag: &str, platform: &str) -> Output {
+    let mut args: Vec<String> = vec![
+        "bud".into(),
+        "--isolation".into(),
+        "chroot".into(),
+        "--network".into(),
+        "host".into(),
+        // SHELL (pipefail) is kept only in the Docker image format.
+        "--format".into(),
+        "docker".into(),
+        "--pull-never".into(),
+        "--platform".into(),
+        platform.into(),
+        "-f".into(),
+        dockerfile.into(),
+        "-t".into(),
+        tag.into(),
+    ];
+    let ca = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    if ca.exists() {
+        args.extend([
+            "-v".into(),
+            format!("{}:/run/qmspec-host-ca.crt:ro", ca.display()),
+            "-v".into(),
+            format!("{}:/etc/pip.conf:ro", dir.join("pip.conf").display()),
+        ]);
+    }
+    args.push(".".into());
+    run("buildah", &args, dir)
+}
+
+fn podman_run(tag: &str, platform: &str, cmd: &[&str]) -> Output {
+    let mut args: Vec<String> = [
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--platform",
+        platform,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Limits below the sandbox's own, which runc may not raise.
+    args.extend(
+        [
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ]
+        .map(String::from),
+    );
+    args.push(tag.into());
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    run("podman", &args, Path::new("."))
+}
+
+fn remove_image(tag: &str) {
+    let _ = run(
+        "buildah",
+        &["rmi".into(), "-f".into(), tag.into()],
+        Path::new("."),
+    );
+}
+
+fn served() -> (Server, String, tempfile::TempDir) {
+    let server = Server::start();
+    let scratch = tempfile::tempdir().expect("tmp");
+    let archive = hello_archive(scratch.path(), "hello 1.0.0");
+    let sha = sha256_hex(&archive);
+    server.serve("/hello-1.0.0-linux-x86_64.tar.gz", archive.clone());
+    server.serve("/hello-1.0.0-linux-aarch64.tar.gz", archive);
+    (server, sha, scratch)
+}
+
+#[test]
+fn amd64_image_builds_and_passes_its_validation_script() {
+    let (server, sha, _scratch) = served();
+    let dir = context(server.port, &sha);
+    let tag = format!("localhost/qmspec-e2e:amd64-{}", server.port);
+    let out = build(
+        dir.path(),
+        "generated/Dockerfile.e2e.amd64",
+        &tag,
+        "linux/amd64",
+    );
+    assert!(out.status.success(), "build failed:\n{}", text(&out));
+
+    let out = podman_run(&tag, "linux/amd64", &["/usr/local/bin/validate-e2e.sh"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "PASS hello\nPASS pyflakes\nPASS app\nall 3 checks passed on amd64\n"
+    );
+
+    // The image means exactly what the spec says: env, labels, user, command.
+    let inspect = run(
+        "podman",
+        &["image".into(), "inspect".into(), tag.clone()],
+        Path::new("."),
+    );
+    let config: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("inspect JSON");
+    let config = &config[0]["Config"];
+    let env: Vec<&str> = config["Env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(env.contains(&"LIB=/opt/top/lib"), "{env:?}");
+    assert!(
+        env.contains(&"TRICKY=a \"quoted\" back\\slash $5 ünï"),
+        "{env:?}"
+    );
+    assert!(env.contains(&"QMSPEC_PLATFORM=amd64"), "{env:?}");
+    assert!(
+        !env.iter().any(|e| e.starts_with("THREADS=")),
+        "arm64-only variable on amd64: {env:?}"
+    );
+    assert_eq!(
+        config["Labels"]["org.example.tricky"],
+        "quotes \" back\\slash $HOME {{braces}} ünï"
+    );
+    assert_eq!(config["User"], "10001");
+    assert_eq!(config["Cmd"], serde_json::json!(["python3", "-m", "app"]));
+    remove_image(&tag);
+}
+
+#[test]
+fn a_tampered_archive_fails_the_build_at_the_checksum() {
+    let (server, sha, scratch) = served();
+    let dir = context(server.port, &sha);
+    // Same URL, different bytes: a compromised or corrupted download.
+    server.serve(
+        "/hello-1.0.0-linux-x86_64.tar.gz",
+        hello_archive(scratch.path(), "pwned"),
+    );
+    let tag = format!("localhost/qmspec-e2e:tampered-{}", server.port);
+    let out = build(
+        dir.path(),
+        "generated/Dockerfile.e2e.amd64",
+        &tag,
+        "linux/amd64",
+    );
+    let log = text(&out);
+    assert!(
+        !out.status.success(),
+        "a tampered archive was accepted:\n{log}"
+    );
+    assert!(
+        log.contains("sha256sum: WARNING: 1 computed checksum did NOT match"),
+        "{log}"
+    );
+    let failed_step = log
+        .lines()
+        .filter(|l| l.contains("STEP"))
+        .last()
+        .unwrap_or_default();
+    assert!(
+        failed_step.contains("wget -q -O /tmp/qmspec-hello.download"),
+        "failed elsewhere: {failed_step}"
+    );
+    remove_image(&tag);
+}
+
+#[test]
+fn arm64_image_builds_from_the_multi_arch_dockerfile_under_qemu() {
+    let (server, sha, _scratch) = served();
+    let dir = context(server.port, &sha);
+    let tag = format!("localhost/qmspec-e2e:arm64-{}", server.port);
+    let out = build(dir.path(), "generated/Dockerfile.e2e", &tag, "linux/arm64");
+    assert!(out.status.success(), "build failed:\n{}", text(&out));
+    let out = podman_run(&tag, "linux/arm64", &["/usr/local/bin/validate-e2e.sh"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "PASS hello\nPASS pyflakes\nPASS app\nall 3 checks passed on arm64\n"
+    );
+    let out = podman_run(&tag, "linux/arm64", &["uname", "-m"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "aarch64",
+        "{}",
+        text(&out)
+    );
+    remove_image(&tag);
+}
