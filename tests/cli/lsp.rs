@@ -18,6 +18,8 @@ struct Server {
     next_id: i64,
     /// Notifications seen while waiting for responses.
     notifications: Vec<Value>,
+    /// The `yaml` settings this editor sends.
+    settings: Value,
 }
 
 fn frame(msg: &Value) -> Vec<u8> {
@@ -27,6 +29,10 @@ fn frame(msg: &Value) -> Vec<u8> {
 
 impl Server {
     fn start(workspace: &Path) -> Server {
+        Server::start_with(workspace, settings())
+    }
+
+    fn start_with(workspace: &Path, settings: Value) -> Server {
         let mut child = Command::new(referee("yaml-language-server"))
             .arg("--stdio")
             .stdin(Stdio::piped())
@@ -71,6 +77,7 @@ impl Server {
             incoming: rx,
             next_id: 1,
             notifications: Vec::new(),
+            settings,
         };
         let uri = file_uri(workspace);
         server.request(
@@ -91,9 +98,10 @@ impl Server {
         );
         server.notify("initialized", json!({}));
         // Settings as an editor sends them; the schema comes from each file's modeline.
+        let all = server.settings.clone();
         server.notify(
             "workspace/didChangeConfiguration",
-            json!({"settings": settings()}),
+            json!({ "settings": all }),
         );
         server
     }
@@ -114,8 +122,15 @@ impl Server {
         let id = msg["id"].clone();
         let result = match msg["method"].as_str() {
             Some("workspace/configuration") => {
-                let items = msg["params"]["items"].as_array().map_or(0, Vec::len);
-                Value::Array((0..items).map(|_| settings()["yaml"].clone()).collect())
+                let items = msg["params"]["items"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let answers = items.iter().map(|i| match i["section"].as_str() {
+                    Some("yaml") => self.settings["yaml"].clone(),
+                    _ => Value::Null,
+                });
+                Value::Array(answers.collect())
             }
             _ => Value::Null,
         };
@@ -228,7 +243,11 @@ fn file_uri(path: &Path) -> String {
 
 /// A scratch workspace with the committed schema and one spec with the modeline.
 fn workspace(spec: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("tmp");
+    // No leading dot: schema globs (`**/specs/*.yaml`) skip dot-directories, as in editors.
+    let dir = tempfile::Builder::new()
+        .prefix("qmspec-lsp-")
+        .tempdir()
+        .expect("tmp");
     std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
     std::fs::create_dir_all(dir.path().join("schema")).expect("mkdir");
     std::fs::copy(
@@ -419,4 +438,57 @@ fn mistakes_are_flagged_at_their_lines() {
         "no diagnostic at the unknown key (line {key_line}): {diags:#?}"
     );
     assert_eq!(diags.len(), 2, "{diags:#?}");
+}
+
+/// The editors/ set-ups map the schema without a modeline: VS Code's workspace settings,
+/// sent as VS Code sends them, make the server flag a mistake in a spec that has no modeline.
+#[test]
+fn the_vscode_workspace_mapping_works_without_a_modeline() {
+    let vscode: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("editors/vscode/settings.json")).expect("read"),
+    )
+    .expect("settings.json is JSON");
+    let mut yaml = settings()["yaml"].clone();
+    yaml["schemas"] = vscode["yaml.schemas"].clone();
+    let text = "name: demo\ndockerfiles: per-arch\n";
+    let (dir, _) = workspace(text);
+    let path = dir.path().join("specs/plain.yaml");
+    std::fs::write(&path, text).expect("write");
+    let uri = file_uri(&path);
+    let mut server = Server::start_with(dir.path(), json!({ "yaml": yaml }));
+    server.open(&uri, text);
+    let diags = server.diagnostics(&uri);
+    assert!(
+        diags.iter().any(|d| d["range"]["start"]["line"] == 1
+            && d["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("per-platform"))),
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn editor_setups_name_the_schema_and_the_specs() {
+    for file in [
+        "editors/vscode/settings.json",
+        "editors/neovim/yamlls.lua",
+        "editors/helix/languages.toml",
+        "editors/zed/settings.json",
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).expect("read");
+        assert!(
+            text.contains("./schema/worker.schema.json") && text.contains("specs/*.yaml"),
+            "{file}"
+        );
+    }
+    let ext: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("editors/vscode/extension/package.json"))
+            .expect("read"),
+    )
+    .expect("JSON");
+    assert_eq!(ext["extensionDependencies"], json!(["redhat.vscode-yaml"]));
+    assert_eq!(
+        ext["contributes"]["yamlValidation"][0]["fileMatch"][0],
+        "specs/*.yaml"
+    );
 }
