@@ -317,7 +317,7 @@ fn check_url(tool: &Tool, arch: Arch, url: &str, p: &str, cx: &mut Ctx<'_>) {
             )
             .with_label(cx.at_value(&up, format!("`{alias}` is {}", other.name())))
             .with_help(format!(
-                "use a {} build of the tool here (e.g. a conda-forge package: `kind: conda`)",
+                "use a build of the tool for {} here (e.g. a conda-forge package: `kind: conda`)",
                 arch.name()
             )),
         );

@@ -770,7 +770,7 @@ fn wrong_arch_download() {
         ·                                       ╰── `x86_64` is amd64
      36 │         sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
         ╰────
-      help: use a arm64 build of the tool here (e.g. a conda-forge package: `kind: conda`)
+      help: use a build of the tool for arm64 here (e.g. a conda-forge package: `kind: conda`)
     tests/fixtures/validate/wrong-arch-download.yaml: invalid (1 error, 0 warnings)
     ");
 }
