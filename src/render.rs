@@ -32,6 +32,9 @@ pub enum RenderError {
         #[source]
         source: minijinja::Error,
     },
+    #[error("template {template} does not compile: {message}")]
+    #[diagnostic(code("qmspec::render"), help("this is a bug in qmspec; please report it"))]
+    Syntax { template: &'static str, message: String },
     #[error("{0}")]
     #[diagnostic(
         code("qmspec::unknown-action"),
@@ -274,18 +277,33 @@ pub fn stamp_state(content: &str) -> StampState {
     }
 }
 
-fn render_one<S: Serialize>(
-    env: &Environment<'_>,
-    name: &'static str,
-    source: &'static str,
-    ctx: S,
-) -> Result<String, RenderError> {
-    let tmpl = env
-        .template_from_named_str(name, source)
-        .map_err(|source| RenderError::Template {
-            template: name,
-            source,
-        })?;
+/// The environment with every template compiled, once per process (a monorepo check renders
+/// hundreds of specs with the same templates).
+fn shared_environment() -> Result<&'static Environment<'static>, RenderError> {
+    static ENV: std::sync::OnceLock<Result<Environment<'static>, (&'static str, String)>> =
+        std::sync::OnceLock::new();
+    let built = ENV.get_or_init(|| {
+        let mut env = environment();
+        for (name, source) in [
+            ("Dockerfile.j2", DOCKERFILE),
+            ("validate.sh.j2", VALIDATE),
+            ("publish-images.yml.j2", WORKFLOW),
+        ] {
+            env.add_template(name, source).map_err(|e| (name, format!("{e:#}")))?;
+        }
+        Ok(env)
+    });
+    built.as_ref().map_err(|(template, message)| RenderError::Syntax {
+        template,
+        message: message.clone(),
+    })
+}
+
+fn render_one<S: Serialize>(env: &Environment<'_>, name: &'static str, ctx: S) -> Result<String, RenderError> {
+    let tmpl = env.get_template(name).map_err(|source| RenderError::Template {
+        template: name,
+        source,
+    })?;
     let text = tmpl
         .render(minijinja::value::Serde(&ctx))
         .map_err(|source| RenderError::Template {
@@ -297,7 +315,7 @@ fn render_one<S: Serialize>(
 
 /// Render every file a resolved spec produces, in a stable order.
 pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
-    let env = environment();
+    let env = shared_environment()?;
     let mut out = Vec::new();
     let dockerfile = |platforms, multi, path: &str| DockerfileContext {
         name: &r.name,
@@ -315,7 +333,6 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
             let body = render_one(
                 &env,
                 "Dockerfile.j2",
-                DOCKERFILE,
                 dockerfile(vec![p], false, &p.dockerfile),
             )?;
             out.push(Output {
@@ -328,7 +345,6 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
         let body = render_one(
             &env,
             "Dockerfile.j2",
-            DOCKERFILE,
             dockerfile(r.platforms.iter().collect(), true, path),
         )?;
         out.push(Output {
@@ -339,7 +355,6 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
     let body = render_one(
         &env,
         "validate.sh.j2",
-        VALIDATE,
         ValidateContext {
             name: &r.name,
             platforms: &r.platforms,
@@ -365,7 +380,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
         validation_script_in_image: &r.validation_script_in_image,
         multi_arch_dockerfile: r.multi_arch_dockerfile.as_deref().unwrap_or(""),
     };
-    let body = render_one(&env, "publish-images.yml.j2", WORKFLOW, ctx)?;
+    let body = render_one(env, "publish-images.yml.j2", ctx)?;
     out.push(Output {
         path: r.ci.workflow.clone(),
         content: stamp(&body, &r.spec_path),
