@@ -33,8 +33,14 @@ pub enum RenderError {
         source: minijinja::Error,
     },
     #[error("template {template} does not compile: {message}")]
-    #[diagnostic(code("qmspec::render"), help("this is a bug in qmspec; please report it"))]
-    Syntax { template: &'static str, message: String },
+    #[diagnostic(
+        code("qmspec::render"),
+        help("this is a bug in qmspec; please report it")
+    )]
+    Syntax {
+        template: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     #[diagnostic(
         code("qmspec::unknown-action"),
@@ -289,21 +295,30 @@ fn shared_environment() -> Result<&'static Environment<'static>, RenderError> {
             ("validate.sh.j2", VALIDATE),
             ("publish-images.yml.j2", WORKFLOW),
         ] {
-            env.add_template(name, source).map_err(|e| (name, format!("{e:#}")))?;
+            env.add_template(name, source)
+                .map_err(|e| (name, format!("{e:#}")))?;
         }
         Ok(env)
     });
-    built.as_ref().map_err(|(template, message)| RenderError::Syntax {
-        template,
-        message: message.clone(),
-    })
+    built
+        .as_ref()
+        .map_err(|(template, message)| RenderError::Syntax {
+            template,
+            message: message.clone(),
+        })
 }
 
-fn render_one<S: Serialize>(env: &Environment<'_>, name: &'static str, ctx: S) -> Result<String, RenderError> {
-    let tmpl = env.get_template(name).map_err(|source| RenderError::Template {
-        template: name,
-        source,
-    })?;
+fn render_one<S: Serialize>(
+    env: &Environment<'_>,
+    name: &'static str,
+    ctx: S,
+) -> Result<String, RenderError> {
+    let tmpl = env
+        .get_template(name)
+        .map_err(|source| RenderError::Template {
+            template: name,
+            source,
+        })?;
     let text = tmpl
         .render(minijinja::value::Serde(&ctx))
         .map_err(|source| RenderError::Template {
