@@ -346,7 +346,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
     if r.per_platform {
         for p in &r.platforms {
             let body = render_one(
-                &env,
+                env,
                 "Dockerfile.j2",
                 dockerfile(vec![p], false, &p.dockerfile),
             )?;
@@ -358,7 +358,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
     }
     if let Some(path) = &r.multi_arch_dockerfile {
         let body = render_one(
-            &env,
+            env,
             "Dockerfile.j2",
             dockerfile(r.platforms.iter().collect(), true, path),
         )?;
@@ -368,7 +368,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
         });
     }
     let body = render_one(
-        &env,
+        env,
         "validate.sh.j2",
         ValidateContext {
             name: &r.name,

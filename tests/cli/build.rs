@@ -364,8 +364,7 @@ fn a_tampered_archive_fails_the_build_at_the_checksum() {
     );
     let failed_step = log
         .lines()
-        .filter(|l| l.contains("STEP"))
-        .last()
+        .rfind(|l| l.contains("STEP"))
         .unwrap_or_default();
     assert!(
         failed_step.contains("wget -q -O /tmp/qmspec-hello.download"),
