@@ -43,3 +43,10 @@ for name, r, peak in (("1 spec (5 files)", one, peak_one), ("200 specs (1,000 fi
     print(f"| {name} | {ms(r['mean'])} ± {ms(r['stddev'])} | {ms(r['min'])} | {ms(r['max'])} | {peak:.1f} MiB |")
 PY
 rm -f "$results" "$results.one" "$results.mono"
+
+# Wall time on a shared 2-core VM is noisy; instruction counts (callgrind) repeat exactly.
+if command -v valgrind >/dev/null 2>&1; then
+    count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'; }
+    echo
+    echo "instructions: 1 spec $(count "$bin" check), 200 specs $(cd "$mono" && count "$bin" check)"
+fi

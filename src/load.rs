@@ -62,6 +62,9 @@ pub fn load(bytes: &[u8]) -> Loaded {
         match serde_json::from_value::<Spec>(doc.value.clone()) {
             Ok(s) => {
                 diagnostics.extend(rules::check(&s, &doc));
+                if !diagnostics.iter().any(|d| d.severity == Severity::Error) {
+                    diagnostics.extend(unpinned_actions(&s, &doc));
+                }
                 spec = Some(s);
             }
             Err(e) => diagnostics.push(
@@ -79,5 +82,18 @@ pub fn load(bytes: &[u8]) -> Loaded {
         diagnostics,
         doc: Some(doc),
         spec,
+    }
+}
+
+/// Every action the workflow would use needs a pin (built in, or from `ci.pins`).
+fn unpinned_actions(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
+    let resolved = crate::resolve::resolve(spec, "");
+    match crate::pins::Pins::new(&spec.ci.pins).resolve_all(crate::pins::workflow_actions(&resolved)) {
+        Ok(_) => Vec::new(),
+        Err(message) => vec![
+            Diagnostic::error("qmspec::unknown-action", message)
+                .with_label(Label::primary(doc.key_span("/ci"), "the workflow needs this action"))
+                .with_help("add `ci.pins: { owner/repo: \"<40-hex commit> # vX.Y.Z\" }` with the commit of the release tag, then run `qmspec validate`"),
+        ],
     }
 }

@@ -250,19 +250,25 @@ fn generate(root: &Path, specs: Vec<String>, force: bool) -> u8 {
 }
 
 fn check(root: &Path, specs: Vec<String>, format: Format, with_schema: bool) -> u8 {
-    let plan = match output::plan(root, &specs) {
-        Ok(p) => p,
+    let (checks, schema_drift) = match output::check(root, &specs, with_schema) {
+        Ok(r) => r,
         Err(e) => return print_error(e),
     };
-    if !plan.valid() {
-        report(&plan.specs, format);
+    let files = checks.iter().map(|c| c.files).sum();
+    let mut invalid: Vec<(String, Loaded)> = Vec::new();
+    let mut drift: Vec<Drift> = Vec::new();
+    for c in checks {
+        match c.invalid {
+            Some(loaded) => invalid.push((c.path, loaded)),
+            None => drift.extend(c.drift),
+        }
+    }
+    if !invalid.is_empty() {
+        report(&invalid, format);
         return 1;
     }
-    let drift = match output::check(root, &plan, with_schema) {
-        Ok(d) => d,
-        Err(e) => return print_error(e),
-    };
-    print_drift(&drift, format, plan.outputs.len());
+    drift.extend(schema_drift);
+    print_drift(&drift, format, files);
     u8::from(!drift.is_empty())
 }
 

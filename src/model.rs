@@ -597,7 +597,10 @@ pub struct Ci {
     pub cache: Cache,
     /// Extra or overriding action pins, `owner/repo` → `SHA # vX.Y.Z`.
     #[serde(default)]
-    #[schemars(extend("additionalProperties" = {"type": "string", "pattern": "^[0-9a-f]{40} # v[0-9A-Za-z.+-]+$"}))]
+    #[schemars(extend(
+        "additionalProperties" = {"type": "string", "pattern": "^[0-9a-f]{40} # v[0-9A-Za-z.+-]+$"},
+        "propertyNames" = {"pattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+$"}
+    ))]
     pub pins: IndexMap<String, String>,
     /// Images built from hand-written Dockerfiles, published by the same workflow.
     #[serde(default)]

@@ -388,45 +388,119 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
         .to_string()
 }
 
-/// Compare the committed files with the plan; also the committed schema when asked.
-pub fn check(root: &Path, plan: &Plan, with_schema: bool) -> Result<Vec<Drift>, OutputError> {
+/// What `check` learned from one spec.
+pub struct SpecCheck {
+    pub path: String,
+    /// The validation result, kept only when the spec is invalid (its report is printed).
+    pub invalid: Option<Loaded>,
+    pub drift: Vec<Drift>,
+    /// How many files the spec produces.
+    pub files: usize,
+}
+
+/// Compare one rendered file with the committed one.
+fn compare(root: &Path, o: &Output) -> Result<Option<Drift>, OutputError> {
+    let path = safe_path(root, &o.path)?;
+    let Ok(old) = fs::read_to_string(&path) else {
+        return Ok(Some(Drift::Missing {
+            path: o.path.clone(),
+        }));
+    };
+    if old == o.content {
+        return Ok(None);
+    }
+    let diff = unified_diff(&o.path, &old, &o.content);
+    let path = o.path.clone();
+    Ok(Some(match stamp_state(&old) {
+        StampState::Intact => Drift::Stale { path, diff },
+        StampState::Edited => Drift::Edited { path, diff },
+        StampState::Unstamped => Drift::Foreign { path, diff },
+    }))
+}
+
+/// Validate, render and compare one spec; nothing of it is kept but the findings.
+fn check_one(
+    root: &Path,
+    spec_path: &str,
+    manifest: &BTreeMap<String, String>,
+) -> Result<SpecCheck, OutputError> {
+    let bytes = fs::read(root.join(spec_path)).map_err(|source| OutputError::Read {
+        path: spec_path.to_string(),
+        source,
+    })?;
+    let loaded = load(&bytes);
+    let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
+        return Ok(SpecCheck {
+            path: spec_path.to_string(),
+            invalid: Some(loaded),
+            drift: Vec::new(),
+            files: 0,
+        });
+    };
+    let outputs = render(&resolve(spec, spec_path), &Pins::new(&spec.ci.pins))?;
     let mut drift = Vec::new();
-    for (_, o) in &plan.outputs {
-        let path = safe_path(root, &o.path)?;
-        match fs::read_to_string(&path) {
-            Err(_) => drift.push(Drift::Missing {
-                path: o.path.clone(),
-            }),
-            Ok(old) if old == o.content => {}
-            Ok(old) => {
-                let diff = unified_diff(&o.path, &old, &o.content);
-                drift.push(match stamp_state(&old) {
-                    StampState::Intact => Drift::Stale {
-                        path: o.path.clone(),
-                        diff,
-                    },
-                    StampState::Edited => Drift::Edited {
-                        path: o.path.clone(),
-                        diff,
-                    },
-                    StampState::Unstamped => Drift::Foreign {
-                        path: o.path.clone(),
-                        diff,
-                    },
-                });
-            }
-        }
+    for o in &outputs {
+        drift.extend(compare(root, o)?);
     }
-    let produced: BTreeSet<&str> = plan.outputs.iter().map(|(_, o)| o.path.as_str()).collect();
-    let spec_set: BTreeSet<&str> = plan.specs.iter().map(|(s, _)| s.as_str()).collect();
-    for (out, spec) in read_manifest(root) {
-        if spec_set.contains(spec.as_str())
-            && !produced.contains(out.as_str())
-            && root.join(&out).exists()
+    for (out, owner) in manifest {
+        if owner == spec_path && !outputs.iter().any(|o| &o.path == out) && root.join(out).exists()
         {
-            drift.push(Drift::Orphaned { path: out });
+            drift.push(Drift::Orphaned { path: out.clone() });
         }
     }
+    Ok(SpecCheck {
+        path: spec_path.to_string(),
+        invalid: None,
+        drift,
+        files: outputs.len(),
+    })
+}
+
+/// Check every spec, several at a time (one worker per core), each through the same render
+/// path as `generate`, keeping only findings so memory stays flat however many specs there are.
+/// Results come back in the order of `spec_paths`; the schema is compared when asked.
+pub fn check(
+    root: &Path,
+    spec_paths: &[String],
+    with_schema: bool,
+) -> Result<(Vec<SpecCheck>, Vec<Drift>), OutputError> {
+    let manifest = read_manifest(root);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(spec_paths.len())
+        .max(1);
+    let mut results: Vec<(usize, Result<SpecCheck, OutputError>)> = std::thread::scope(|scope| {
+        // Compile the schema validator and the templates while the first specs are read and
+        // parsed; the workers wait for them only when they get that far.
+        scope.spawn(crate::schema::warm_up);
+        scope.spawn(crate::render::warm_up);
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(sp) = spec_paths.get(i) else { break };
+                        mine.push((i, check_one(root, sp, &manifest)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        // A worker never panics by design; if one does, the panic goes on rather than
+        // silently dropping that worker's specs from the report.
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    let checks = results
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut drift = Vec::new();
     if with_schema {
         let expected = schema_text_2020();
         match fs::read_to_string(root.join(SCHEMA_PATH)) {
@@ -440,5 +514,5 @@ pub fn check(root: &Path, plan: &Plan, with_schema: bool) -> Result<Vec<Drift>, 
             }),
         }
     }
-    Ok(drift)
+    Ok((checks, drift))
 }

@@ -283,6 +283,11 @@ pub fn stamp_state(content: &str) -> StampState {
     }
 }
 
+/// Compile the templates ahead of need (a warm-up thread calls this while specs are parsed).
+pub fn warm_up() {
+    let _ = shared_environment();
+}
+
 /// The environment with every template compiled, once per process (a monorepo check renders
 /// hundreds of specs with the same templates).
 fn shared_environment() -> Result<&'static Environment<'static>, RenderError> {

@@ -109,3 +109,56 @@ fn check_jsonschema_accepts_the_bundled_spec_with_both_drafts() {
         assert!(!ok, "draft {draft} accepted a misspelt key: {out}");
     }
 }
+
+/// The validator compiles the published schema as draft-07 (faster): that is only right while
+/// the schema uses nothing the two drafts read differently.
+#[test]
+fn the_schema_reads_the_same_under_draft_07() {
+    fn walk(node: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
+        match node {
+            serde_json::Value::Object(obj) => {
+                for k in [
+                    "prefixItems",
+                    "$dynamicRef",
+                    "$dynamicAnchor",
+                    "unevaluatedProperties",
+                    "unevaluatedItems",
+                    "dependentRequired",
+                    "dependentSchemas",
+                ] {
+                    if obj.contains_key(k) {
+                        bad.push(format!("{path}: {k}"));
+                    }
+                }
+                if obj.contains_key("$ref") {
+                    let annotations = [
+                        "$ref",
+                        "description",
+                        "markdownDescription",
+                        "title",
+                        "examples",
+                        "default",
+                        "markdownEnumDescriptions",
+                    ];
+                    for k in obj.keys().filter(|k| !annotations.contains(&k.as_str())) {
+                        bad.push(format!(
+                            "{path}: `{k}` beside `$ref` is ignored by draft-07"
+                        ));
+                    }
+                }
+                for (k, v) in obj {
+                    walk(v, &format!("{path}/{k}"), bad);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{path}/{i}"), bad);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    walk(&schema("2020-12"), "", &mut bad);
+    assert!(bad.is_empty(), "{bad:#?}");
+}
