@@ -34,34 +34,42 @@ fn drafts_are_pinned() {
     assert!(d7.get("definitions").is_some() && d7.get("$defs").is_none());
 }
 
+/// Call `visit` on every object of a schema with its JSON pointer.
+fn each_object(
+    node: &serde_json::Value,
+    path: &str,
+    visit: &mut dyn FnMut(&serde_json::Map<String, serde_json::Value>, &str),
+) {
+    match node {
+        serde_json::Value::Object(obj) => {
+            visit(obj, path);
+            for (k, v) in obj {
+                each_object(v, &format!("{path}/{k}"), visit);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                each_object(v, &format!("{path}/{i}"), visit);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Every property of every object has a description; every source kind has a title.
 #[test]
 fn every_property_is_documented() {
-    fn walk(node: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
-        match node {
-            serde_json::Value::Object(obj) => {
-                if let Some(serde_json::Value::Object(props)) = obj.get("properties") {
-                    for (k, v) in props {
-                        if v.get("description").is_none() {
-                            missing.push(format!("{path}/properties/{k}"));
-                        }
-                    }
-                }
-                for (k, v) in obj {
-                    walk(v, &format!("{path}/{k}"), missing);
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    walk(v, &format!("{path}/{i}"), missing);
-                }
-            }
-            _ => {}
-        }
-    }
     let s = schema("2020-12");
     let mut missing = Vec::new();
-    walk(&s, "", &mut missing);
+    each_object(&s, "", &mut |obj, path| {
+        if let Some(serde_json::Value::Object(props)) = obj.get("properties") {
+            for (k, v) in props {
+                if v.get("description").is_none() {
+                    missing.push(format!("{path}/properties/{k}"));
+                }
+            }
+        }
+    });
     assert!(
         missing.is_empty(),
         "properties without a description: {missing:#?}"
@@ -114,51 +122,39 @@ fn check_jsonschema_accepts_the_bundled_spec_with_both_drafts() {
 /// the schema uses nothing the two drafts read differently.
 #[test]
 fn the_schema_reads_the_same_under_draft_07() {
-    fn walk(node: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
-        match node {
-            serde_json::Value::Object(obj) => {
-                for k in [
-                    "prefixItems",
-                    "$dynamicRef",
-                    "$dynamicAnchor",
-                    "unevaluatedProperties",
-                    "unevaluatedItems",
-                    "dependentRequired",
-                    "dependentSchemas",
-                ] {
-                    if obj.contains_key(k) {
-                        bad.push(format!("{path}: {k}"));
-                    }
-                }
-                if obj.contains_key("$ref") {
-                    let annotations = [
-                        "$ref",
-                        "description",
-                        "markdownDescription",
-                        "title",
-                        "examples",
-                        "default",
-                        "markdownEnumDescriptions",
-                    ];
-                    for k in obj.keys().filter(|k| !annotations.contains(&k.as_str())) {
-                        bad.push(format!(
-                            "{path}: `{k}` beside `$ref` is ignored by draft-07"
-                        ));
-                    }
-                }
-                for (k, v) in obj {
-                    walk(v, &format!("{path}/{k}"), bad);
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    walk(v, &format!("{path}/{i}"), bad);
-                }
-            }
-            _ => {}
-        }
-    }
+    let newer = [
+        "prefixItems",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "dependentRequired",
+        "dependentSchemas",
+    ];
+    let annotations = [
+        "$ref",
+        "description",
+        "markdownDescription",
+        "title",
+        "examples",
+        "default",
+        "markdownEnumDescriptions",
+    ];
     let mut bad = Vec::new();
-    walk(&schema("2020-12"), "", &mut bad);
+    each_object(&schema("2020-12"), "", &mut |obj, path| {
+        bad.extend(
+            newer
+                .iter()
+                .filter(|k| obj.contains_key(**k))
+                .map(|k| format!("{path}: {k}")),
+        );
+        if obj.contains_key("$ref") {
+            for k in obj.keys().filter(|k| !annotations.contains(&k.as_str())) {
+                bad.push(format!(
+                    "{path}: `{k}` beside `$ref` is ignored by draft-07"
+                ));
+            }
+        }
+    });
     assert!(bad.is_empty(), "{bad:#?}");
 }
