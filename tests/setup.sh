@@ -51,7 +51,7 @@ fi
 store="$REFEREES/containers"
 podman_store=(--root "$store/root" --runroot "$store/runroot" --storage-driver vfs)
 if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
-    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
 fi
 update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
 if ! grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
