@@ -35,14 +35,6 @@ pub fn schema_text(draft: Draft) -> String {
     }
 }
 
-/// The schema value for a draft (2020-12 is cached: every validation uses it).
-pub fn schema_value(draft: Draft) -> Value {
-    match draft {
-        Draft::Draft2020_12 => schema_2020().clone(),
-        Draft::Draft07 => build(Draft::Draft07),
-    }
-}
-
 /// The 2020-12 schema text, rendered once per process.
 pub fn schema_text_2020() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
