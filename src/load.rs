@@ -87,8 +87,7 @@ pub fn load(bytes: &[u8]) -> Loaded {
 
 /// Every action the workflow would use needs a pin (built in, or from `ci.pins`).
 fn unpinned_actions(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
-    let resolved = crate::resolve::resolve(spec, "");
-    match crate::pins::Pins::new(&spec.ci.pins).resolve_all(crate::pins::workflow_actions(&resolved)) {
+    match crate::pins::Pins::new(&spec.ci.pins).resolve_all(crate::pins::workflow_actions(spec)) {
         Ok(_) => Vec::new(),
         Err(message) => vec![
             Diagnostic::error("qmspec::unknown-action", message)

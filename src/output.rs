@@ -9,9 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use similar::TextDiff;
 
 use crate::load::{Loaded, load};
-use crate::pins::Pins;
-use crate::render::{Output, RenderError, StampState, render, stamp_state};
-use crate::resolve::resolve;
+use crate::render::{Output, RenderError, StampState, render_spec, stamp_state};
 use crate::rules::output_path_problem;
 use crate::schema::schema_text_2020;
 
@@ -89,9 +87,7 @@ pub fn plan(root: &Path, spec_paths: &[String]) -> Result<Plan, OutputError> {
         })?;
         let loaded = load(&bytes);
         if let (Some(spec), false) = (&loaded.spec, loaded.has_errors()) {
-            let resolved = resolve(spec, sp);
-            let pins = Pins::new(&spec.ci.pins);
-            for o in render(&resolved, &pins)? {
+            for o in render_spec(spec, sp)? {
                 outputs.push((sp.clone(), o));
             }
         }
@@ -437,7 +433,7 @@ fn check_one(
             files: 0,
         });
     };
-    let outputs = render(&resolve(spec, spec_path), &Pins::new(&spec.ci.pins))?;
+    let outputs = render_spec(spec, spec_path)?;
     let mut drift = Vec::new();
     for o in &outputs {
         drift.extend(compare(root, o)?);

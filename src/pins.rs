@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::resolve::Resolved;
+use crate::model::{Emulation, Spec, Strategy};
 
 /// Built-in pins: `owner/repo` → (commit, tag).
 pub const KNOWN: &[(&str, &str, &str)] = &[
@@ -93,8 +93,14 @@ impl Pins {
     }
 }
 
-/// The actions the workflow template uses for a resolved spec.
-pub fn workflow_actions(r: &Resolved) -> Vec<&'static str> {
+/// The actions the workflow template uses for a spec (validation checks their pins before
+/// anything is resolved; `resolve` records them for the template).
+pub fn workflow_actions(spec: &Spec) -> Vec<&'static str> {
+    let native = spec.ci.strategy == Strategy::Native;
+    let emulated = spec
+        .platforms
+        .iter()
+        .any(|(_, p)| p.emulation == Emulation::Qemu);
     let mut v = vec![
         "actions/checkout",
         "docker/setup-buildx-action",
@@ -102,10 +108,10 @@ pub fn workflow_actions(r: &Resolved) -> Vec<&'static str> {
         "docker/metadata-action",
         "docker/build-push-action",
     ];
-    if r.ci.native {
+    if native {
         v.extend(["actions/upload-artifact", "actions/download-artifact"]);
     }
-    if !r.ci.native || !r.ci.extra_images.is_empty() || r.platforms.iter().any(|p| p.qemu) {
+    if !native || !spec.ci.extra_images.is_empty() || emulated {
         v.push("docker/setup-qemu-action");
     }
     v

@@ -333,6 +333,14 @@ fn render_one<S: Serialize>(
     Ok(tidy(&text))
 }
 
+/// Render every file a valid spec produces: the one path `generate` and `check` share.
+pub fn render_spec(spec: &crate::model::Spec, spec_path: &str) -> Result<Vec<Output>, RenderError> {
+    render(
+        &crate::resolve::resolve(spec, spec_path),
+        &Pins::new(&spec.ci.pins),
+    )
+}
+
 /// Render every file a resolved spec produces, in a stable order.
 pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
     let env = shared_environment()?;
@@ -386,7 +394,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
     });
 
     let uses = pins
-        .resolve_all(crate::pins::workflow_actions(r))
+        .resolve_all(r.ci.actions.clone())
         .map_err(RenderError::Pin)?;
     let ctx = WorkflowContext {
         name: &r.name,

@@ -134,6 +134,8 @@ pub struct ResolvedCi {
     pub native: bool,
     pub cache: bool,
     pub extra_images: Vec<ResolvedExtraImage>,
+    /// `owner/repo` of every action the workflow uses; each needs a pin.
+    pub actions: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -374,6 +376,7 @@ pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
                     .join(","),
             })
             .collect(),
+        actions: crate::pins::workflow_actions(spec),
     };
 
     Resolved {
