@@ -311,17 +311,20 @@ fn an_interrupted_generate_leaves_old_or_new_files() {
     assert_eq!(read_all(dir.path()), new);
 }
 
-fn git(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("git")
-        .args(args)
-        .current_dir(dir)
+/// `git` in `dir` with a test identity and qmspec and the referees on PATH.
+fn git_cmd(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
         .env("GIT_AUTHOR_NAME", "qmspec test")
         .env("GIT_AUTHOR_EMAIL", "test@example.org")
         .env("GIT_COMMITTER_NAME", "qmspec test")
         .env("GIT_COMMITTER_EMAIL", "test@example.org")
-        .env("PATH", path_with_qmspec())
-        .output()
-        .expect("git runs")
+        .env("PATH", path_with_qmspec());
+    cmd
+}
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    git_cmd(dir).args(args).output().expect("git runs")
 }
 
 fn path_with_qmspec() -> String {
@@ -379,16 +382,11 @@ fn pre_commit_rejects_a_stale_commit_and_accepts_it_after_generate() {
     assert!(pre_commit(&["install"]).status.success());
     let commit = |msg: &str| {
         git(d, &["add", "-A"]);
-        let mut cmd = Command::new("git");
-        cmd.args(["commit", "-m", msg])
-            .current_dir(d)
-            .env("GIT_AUTHOR_NAME", "qmspec test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.org")
-            .env("GIT_COMMITTER_NAME", "qmspec test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.org")
-            .env("PATH", path_with_qmspec())
-            .env("PRE_COMMIT_HOME", home.path());
-        let out = cmd.output().expect("git commit");
+        let out = git_cmd(d)
+            .args(["commit", "-m", msg])
+            .env("PRE_COMMIT_HOME", home.path())
+            .output()
+            .expect("git commit");
         (
             out.status.success(),
             format!(
