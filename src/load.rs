@@ -16,9 +16,7 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        has_error(&self.diagnostics)
     }
 }
 
@@ -36,52 +34,53 @@ pub fn load(bytes: &[u8]) -> Loaded {
                     "invalid byte here",
                 ))
                 .with_help("save the file as UTF-8, then run `qmspec validate`");
-            return Loaded {
-                text,
-                diagnostics: vec![d],
-                doc: None,
-                spec: None,
-            };
+            return invalid(text, vec![d], None);
         }
     };
     let doc = match yaml::parse(&text) {
         Ok(doc) => doc,
-        Err(mut diagnostics) => {
-            diag::sort(&mut diagnostics);
-            return Loaded {
-                text,
-                diagnostics,
-                doc: None,
-                spec: None,
-            };
+        Err(diagnostics) => return invalid(text, diagnostics, None),
+    };
+    let schema_errors = schema::check(&doc);
+    if !schema_errors.is_empty() {
+        return invalid(text, schema_errors, Some(doc));
+    }
+    let spec = match serde_json::from_value::<Spec>(doc.value.clone()) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let d = Diagnostic::error(
+                "qmspec::internal",
+                format!("the spec passed the schema but not the model: {e}"),
+            )
+            .with_help("this is a bug in qmspec; please report it with the spec");
+            return invalid(text, vec![d], Some(doc));
         }
     };
-    let mut diagnostics = schema::check(&doc);
-    let mut spec = None;
-    if diagnostics.is_empty() {
-        match serde_json::from_value::<Spec>(doc.value.clone()) {
-            Ok(s) => {
-                diagnostics.extend(rules::check(&s, &doc));
-                if !diagnostics.iter().any(|d| d.severity == Severity::Error) {
-                    diagnostics.extend(unpinned_actions(&s, &doc));
-                }
-                spec = Some(s);
-            }
-            Err(e) => diagnostics.push(
-                Diagnostic::error(
-                    "qmspec::internal",
-                    format!("the spec passed the schema but not the model: {e}"),
-                )
-                .with_help("this is a bug in qmspec; please report it with the spec"),
-            ),
-        }
+    let mut diagnostics = rules::check(&spec, &doc);
+    if !has_error(&diagnostics) {
+        diagnostics.extend(unpinned_actions(&spec, &doc));
     }
     diag::sort(&mut diagnostics);
     Loaded {
         text,
         diagnostics,
         doc: Some(doc),
-        spec,
+        spec: Some(spec),
+    }
+}
+
+fn has_error(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics.iter().any(|d| d.severity == Severity::Error)
+}
+
+/// A spec that stops at `diagnostics`: no typed spec comes out of it.
+fn invalid(text: String, mut diagnostics: Vec<Diagnostic>, doc: Option<Document>) -> Loaded {
+    diag::sort(&mut diagnostics);
+    Loaded {
+        text,
+        diagnostics,
+        doc,
+        spec: None,
     }
 }
 

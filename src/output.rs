@@ -467,9 +467,8 @@ pub fn check(
         .min(spec_paths.len())
         .max(1);
     let mut results: Vec<(usize, Result<SpecCheck, OutputError>)> = std::thread::scope(|scope| {
-        // Compile the schema validator and the templates while the first specs are read and
-        // parsed; the workers wait for them only when they get that far.
-        scope.spawn(crate::schema::warm_up);
+        // Compile the templates while the first specs are read, parsed and validated; the
+        // workers wait for them only when they get that far.
         scope.spawn(crate::render::warm_up);
         let handles: Vec<_> = (0..workers)
             .map(|_| {

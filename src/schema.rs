@@ -25,45 +25,39 @@ pub enum Draft {
     Draft07,
 }
 
-/// The schema for a draft, as pretty JSON with a trailing newline.
+/// The schema for a draft, freshly generated from the model, as pretty JSON with a trailing
+/// newline. This is what `qmspec schema` prints, so it is how `schema/worker.schema.json` is made.
 pub fn schema_text(draft: Draft) -> String {
-    match draft {
-        Draft::Draft2020_12 => schema_text_2020().to_string(),
-        Draft::Draft07 => {
-            serde_json::to_string_pretty(&build(Draft::Draft07)).unwrap_or_default() + "\n"
-        }
-    }
+    serde_json::to_string_pretty(&build(draft)).unwrap_or_default() + "\n"
 }
 
-/// The 2020-12 schema text, rendered once per process.
+/// The 2020-12 schema this qmspec was built with: `schema/worker.schema.json`, embedded at
+/// compile time. Generating it from the model takes longer than the rest of a `check`, and a
+/// test proves the embedded text equals the generated one, so the hot path reads this instead.
 pub fn schema_text_2020() -> &'static str {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| serde_json::to_string_pretty(schema_2020()).unwrap_or_default() + "\n")
+    include_str!("../schema/worker.schema.json")
 }
 
-fn schema_2020() -> &'static Value {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| build(Draft::Draft2020_12))
+/// The published schema as a value, parsed only when an error needs to look something up in
+/// it (known property names for did-you-mean, the `kind` of each source variant).
+fn published_schema() -> Option<&'static Value> {
+    static SCHEMA: OnceLock<Option<Value>> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| serde_json::from_str(schema_text_2020()).ok())
+        .as_ref()
 }
 
-/// The schema the validator compiles: the same value `qmspec schema` prints, built once per
-/// process, so `check` (which also compares the committed schema) builds it only once.
-fn validation_schema() -> &'static Value {
-    // The published 2020-12 schema, compiled as draft-07: it uses only keywords both drafts
-    // read alike (no `$ref` with validating siblings, single-schema `items`), and compiling
-    // against draft-07's small meta-schema takes a third of the time, on every run.
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let mut value = schema_2020().clone();
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert(
-                "$schema".into(),
-                json!("http://json-schema.org/draft-07/schema#"),
-            );
-        }
-        value
-    })
-}
+/// The validator for `schema/worker.schema.json`, generated at compile time: a `check` pays
+/// nothing to build it (compiling the schema at run time cost more than the rest of a
+/// `check`), and a schema edit rebuilds it. The patterns are plain regular expressions, so
+/// the `regex` engine serves them.
+#[jsonschema::validator(
+    path = "schema/worker.schema.json",
+    draft = Draft202012,
+    pattern_options = { engine = regex },
+    methods = { is_valid = false, validate = false, iter_errors = true }
+)]
+struct WorkerSchema;
 
 fn build(draft: Draft) -> Value {
     let settings = match draft {
@@ -222,36 +216,10 @@ fn add_snippets(schema: &mut Value) {
     }
 }
 
-/// Build the validator ahead of need (a warm-up thread calls this while specs are parsed).
-pub fn warm_up() {
-    let _ = validator();
-}
-
-fn validator() -> Option<&'static jsonschema::Validator> {
-    static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
-    VALIDATOR
-        .get_or_init(|| {
-            jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft7)
-                // Our patterns are plain regular expressions; the `regex` engine compiles them
-                // faster than the default backtracking one.
-                .with_pattern_options(jsonschema::PatternOptions::regex())
-                .build(validation_schema())
-                .ok()
-        })
-        .as_ref()
-}
-
 /// Check a document against the schema; every error becomes a diagnostic on the YAML.
 pub fn check(doc: &Document) -> Vec<Diagnostic> {
-    let Some(validator) = validator() else {
-        return vec![
-            Diagnostic::error("qmspec::internal", "the built-in schema does not compile")
-                .with_help("this is a bug in qmspec; please report it"),
-        ];
-    };
     let mut out = Vec::new();
-    for err in validator.iter_errors(&doc.value) {
+    for err in WorkerSchema::iter_errors(&doc.value) {
         map_error(&err, doc, &mut out);
     }
     out
@@ -259,7 +227,7 @@ pub fn check(doc: &Document) -> Vec<Diagnostic> {
 
 /// The schema object at a JSON pointer of the root schema (`schema_path` of an error).
 fn schema_at(pointer: &str) -> Option<&'static Value> {
-    validation_schema().pointer(pointer)
+    published_schema()?.pointer(pointer)
 }
 
 fn value_at<'d>(doc: &'d Document, pointer: &str) -> Option<&'d Value> {
@@ -511,5 +479,18 @@ fn one_of(
                 Source::KINDS.join(", ")
             )),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_schema_is_what_the_model_generates() {
+        assert!(
+            schema_text(Draft::Draft2020_12) == schema_text_2020(),
+            "schema/worker.schema.json is out of date: run `cargo run -- schema > schema/worker.schema.json`"
+        );
     }
 }
