@@ -25,17 +25,50 @@ impl Label {
     pub fn primary(span: Range<usize>, text: impl Into<String>) -> Self {
         Label {
             span,
-            text: text.into(),
+            text: printable(text.into()),
             primary: true,
         }
     }
     pub fn secondary(span: Range<usize>, text: impl Into<String>) -> Self {
         Label {
             span,
-            text: text.into(),
+            text: printable(text.into()),
             primary: false,
         }
     }
+}
+
+/// Longest message, label or help text, in characters; text quoted from a hostile spec (a key
+/// of a megabyte, say) is cut in the middle.
+const MAX_TEXT: usize = 400;
+/// Longest source line shown in a snippet; a diagnostic on a longer line names its line and
+/// column instead of printing the line.
+const MAX_SNIPPET_LINE: usize = 500;
+
+/// Text safe to print on a terminal or in a CI log: control characters (which can move the
+/// cursor, or end a GitHub annotation) are escaped, and overlong text is shortened.
+pub fn printable(text: String) -> String {
+    let needs_escape = text.chars().any(|c| c.is_control() && c != '\n');
+    let text = if needs_escape {
+        text.chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        text
+    };
+    if text.chars().count() <= MAX_TEXT {
+        return text;
+    }
+    let head: String = text.chars().take(MAX_TEXT / 2).collect();
+    let tail: Vec<char> = text.chars().rev().take(MAX_TEXT / 4).collect();
+    let tail: String = tail.into_iter().rev().collect();
+    format!("{head}…{tail}")
 }
 
 /// One problem found in a spec. Codes are stable: tools and people match on them.
@@ -53,7 +86,7 @@ impl Diagnostic {
         Diagnostic {
             code,
             severity: Severity::Error,
-            message: message.into(),
+            message: printable(message.into()),
             help: None,
             labels: Vec::new(),
         }
@@ -69,7 +102,7 @@ impl Diagnostic {
         self
     }
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(printable(help.into()));
         self
     }
     /// Byte offset where the problem starts (primary label), for sorting in file order.
@@ -101,7 +134,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// A diagnostic bound to its source, in the shape miette renders.
 struct Report<'a> {
     diag: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: &'a NamedSource<String>,
 }
 
 impl fmt::Debug for Report<'_> {
@@ -136,7 +169,7 @@ impl miette::Diagnostic for Report<'_> {
         if self.diag.labels.is_empty() {
             None
         } else {
-            Some(&self.source)
+            Some(self.source)
         }
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -163,15 +196,45 @@ pub fn render_human(diags: &[Diagnostic], file: &str, text: &str, color: bool) -
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
+    // One copy of the source for all reports (a spec may be a megabyte with 100 problems).
+    let source = NamedSource::new(file, text.to_string());
     for diag in diags {
+        let shortened;
+        let diag = match overlong_line(diag, text) {
+            None => diag,
+            Some((line, col)) => {
+                shortened = Diagnostic {
+                    message: format!(
+                        "{} (line {line}, column {col}: the line is too long to show)",
+                        diag.message
+                    ),
+                    labels: Vec::new(),
+                    ..diag.clone()
+                };
+                &shortened
+            }
+        };
         let report = Report {
             diag,
-            source: NamedSource::new(file, text.to_string()),
+            source: &source,
         };
         // Writing into a String cannot fail; a formatter error would only drop this report.
         let _ = handler.render_report(&mut out, &report);
     }
     out
+}
+
+/// Where a diagnostic points when one of its labels sits on a line too long to print.
+fn overlong_line(diag: &Diagnostic, text: &str) -> Option<(usize, usize)> {
+    diag.labels.iter().find_map(|l| {
+        let start = l.span.start.min(text.len());
+        let line_start = text.get(..start)?.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text
+            .get(start..)?
+            .find('\n')
+            .map_or(text.len(), |i| start + i);
+        (line_end - line_start > MAX_SNIPPET_LINE).then(|| line_col(text, l.span.start))
+    })
 }
 
 #[derive(Serialize)]

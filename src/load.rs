@@ -20,8 +20,35 @@ impl Loaded {
     }
 }
 
+/// Read a spec file, but never more than one byte past [`yaml::MAX_SPEC_BYTES`]: a huge file
+/// is refused by [`load`] without being read whole.
+pub fn read_spec(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(yaml::MAX_SPEC_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Most problems reported for one spec; the rest are counted, not listed.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
 /// Validate spec bytes. Never panics; every problem becomes a diagnostic, sorted in file order.
 pub fn load(bytes: &[u8]) -> Loaded {
+    if bytes.len() > yaml::MAX_SPEC_BYTES {
+        let d = Diagnostic::error(
+            "qmspec::too-large",
+            format!(
+                "the spec is larger than {} KiB, the most qmspec reads",
+                yaml::MAX_SPEC_BYTES / 1024
+            ),
+        )
+        .with_help(
+            "a spec describes one image and is a few KiB: check that this is the right file",
+        );
+        return invalid(String::new(), vec![d], None);
+    }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.to_string(),
         Err(e) => {
@@ -61,12 +88,35 @@ pub fn load(bytes: &[u8]) -> Loaded {
         diagnostics.extend(unpinned_actions(&spec, &doc));
     }
     diag::sort(&mut diagnostics);
+    cap(&mut diagnostics);
     Loaded {
         text,
         diagnostics,
         doc: Some(doc),
         spec: Some(spec),
     }
+}
+
+/// Keep the first [`MAX_DIAGNOSTICS`] problems and say how many more there are: a hostile
+/// file can hold hundreds of thousands, and nobody reads past the first screens.
+fn cap(diagnostics: &mut Vec<Diagnostic>) {
+    if diagnostics.len() <= MAX_DIAGNOSTICS {
+        return;
+    }
+    let more = diagnostics.len() - MAX_DIAGNOSTICS;
+    let severity = if has_error(&diagnostics[MAX_DIAGNOSTICS..]) {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    diagnostics.truncate(MAX_DIAGNOSTICS);
+    let mut d = Diagnostic::error(
+        "qmspec::too-many-problems",
+        format!("{more} more problems are not shown"),
+    )
+    .with_help("fix the problems above, then run `qmspec validate` again");
+    d.severity = severity;
+    diagnostics.push(d);
 }
 
 fn has_error(diagnostics: &[Diagnostic]) -> bool {
@@ -76,6 +126,7 @@ fn has_error(diagnostics: &[Diagnostic]) -> bool {
 /// A spec that stops at `diagnostics`: no typed spec comes out of it.
 fn invalid(text: String, mut diagnostics: Vec<Diagnostic>, doc: Option<Document>) -> Loaded {
     diag::sort(&mut diagnostics);
+    cap(&mut diagnostics);
     Loaded {
         text,
         diagnostics,

@@ -135,7 +135,7 @@ fn validate(specs: &[PathBuf], format: Format) -> u8 {
     let mut results = Vec::new();
     let mut io_error = false;
     for path in specs {
-        match std::fs::read(path) {
+        match qmspec::load::read_spec(path) {
             Ok(bytes) => results.push((path.display().to_string(), load(&bytes))),
             Err(e) => {
                 eprintln!("error: cannot read {}: {e}", path.display());

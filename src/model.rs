@@ -54,7 +54,9 @@ pub struct Spec {
     #[serde(default)]
     pub platform_env: PerPlatform<EnvMap>,
     /// Tools installed into the image, each with one version and a source per platform.
+    /// At most 256 (one image layer each, and Docker allows 127 layers at most anyway).
     #[serde(default)]
+    #[schemars(length(max = 256))]
     pub tools: Vec<Tool>,
     /// The application: virtual environment, files, user and entrypoint.
     pub app: App,

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use similar::TextDiff;
 
-use crate::load::{Loaded, load};
+use crate::load::{Loaded, load, read_spec};
 use crate::render::{Output, RenderError, StampState, render_spec, stamp_state};
 use crate::rules::output_path_problem;
 use crate::schema::schema_text_2020;
@@ -81,7 +81,7 @@ pub fn plan(root: &Path, spec_paths: &[String]) -> Result<Plan, OutputError> {
     let mut outputs = Vec::new();
     for sp in spec_paths {
         let full = root.join(sp);
-        let bytes = fs::read(&full).map_err(|source| OutputError::Read {
+        let bytes = read_spec(&full).map_err(|source| OutputError::Read {
             path: sp.clone(),
             source,
         })?;
@@ -420,7 +420,7 @@ fn check_one(
     spec_path: &str,
     manifest: &BTreeMap<String, String>,
 ) -> Result<SpecCheck, OutputError> {
-    let bytes = fs::read(root.join(spec_path)).map_err(|source| OutputError::Read {
+    let bytes = read_spec(&root.join(spec_path)).map_err(|source| OutputError::Read {
         path: spec_path.to_string(),
         source,
     })?;

@@ -355,6 +355,14 @@ fn map_error(err: &ValidationError<'_>, doc: &Document, out: &mut Vec<Diagnostic
             out.push(d);
         }
         ValidationErrorKind::OneOfNotValid { context } => one_of(err, context, doc, out),
+        ValidationErrorKind::MaxItems { limit } => out.push(
+            Diagnostic::error(
+                "qmspec::too-many",
+                format!("{} has more than {limit} entries", route(&path)),
+            )
+            .with_label(Label::primary(doc.key_span(&path), "too many entries"))
+            .with_help("a spec describes one image: split it into several specs, then run `qmspec validate`"),
+        ),
         ValidationErrorKind::Pattern { pattern } => {
             let got = value_at(doc, &path)
                 .and_then(Value::as_str)
@@ -490,7 +498,7 @@ mod tests {
     fn embedded_schema_is_what_the_model_generates() {
         assert!(
             schema_text(Draft::Draft2020_12) == schema_text_2020(),
-            "schema/worker.schema.json is out of date: run `cargo run -- schema > schema/worker.schema.json`"
+            "schema/worker.schema.json is out of date: run `cargo build && target/debug/qmspec schema > schema/worker.schema.json` (build first: the schema is compiled in)"
         );
     }
 }

@@ -12,10 +12,18 @@ use serde_json::{Map, Number, Value};
 
 use crate::diag::{Diagnostic, Label};
 
+// Limits. A spec is small (the worker spec is 7 KB, about 600 nodes, 7 levels deep); these
+// bounds are far above any real spec and keep time and memory bounded on anything else. They
+// are documented in the README; each has its own diagnostic.
+
+/// Largest spec file read, in bytes; bigger files are refused before they are parsed.
+pub const MAX_SPEC_BYTES: usize = 1 << 20;
+/// Most nodes (scalars, lists, mappings) in one spec, aliases expanded.
+pub const MAX_NODES: usize = 50_000;
 /// How many nodes alias expansion may add before we call the document hostile ("billion laughs").
-const ALIAS_NODE_BUDGET: usize = 10_000;
+pub const ALIAS_NODE_BUDGET: usize = 10_000;
 /// Deepest nesting accepted; a spec never needs more, and it keeps recursion bounded.
-const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
 
 /// Where a node sits in the source: the value's span and, for a mapping entry, its key's span.
 #[derive(Debug, Clone, Default)]
@@ -111,6 +119,7 @@ struct Builder<'a> {
     offsets: Offsets,
     anchors: HashMap<usize, (Value, Range<usize>)>,
     alias_nodes: usize,
+    nodes: usize,
     places: HashMap<String, Place>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -127,6 +136,7 @@ pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
         offsets: Offsets::new(text),
         anchors: HashMap::new(),
         alias_nodes: 0,
+        nodes: 0,
         places: HashMap::new(),
         diagnostics: Vec::new(),
     };
@@ -254,7 +264,17 @@ impl<'a> Builder<'a> {
                 "qmspec::too-deep",
                 format!("the spec nests deeper than {MAX_DEPTH} levels"),
             )
-            .with_label(Label::primary(span, "too deep")));
+            .with_label(Label::primary(span, "too deep"))
+            .with_help("a spec is at most a few levels deep: flatten this value, then run `qmspec validate`"));
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(Diagnostic::error(
+                "qmspec::too-many-nodes",
+                format!("the spec has more than {MAX_NODES} values"),
+            )
+            .with_label(Label::primary(span, "the limit is reached here"))
+            .with_help("a spec describes one image: split it into several specs, then run `qmspec validate`"));
         }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
@@ -304,6 +324,7 @@ impl<'a> Builder<'a> {
                     .with_label(Label::primary(span, "unknown anchor")));
                 };
                 self.alias_nodes += count_nodes(&value);
+                self.nodes += count_nodes(&value);
                 if self.alias_nodes > ALIAS_NODE_BUDGET {
                     return Err(Diagnostic::error(
                         "qmspec::alias-budget",
@@ -341,11 +362,17 @@ impl<'a> Builder<'a> {
             Event::MappingStart(anchor, _) => {
                 let mut map = Map::new();
                 let mut key_spans: HashMap<String, Range<usize>> = HashMap::new();
+                // `<<: *base` merge keys (YAML 1.1, widely used): their entries fill in keys
+                // the mapping does not write itself, whatever the order.
+                let mut merged: Vec<(Map<String, Value>, Range<usize>, Range<usize>)> = Vec::new();
                 let end = loop {
                     let (kev, kspan) = self.next()?;
-                    let name = match kev {
+                    let (name, merge) = match kev {
                         Event::MappingEnd => break kspan,
-                        Event::Scalar(text, _, _, _) => text.to_string(),
+                        Event::Scalar(text, style, _, _) => {
+                            let merge = text == "<<" && style == ScalarStyle::Plain;
+                            (text.to_string(), merge)
+                        }
                         _ => {
                             return Err(Diagnostic::error(
                                 "qmspec::complex-key",
@@ -355,10 +382,29 @@ impl<'a> Builder<'a> {
                         }
                     };
                     let child = format!("{pointer}/{}", escape_segment(&name));
-                    let step = self.node(child, Some(kspan.clone()), depth + 1)?;
-                    let Step::Node(v, _) = step else {
+                    let step = self.node(child.clone(), Some(kspan.clone()), depth + 1)?;
+                    let Step::Node(v, vspan) = step else {
                         return Err(self.unexpected(kspan));
                     };
+                    if merge {
+                        self.places.remove(&child);
+                        match merge_sources(v) {
+                            Some(maps) => {
+                                for m in maps {
+                                    merged.push((m, kspan.clone(), vspan.clone()));
+                                }
+                            }
+                            None => self.diagnostics.push(
+                                Diagnostic::error(
+                                    "qmspec::merge-key",
+                                    "a merge key (`<<`) takes a mapping or a list of mappings",
+                                )
+                                .with_label(Label::primary(vspan, "not a mapping"))
+                                .with_help("write `<<: *anchor` where the anchor names a mapping, then run `qmspec validate`"),
+                            ),
+                        }
+                        continue;
+                    }
                     if let Some(first) = key_spans.get(&name) {
                         self.diagnostics.push(
                             Diagnostic::error(
@@ -376,6 +422,23 @@ impl<'a> Builder<'a> {
                     key_spans.insert(name.clone(), kspan);
                     map.insert(name, v);
                 };
+                // Earlier merge sources win over later ones, as in YAML 1.1.
+                for (source, kspan, vspan) in merged {
+                    for (k, v) in source {
+                        if map.contains_key(&k) {
+                            continue;
+                        }
+                        self.places.insert(
+                            format!("{pointer}/{}", escape_segment(&k)),
+                            Place {
+                                key: Some(kspan.clone()),
+                                value: vspan.clone(),
+                                plain_scalar: None,
+                            },
+                        );
+                        map.insert(k, v);
+                    }
+                }
                 let full = span.start..end.end.max(span.end);
                 let value = Value::Object(map);
                 self.finish_collection(pointer, key, full.clone(), anchor, &value);
@@ -405,6 +468,21 @@ impl<'a> Builder<'a> {
                 plain_scalar: None,
             },
         );
+    }
+}
+
+/// The mappings a merge key's value stands for: one mapping, or a list of them.
+fn merge_sources(v: Value) -> Option<Vec<Map<String, Value>>> {
+    match v {
+        Value::Object(m) => Some(vec![m]),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
     }
 }
 

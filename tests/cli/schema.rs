@@ -19,7 +19,7 @@ fn committed_schema_matches_this_version() {
         .expect("schema is committed");
     assert!(
         generated == committed,
-        "schema/worker.schema.json is out of date: run `cargo run -- schema > schema/worker.schema.json`"
+        "schema/worker.schema.json is out of date: run `cargo build && target/debug/qmspec schema > schema/worker.schema.json` (build first: the schema is compiled in)"
     );
 }
 
