@@ -364,7 +364,7 @@ impl<'a> Builder<'a> {
                 let mut key_spans: HashMap<String, Range<usize>> = HashMap::new();
                 // `<<: *base` merge keys (YAML 1.1, widely used): their entries fill in keys
                 // the mapping does not write itself, whatever the order.
-                let mut merged: Vec<(Map<String, Value>, Range<usize>, Range<usize>)> = Vec::new();
+                let mut merged: Vec<Merged> = Vec::new();
                 let end = loop {
                     let (kev, kspan) = self.next()?;
                     let (name, merge) = match kev {
@@ -470,6 +470,9 @@ impl<'a> Builder<'a> {
         );
     }
 }
+
+/// One mapping merged in with `<<`, with the spans of the merge key and its value.
+type Merged = (Map<String, Value>, Range<usize>, Range<usize>);
 
 /// The mappings a merge key's value stands for: one mapping, or a list of them.
 fn merge_sources(v: Value) -> Option<Vec<Map<String, Value>>> {
