@@ -84,6 +84,7 @@ pub fn load(bytes: &[u8]) -> Loaded {
         }
     };
     let mut diagnostics = rules::check(&spec, &doc);
+    diagnostics.extend(yaml11_booleans(&doc));
     if !has_error(&diagnostics) {
         diagnostics.extend(unpinned_actions(&spec, &doc));
     }
@@ -95,6 +96,35 @@ pub fn load(bytes: &[u8]) -> Loaded {
         doc: Some(doc),
         spec: Some(spec),
     }
+}
+
+/// Plain `yes`/`no`/`on`/`off` where the spec expects text: qmspec reads YAML 1.2, where they
+/// are strings, but a YAML 1.1 reader of the same file (PyYAML, say) sees booleans. A warning
+/// with the quoted spelling makes the spec mean one thing everywhere.
+fn yaml11_booleans(doc: &Document) -> Vec<Diagnostic> {
+    doc.places
+        .iter()
+        .filter_map(|(pointer, place)| {
+            let raw = place.plain_scalar.as_deref()?;
+            yaml::yaml11_bool(raw)?;
+            let key = pointer.rsplit('/').next().unwrap_or("");
+            let fix = if place.key.is_some() {
+                format!("quote it: `{key}: \"{raw}\"`")
+            } else {
+                format!("quote it: `\"{raw}\"`")
+            };
+            Some(
+                Diagnostic::warning(
+                    "qmspec::yaml11-boolean",
+                    format!(
+                        "`{raw}` is the string \"{raw}\" here, but YAML 1.1 tools read it as a boolean"
+                    ),
+                )
+                .with_label(Label::primary(place.value.clone(), "plain yes/no/on/off"))
+                .with_help(fix),
+            )
+        })
+        .collect()
 }
 
 /// Keep the first [`MAX_DIAGNOSTICS`] problems and say how many more there are: a hostile

@@ -298,6 +298,24 @@ fn map_error(err: &ValidationError<'_>, doc: &Document, out: &mut Vec<Diagnostic
             let expected = type_names(kind);
             let place = doc.place(&path);
             let found = value_at(doc, &path).map_or("nothing", kind_name);
+            if expected.contains("boolean")
+                && let Some(raw) = &place.plain_scalar
+                && let Some(b) = crate::yaml::yaml11_bool(raw)
+            {
+                let key = path.rsplit('/').next().unwrap_or("");
+                out.push(
+                    Diagnostic::error(
+                        "qmspec::yaml11-boolean",
+                        format!(
+                            "`{raw}` is a string in YAML 1.2, not a boolean, but {} must be a boolean",
+                            route(&path)
+                        ),
+                    )
+                    .with_label(Label::primary(place.value.clone(), "a YAML 1.1 boolean"))
+                    .with_help(format!("write `{key}: {b}`")),
+                );
+                return;
+            }
             if expected.contains("string")
                 && let (Some(raw), Some(v)) = (&place.plain_scalar, value_at(doc, &path))
                 && matches!(v, Value::Number(_) | Value::Bool(_))

@@ -173,12 +173,22 @@ impl<'a> Builder<'a> {
             Some(Ok((ev, span))) => Ok((ev, self.offsets.range(&span))),
             Some(Err(e)) => {
                 let at = self.offsets.byte(e.marker().index());
+                let info = e.info();
+                // The parser has its own nesting limit, below ours for flow collections.
+                if info.contains("recursion limit") {
+                    return Err(too_deep(at..at));
+                }
+                let help = if info.contains("simple key") {
+                    "a key needs `:` after it on the same line, and a plain key is at most 1024 characters; fix it, then run `qmspec validate`"
+                } else {
+                    "fix the YAML syntax at the marked position, then run `qmspec validate`"
+                };
                 Err(Diagnostic::error(
                     "qmspec::yaml-syntax",
-                    format!("invalid YAML: {}", e.info()),
+                    format!("invalid YAML: {info}"),
                 )
-                .with_label(Label::primary(at..at, e.info().to_string()))
-                .with_help("fix the YAML syntax at the marked position, then run `qmspec validate`"))
+                .with_label(Label::primary(at..at, info.to_string()))
+                .with_help(help))
             }
             None => Err(Diagnostic::error(
                 "qmspec::yaml-syntax",
@@ -260,12 +270,7 @@ impl<'a> Builder<'a> {
     ) -> Result<Step, Diagnostic> {
         let (ev, span) = self.next()?;
         if depth > MAX_DEPTH {
-            return Err(Diagnostic::error(
-                "qmspec::too-deep",
-                format!("the spec nests deeper than {MAX_DEPTH} levels"),
-            )
-            .with_label(Label::primary(span, "too deep"))
-            .with_help("a spec is at most a few levels deep: flatten this value, then run `qmspec validate`"));
+            return Err(too_deep(span));
         }
         self.nodes += 1;
         if self.nodes > MAX_NODES {
@@ -471,6 +476,15 @@ impl<'a> Builder<'a> {
     }
 }
 
+fn too_deep(span: Range<usize>) -> Diagnostic {
+    Diagnostic::error(
+        "qmspec::too-deep",
+        format!("the spec nests deeper than {MAX_DEPTH} levels"),
+    )
+    .with_label(Label::primary(span, "too deep"))
+    .with_help("a spec is at most a few levels deep: flatten this value, then run `qmspec validate`")
+}
+
 /// One mapping merged in with `<<`, with the spans of the merge key and its value.
 type Merged = (Map<String, Value>, Range<usize>, Range<usize>);
 
@@ -506,6 +520,16 @@ pub fn kind_name(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
+    }
+}
+
+/// The boolean a YAML 1.1 reader (PyYAML, older tools) would see in a plain scalar that YAML 1.2
+/// reads as a string: `yes`, `no`, `on`, `off`, `y`, `n` in their usual spellings.
+pub fn yaml11_bool(plain: &str) -> Option<bool> {
+    match plain {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
     }
 }
 

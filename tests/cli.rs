@@ -23,3 +23,6 @@ mod build;
 
 #[path = "cli/lsp.rs"]
 mod lsp;
+
+#[path = "cli/hostile.rs"]
+mod hostile;
