@@ -122,7 +122,17 @@ fn environment() -> Environment<'static> {
     env.add_filter("dq", |s: String| docker_quote(&s));
     env.add_filter("envq", |s: String| env_quote(&s));
     env.add_filter("comment", |s: String| s.replace(['\n', '\r'], " "));
-    env.add_filter("yq", |s: String| yaml_quote(&s));
+    // Every spec value in the workflow goes through `yq`. Validation already refuses `${{` in
+    // a spec; refusing it here too means no future field can carry an expression through.
+    env.add_filter("yq", |s: String| {
+        if s.contains("${{") {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("`{s}` would be evaluated as a GitHub Actions expression"),
+            ));
+        }
+        Ok(yaml_quote(&s))
+    });
     // A GitHub Actions expression, `${{ x }}`, without fighting Jinja's own delimiters.
     env.add_function("gh", |s: String| format!("${{{{ {s} }}}}"));
     env

@@ -45,7 +45,41 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
     layout(spec, &mut cx);
     safety(spec, &mut cx);
     environment(spec, &mut cx);
+    expressions(&doc.value, "", &mut cx);
     cx.out
+}
+
+/// No spec string may hold a GitHub Actions expression (`${{ … }}`). Many spec values reach
+/// the workflow (runners, paths, tag patterns), where GitHub would evaluate one; there is no
+/// spelling that keeps it literal everywhere, and a spec has no use for one.
+fn expressions(value: &serde_json::Value, pointer: &str, cx: &mut Ctx<'_>) {
+    match value {
+        serde_json::Value::String(s) if s.contains("${{") => {
+            let d = Diagnostic::error(
+                "qmspec::workflow-expression",
+                format!(
+                    "{} holds a GitHub Actions expression",
+                    crate::schema::route(pointer)
+                ),
+            )
+            .with_label(cx.at_value(pointer, "`${{` starts an expression"))
+            .with_help(
+                "specs hold literal values only: remove the `${{ … }}`, then run `qmspec validate`",
+            );
+            cx.out.push(d);
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                expressions(v, &format!("{pointer}/{i}"), cx);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                expressions(v, &format!("{pointer}/{}", escape_segment(k)), cx);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn tool_names(spec: &Spec, cx: &mut Ctx<'_>) {

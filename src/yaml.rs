@@ -183,12 +183,11 @@ impl<'a> Builder<'a> {
                 } else {
                     "fix the YAML syntax at the marked position, then run `qmspec validate`"
                 };
-                Err(Diagnostic::error(
-                    "qmspec::yaml-syntax",
-                    format!("invalid YAML: {info}"),
+                Err(
+                    Diagnostic::error("qmspec::yaml-syntax", format!("invalid YAML: {info}"))
+                        .with_label(Label::primary(at..at, info.to_string()))
+                        .with_help(help),
                 )
-                .with_label(Label::primary(at..at, info.to_string()))
-                .with_help(help))
             }
             None => Err(Diagnostic::error(
                 "qmspec::yaml-syntax",
@@ -482,7 +481,9 @@ fn too_deep(span: Range<usize>) -> Diagnostic {
         format!("the spec nests deeper than {MAX_DEPTH} levels"),
     )
     .with_label(Label::primary(span, "too deep"))
-    .with_help("a spec is at most a few levels deep: flatten this value, then run `qmspec validate`")
+    .with_help(
+        "a spec is at most a few levels deep: flatten this value, then run `qmspec validate`",
+    )
 }
 
 /// One mapping merged in with `<<`, with the spans of the merge key and its value.

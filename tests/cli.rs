@@ -26,3 +26,6 @@ mod lsp;
 
 #[path = "cli/hostile.rs"]
 mod hostile;
+
+#[path = "cli/property.rs"]
+mod property;

@@ -123,7 +123,10 @@ fn top_level_scalar() {
 fn tabs_as_indentation() {
     let spec = fixture("minimal.yaml").replace("\n  amd64:", "\n\tamd64:");
     let out = refused(spec.as_bytes(), "qmspec::yaml-syntax");
-    assert!(out.contains("tab"), "the report should mention the tab:\n{out}");
+    assert!(
+        out.contains("tab"),
+        "the report should mention the tab:\n{out}"
+    );
 }
 
 #[test]
@@ -152,7 +155,8 @@ fn crlf_line_endings_are_accepted_and_change_nothing() {
 
 #[test]
 fn duplicate_keys() {
-    let spec = fixture("minimal.yaml").replace("owner: example\n", "owner: example\nowner: other\n");
+    let spec =
+        fixture("minimal.yaml").replace("owner: example\n", "owner: example\nowner: other\n");
     refused(spec.as_bytes(), "qmspec::duplicate-key");
 }
 
@@ -175,7 +179,10 @@ fn anchors_and_aliases_are_accepted() {
 fn merge_keys_are_accepted_and_explicit_keys_win() {
     // arm64 merges amd64's archive source and overrides url and sha256.
     let spec = fixture("minimal.yaml")
-        .replace("      amd64:\n        kind: archive", "      amd64: &x86\n        kind: archive")
+        .replace(
+            "      amd64:\n        kind: archive",
+            "      amd64: &x86\n        kind: archive",
+        )
         .replace(
             "      arm64:\n        kind: archive\n",
             "      arm64:\n        <<: *x86\n",
@@ -200,7 +207,7 @@ fn billion_laughs() {
     let mut spec = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let prev = format!("*a{}", i - 1);
-        let list = vec![prev.as_str(); 10].join(", ");
+        let list = [prev.as_str(); 10].join(", ");
         spec.push_str(&format!("a{i}: &a{i} [{list}]\n"));
     }
     refused(spec.as_bytes(), "qmspec::alias-budget");
@@ -300,11 +307,7 @@ fn a_version_written_as_a_float() {
 
 #[test]
 fn a_platform_named_twice() {
-    let spec = fixture("minimal.yaml").replacen(
-        "  arm64:\n    base:",
-        "  amd64:\n    base:",
-        1,
-    );
+    let spec = fixture("minimal.yaml").replacen("  arm64:\n    base:", "  amd64:\n    base:", 1);
     refused(spec.as_bytes(), "qmspec::duplicate-key");
 }
 
@@ -334,14 +337,19 @@ fn a_very_long_line() {
     let long = "X".repeat(600_000);
     let spec = fixture("minimal.yaml").replace("owner: example", &format!("owner: {long}"));
     let out = refused(spec.as_bytes(), "qmspec::invalid-value");
-    assert!(out.contains("line 3"), "the report should name the line:\n{}", &out[..out.len().min(2000)]);
+    assert!(
+        out.contains("line 3"),
+        "the report should name the line:\n{}",
+        &out[..out.len().min(2000)]
+    );
 }
 
 #[test]
 fn a_very_long_key() {
     // YAML caps a plain key at 1024 characters; the report names the line instead of printing it.
     let long = "k".repeat(200_000);
-    let spec = fixture("minimal.yaml").replace("owner: example", &format!("owner: example\n{long}: 1"));
+    let spec =
+        fixture("minimal.yaml").replace("owner: example", &format!("owner: example\n{long}: 1"));
     let out = refused(spec.as_bytes(), "qmspec::yaml-syntax");
     assert!(out.contains("line 4") && out.contains("1024"), "{out}");
 }
@@ -364,4 +372,69 @@ fn a_custom_tag() {
 fn a_second_document() {
     let spec = format!("{}---\nname: again\n", fixture("minimal.yaml"));
     refused(spec.as_bytes(), "qmspec::multiple-documents");
+}
+
+/// Spec values reach the workflow in many places (runners, paths, tag patterns); none may
+/// carry a GitHub Actions expression there, nor anywhere else.
+#[test]
+fn github_expressions_in_spec_values_are_refused() {
+    let base = fixture("minimal.yaml");
+    let attacks = [
+        base.replace(
+            "runner: ubuntu-latest",
+            "runner: \"${{ github.event.issue.title }}\"",
+        ),
+        base.replace(
+            "dockerfile: generated/Dockerfile.demo.arm64",
+            "dockerfile: \"generated/${{ github.head_ref }}.arm64\"",
+        ),
+        base.replace(
+            "  workflow: generated/publish-demo.yml",
+            "  workflow: generated/publish-demo.yml\n  on-tags: [\"v${{ github.head_ref }}\"]",
+        ),
+        base.replace(
+            "check: hello --version",
+            "check: \"hello ${{ secrets.GITHUB_TOKEN }}\"",
+        ),
+        base.replace(
+            "owner: example\n",
+            "owner: example\nlabels:\n  org.example.x: \"${{ secrets.GITHUB_TOKEN }}\"\n",
+        ),
+    ];
+    for spec in &attacks {
+        assert_ne!(spec, &base, "the fixture changed shape");
+        let out = refused(spec.as_bytes(), "qmspec::workflow-expression");
+        assert!(out.contains("${{"), "{out}");
+    }
+}
+
+/// The machine's environment never reaches a generated file: the same spec generates the
+/// same bytes under a different environment, and no value of it appears in the output.
+#[test]
+fn no_environment_value_reaches_generated_files() {
+    let spec = fixture("all-kinds.yaml");
+    let run = |canary: &str| {
+        let dir = repo_with_spec(&spec);
+        qmspec(dir.path())
+            .arg("generate")
+            .env("QMSPEC_CANARY", canary)
+            .env("GITHUB_TOKEN", canary)
+            .env("HOME", format!("/home/{canary}"))
+            .env("USER", canary)
+            .env("BASE_DIR", canary)
+            .env("DATA_DIR", canary)
+            .timeout(TIMEOUT)
+            .assert()
+            .code(0);
+        outputs(&dir)
+    };
+    let first = run("canary-5d41402abc");
+    let second = run("other-7d793037a0");
+    assert_eq!(first, second, "the output depends on the environment");
+    for (path, text) in &first {
+        assert!(
+            !text.contains("canary-5d41402abc"),
+            "{path} leaks the environment"
+        );
+    }
 }
