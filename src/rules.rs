@@ -45,14 +45,14 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
     layout(spec, &mut cx);
     safety(spec, &mut cx);
     environment(spec, &mut cx);
-    expressions(&doc.value, "", &mut cx);
+    expressions(&doc.value, &mut String::new(), &mut cx);
     cx.out
 }
 
 /// No spec string may hold a GitHub Actions expression (`${{ … }}`). Many spec values reach
 /// the workflow (runners, paths, tag patterns), where GitHub would evaluate one; there is no
 /// spelling that keeps it literal everywhere, and a spec has no use for one.
-fn expressions(value: &serde_json::Value, pointer: &str, cx: &mut Ctx<'_>) {
+fn expressions(value: &serde_json::Value, pointer: &mut String, cx: &mut Ctx<'_>) {
     match value {
         serde_json::Value::String(s) if s.contains("${{") => {
             let d = Diagnostic::error(
@@ -68,14 +68,23 @@ fn expressions(value: &serde_json::Value, pointer: &str, cx: &mut Ctx<'_>) {
             );
             cx.out.push(d);
         }
+        // One pointer buffer for the whole walk: a spec has hundreds of values.
         serde_json::Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                expressions(v, &format!("{pointer}/{i}"), cx);
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&i.to_string());
+                expressions(v, pointer, cx);
+                pointer.truncate(len);
             }
         }
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                expressions(v, &format!("{pointer}/{}", escape_segment(k)), cx);
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&escape_segment(k));
+                expressions(v, pointer, cx);
+                pointer.truncate(len);
             }
         }
         _ => {}
