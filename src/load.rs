@@ -72,7 +72,8 @@ pub fn load(bytes: &[u8]) -> Loaded {
     if !schema_errors.is_empty() {
         return invalid(text, schema_errors, Some(doc));
     }
-    let spec = match serde_json::from_value::<Spec>(doc.value.clone()) {
+    // Deserialize from a reference: the document stays intact for the rules' spans.
+    let spec = match <Spec as serde::Deserialize>::deserialize(&doc.value) {
         Ok(spec) => spec,
         Err(e) => {
             let d = Diagnostic::error(
