@@ -45,62 +45,48 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
     layout(spec, &mut cx);
     safety(spec, &mut cx);
     environment(spec, &mut cx);
-    if holds_expression(&doc.value) {
-        expressions(&doc.value, &mut String::new(), &mut cx);
+    for pointer in expression_pointers(&doc.value) {
+        let d = Diagnostic::error(
+            "qmspec::workflow-expression",
+            format!(
+                "{} holds a GitHub Actions expression",
+                crate::schema::route(&pointer)
+            ),
+        )
+        .with_label(cx.at_value(&pointer, "`${{` starts an expression"))
+        .with_help(
+            "specs hold literal values only: remove the `${{ … }}`, then run `qmspec validate`",
+        );
+        cx.out.push(d);
     }
     cx.out
 }
 
-/// Whether any string in `value` holds `${{`: a cheap walk without pointers, since almost no
-/// spec does and the full walk (which names each place) allocates for every value.
-fn holds_expression(value: &serde_json::Value) -> bool {
+/// JSON pointers of the spec strings holding a GitHub Actions expression (`${{ … }}`). Many
+/// spec values reach the workflow (runners, paths, tag patterns), where GitHub would evaluate
+/// one; there is no spelling that keeps it literal everywhere, and a spec has no use for one.
+/// Pointers are built on the way back up, so a spec without one allocates nothing here.
+fn expression_pointers(value: &serde_json::Value) -> Vec<String> {
     match value {
-        serde_json::Value::String(s) => s.contains("${{"),
-        serde_json::Value::Array(items) => items.iter().any(holds_expression),
-        serde_json::Value::Object(map) => map.values().any(holds_expression),
-        _ => false,
-    }
-}
-
-/// No spec string may hold a GitHub Actions expression (`${{ … }}`). Many spec values reach
-/// the workflow (runners, paths, tag patterns), where GitHub would evaluate one; there is no
-/// spelling that keeps it literal everywhere, and a spec has no use for one.
-fn expressions(value: &serde_json::Value, pointer: &mut String, cx: &mut Ctx<'_>) {
-    match value {
-        serde_json::Value::String(s) if s.contains("${{") => {
-            let d = Diagnostic::error(
-                "qmspec::workflow-expression",
-                format!(
-                    "{} holds a GitHub Actions expression",
-                    crate::schema::route(pointer)
-                ),
-            )
-            .with_label(cx.at_value(pointer, "`${{` starts an expression"))
-            .with_help(
-                "specs hold literal values only: remove the `${{ … }}`, then run `qmspec validate`",
-            );
-            cx.out.push(d);
-        }
-        // One pointer buffer for the whole walk: a spec has hundreds of values.
-        serde_json::Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                expressions(v, pointer, cx);
-                pointer.truncate(len);
-            }
-        }
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&escape_segment(k));
-                expressions(v, pointer, cx);
-                pointer.truncate(len);
-            }
-        }
-        _ => {}
+        serde_json::Value::String(s) if s.contains("${{") => vec![String::new()],
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| {
+                expression_pointers(v)
+                    .into_iter()
+                    .map(move |p| format!("/{i}{p}"))
+            })
+            .collect(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| {
+                expression_pointers(v)
+                    .into_iter()
+                    .map(move |p| format!("/{}{p}", escape_segment(k)))
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -72,7 +72,7 @@ fn build(draft: Draft) -> Value {
             json!("https://qmspec.dev/schema/worker.schema.json"),
         );
     }
-    tune_with(&mut value, true);
+    tune(&mut value);
     add_snippets(&mut value);
     value
 }
@@ -81,7 +81,7 @@ fn build(draft: Draft) -> Value {
 /// - a `oneOf` of documented constants becomes a plain `enum` (completion lists it everywhere)
 ///   with the per-value docs kept in `markdownEnumDescriptions`;
 /// - every `description` is mirrored into `markdownDescription` (hover renders Markdown).
-fn tune_with(node: &mut Value, markdown: bool) {
+fn tune(node: &mut Value) {
     match node {
         Value::Object(obj) => {
             if let Some(Value::Array(alts)) = obj.get("oneOf") {
@@ -109,9 +109,7 @@ fn tune_with(node: &mut Value, markdown: bool) {
                         "enum".into(),
                         Value::Array(consts.into_iter().map(|(c, _)| c).collect()),
                     );
-                    if markdown {
-                        obj.insert("markdownEnumDescriptions".into(), Value::Array(docs));
-                    }
+                    obj.insert("markdownEnumDescriptions".into(), Value::Array(docs));
                 }
             }
             // Optional fields are simply left out; an explicit `null` is a mistake, and a
@@ -153,15 +151,15 @@ fn tune_with(node: &mut Value, markdown: bool) {
             {
                 kind.insert("description".into(), doc);
             }
-            if markdown && let Some(Value::String(d)) = obj.get("description") {
+            if let Some(Value::String(d)) = obj.get("description") {
                 let d = d.clone();
                 obj.insert("markdownDescription".into(), json!(d));
             }
             for v in obj.values_mut() {
-                tune_with(v, markdown);
+                tune(v);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| tune_with(v, markdown)),
+        Value::Array(items) => items.iter_mut().for_each(tune),
         _ => {}
     }
 }

@@ -327,8 +327,9 @@ impl<'a> Builder<'a> {
                     )
                     .with_label(Label::primary(span, "unknown anchor")));
                 };
-                self.alias_nodes += count_nodes(&value);
-                self.nodes += count_nodes(&value);
+                let added = count_nodes(&value);
+                self.alias_nodes += added;
+                self.nodes += added;
                 if self.alias_nodes > ALIAS_NODE_BUDGET {
                     return Err(Diagnostic::error(
                         "qmspec::alias-budget",
