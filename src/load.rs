@@ -20,15 +20,14 @@ impl Loaded {
     }
 }
 
-/// Read a spec file, but never more than one byte past [`yaml::MAX_SPEC_BYTES`]: a huge file
-/// is refused by [`load`] without being read whole.
-pub fn read_spec(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(yaml::MAX_SPEC_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
+/// A spec whose repository path cannot be used (see [`crate::paths::spec_path_problem`]).
+pub fn refused_name(problem: &str) -> Loaded {
+    let d = Diagnostic::error(
+        "qmspec::spec-name",
+        format!("the spec's file name {problem}"),
+    )
+    .with_help("the name is printed into every generated file: rename the spec to plain text, e.g. `specs/worker.yaml`, then run `qmspec validate`");
+    invalid(String::new(), vec![d], None)
 }
 
 /// Most problems reported for one spec; the rest are counted, not listed.
@@ -73,14 +72,10 @@ pub fn load(bytes: &[u8]) -> Loaded {
         return invalid(text, schema_errors, Some(doc));
     }
     // Deserialize from a reference: the document stays intact for the rules' spans.
-    let spec = match <Spec as serde::Deserialize>::deserialize(&doc.value) {
+    let spec = match serde_path_to_error::deserialize::<_, Spec>(&doc.value) {
         Ok(spec) => spec,
         Err(e) => {
-            let d = Diagnostic::error(
-                "qmspec::internal",
-                format!("the spec passed the schema but not the model: {e}"),
-            )
-            .with_help("this is a bug in qmspec; please report it with the spec");
+            let d = model_mismatch(&doc, &e);
             return invalid(text, vec![d], Some(doc));
         }
     };
@@ -97,6 +92,45 @@ pub fn load(bytes: &[u8]) -> Loaded {
         doc: Some(doc),
         spec: Some(spec),
     }
+}
+
+/// A value the schema accepts but the model cannot hold: a number with a fraction part or
+/// out of range where a whole number is expected (`uid: 1.0`, `uid: 1e12`). JSON Schema's
+/// `integer` accepts `1.0`, so this is where it is caught, with the value's span.
+fn model_mismatch(
+    doc: &Document,
+    e: &serde_path_to_error::Error<serde_json::Error>,
+) -> Diagnostic {
+    let mut pointer = String::new();
+    for seg in e.path().iter() {
+        use serde_path_to_error::Segment;
+        match seg {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&yaml::escape_segment(key));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    let value = doc.value.pointer(&pointer);
+    let (message, help) = match value {
+        Some(serde_json::Value::Number(n)) if n.is_f64() => (
+            format!("{} must be a whole number, not `{n}`", schema::route(&pointer)),
+            "write the number without a fraction or exponent, e.g. `1000`, then run `qmspec validate`".to_string(),
+        ),
+        Some(serde_json::Value::Number(n)) => (
+            format!("{} is out of range: `{n}`", schema::route(&pointer)),
+            "use a value in the documented range (`qmspec schema` lists it), then run `qmspec validate`".to_string(),
+        ),
+        _ => (
+            format!("{} cannot be read: {}", schema::route(&pointer), e.inner()),
+            "change the value to what the field's description asks for, then run `qmspec validate`".to_string(),
+        ),
+    };
+    Diagnostic::error("qmspec::invalid-value", message)
+        .with_label(Label::primary(doc.value_span(&pointer), "here"))
+        .with_help(help)
 }
 
 /// Plain `yes`/`no`/`on`/`off` where the spec expects text: qmspec reads YAML 1.2, where they

@@ -47,14 +47,31 @@ pub enum RenderError {
         help("add a pin under `ci.pins` (`owner/repo: SHA # vX.Y.Z`), then run `qmspec generate`")
     )]
     Pin(String),
+    #[error("{path} would have a line of {bytes} bytes (line {line}); BuildKit refuses lines over 64 KiB")]
+    #[diagnostic(
+        code("qmspec::line-too-long"),
+        help("shorten the spec's values or lists that end up on that line, then run `qmspec generate`")
+    )]
+    LineTooLong {
+        path: String,
+        line: usize,
+        bytes: usize,
+    },
 }
 
-/// One generated file: repository-relative path and full content.
+/// One generated file: repository-relative path (normal form), the spec key that names that
+/// path (a JSON pointer), and full content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     pub path: String,
+    pub key: String,
     pub content: String,
 }
+
+/// Longest line qmspec writes into a generated file. BuildKit's Dockerfile reader refuses a
+/// line over 64 KiB; the spec's values are capped far below this (see `rules`), so reaching it
+/// takes thousands of list entries joined on one line.
+pub const MAX_LINE_BYTES: usize = 32 * 1024;
 
 /// Context of `Dockerfile.j2`.
 #[derive(Serialize)]
@@ -242,11 +259,40 @@ fn hash(text: &str) -> String {
     out
 }
 
-/// Put the do-not-edit stamp and the body hash on a body (after a shebang, if any).
-pub fn stamp(body: &str, spec_path: &str) -> String {
+/// A spec path as it appears in a comment line: one line, every control or separator
+/// character spelled as an escape (validation refuses such names; this keeps any that slip
+/// through from starting an instruction).
+pub fn comment_text(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| -> Vec<char> {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}') {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// The hash a stamp records: of the body, the spec that produced it and the path it was
+/// written to, so a stamped file proves which spec wrote it and where. A copy moved to
+/// another path, or a stamp naming another spec, does not verify.
+fn stamp_hash(body: &str, spec_path: &str, out_path: &str) -> String {
+    hash(&format!(
+        "qmspec-stamp-v2\0{spec_path}\0{}\0{body}",
+        crate::paths::normalize(out_path)
+    ))
+}
+
+const STAMP_SUFFIX: &str = ": do not edit by hand.";
+const STAMP_HINT: &str = "# Change the spec, then run `qmspec generate`; `qmspec check` reports drift.";
+
+/// Put the do-not-edit stamp and the hash on a body (after a shebang, if any).
+pub fn stamp(body: &str, spec_path: &str, out_path: &str) -> String {
     let header = format!(
-        "{STAMP_PREFIX}{spec_path}: do not edit by hand.\n# Change the spec, then run `qmspec generate`; `qmspec check` reports drift.\n{HASH_PREFIX}{}\n",
-        hash(body)
+        "{STAMP_PREFIX}{}{STAMP_SUFFIX}\n{STAMP_HINT}\n{HASH_PREFIX}{}\n",
+        comment_text(spec_path),
+        stamp_hash(body, spec_path, out_path)
     );
     match body.strip_prefix("#!") {
         Some(_) => {
@@ -258,38 +304,66 @@ pub fn stamp(body: &str, spec_path: &str) -> String {
 }
 
 /// What a file's stamp says about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StampState {
     /// No qmspec stamp: not a file qmspec wrote.
     Unstamped,
-    /// The body matches its hash: qmspec wrote it and nobody touched it since.
-    Intact,
-    /// The body differs from its hash: edited by hand.
-    Edited,
+    /// Written by qmspec from this spec at this path, untouched since.
+    Intact { spec: String },
+    /// Stamped, but the body, the path or the spec no longer match the hash: edited by hand
+    /// (or copied or moved).
+    Edited { spec: String },
 }
 
-pub fn stamp_state(content: &str) -> StampState {
+impl StampState {
+    /// The spec the stamp names, if it has one.
+    pub fn spec(&self) -> Option<&str> {
+        match self {
+            StampState::Unstamped => None,
+            StampState::Intact { spec } | StampState::Edited { spec } => Some(spec),
+        }
+    }
+}
+
+/// Read the stamp of a file found at `out_path`.
+pub fn stamp_state(content: &str, out_path: &str) -> StampState {
     let mut body = String::with_capacity(content.len());
     let mut recorded = None;
-    for line in content.split_inclusive('\n') {
-        if let Some(h) = line.strip_prefix(HASH_PREFIX)
-            && recorded.is_none()
-        {
-            recorded = Some(h.trim().to_string());
-            continue;
+    let mut spec = None;
+    for (i, line) in content.split_inclusive('\n').enumerate() {
+        // The stamp is the first lines of the file (after a shebang): a stamp line further
+        // down is body text, so pasting one into a foreign file proves nothing.
+        let in_header = recorded.is_none() && i < 4;
+        if in_header && spec.is_none() {
+            if let Some(rest) = line.strip_prefix(STAMP_PREFIX)
+                && let Some(name) = rest.trim_end_matches('\n').strip_suffix(STAMP_SUFFIX)
+            {
+                spec = Some(name.to_string());
+                continue;
+            }
         }
-        if recorded.is_none()
-            && (line.starts_with(STAMP_PREFIX)
-                || line.starts_with("# Change the spec, then run `qmspec generate`"))
-        {
-            continue;
+        if in_header && spec.is_some() {
+            if let Some(h) = line.strip_prefix(HASH_PREFIX) {
+                recorded = Some(h.trim_end_matches('\n').to_string());
+                continue;
+            }
+            if line.trim_end_matches('\n') == STAMP_HINT {
+                continue;
+            }
         }
         body.push_str(line);
     }
-    match recorded {
-        None => StampState::Unstamped,
-        Some(h) if h == hash(&body) => StampState::Intact,
-        Some(_) => StampState::Edited,
+    match (spec, recorded) {
+        (Some(spec), Some(h)) => {
+            // `hash(body)` alone is the stamp of qmspec 0.1 before paths were bound into it:
+            // accepted, so upgrading qmspec does not turn every generated file into an edit.
+            if h == stamp_hash(&body, &spec, out_path) || h == hash(&body) {
+                StampState::Intact { spec }
+            } else {
+                StampState::Edited { spec }
+            }
+        }
+        _ => StampState::Unstamped,
     }
 }
 
@@ -366,6 +440,26 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
         validation_script: &r.validation_script,
         validation_script_in_image: &r.validation_script_in_image,
     };
+    let mut push = |key: String, path: &str, body: String| -> Result<(), RenderError> {
+        let path = crate::paths::normalize(path);
+        if let Some((n, line)) = body
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.len() > MAX_LINE_BYTES)
+        {
+            return Err(RenderError::LineTooLong {
+                path,
+                line: n + 1,
+                bytes: line.len(),
+            });
+        }
+        out.push(Output {
+            content: stamp(&body, &r.spec_path, &path),
+            path,
+            key,
+        });
+        Ok(())
+    };
     if r.per_platform {
         for p in &r.platforms {
             let body = render_one(
@@ -373,10 +467,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
                 "Dockerfile.j2",
                 dockerfile(vec![p], false, &p.dockerfile),
             )?;
-            out.push(Output {
-                path: p.dockerfile.clone(),
-                content: stamp(&body, &r.spec_path),
-            });
+            push(format!("/platforms/{}/dockerfile", p.arch), &p.dockerfile, body)?;
         }
     }
     if let Some(path) = &r.multi_arch_dockerfile {
@@ -385,10 +476,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
             "Dockerfile.j2",
             dockerfile(r.platforms.iter().collect(), true, path),
         )?;
-        out.push(Output {
-            path: path.clone(),
-            content: stamp(&body, &r.spec_path),
-        });
+        push("/multi-arch-dockerfile".into(), path, body)?;
     }
     let body = render_one(
         env,
@@ -398,10 +486,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
             platforms: &r.platforms,
         },
     )?;
-    out.push(Output {
-        path: r.validation_script.clone(),
-        content: stamp(&body, &r.spec_path),
-    });
+    push("/validation-script".into(), &r.validation_script, body)?;
 
     let uses = pins
         .resolve_all(r.ci.actions.clone())
@@ -419,10 +504,7 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
         multi_arch_dockerfile: r.multi_arch_dockerfile.as_deref().unwrap_or(""),
     };
     let body = render_one(env, "publish-images.yml.j2", ctx)?;
-    out.push(Output {
-        path: r.ci.workflow.clone(),
-        content: stamp(&body, &r.spec_path),
-    });
+    push("/ci/workflow".into(), &r.ci.workflow, body)?;
     Ok(out)
 }
 
@@ -431,15 +513,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stamps_round_trip() {
-        let s = stamp("#!/bin/sh\necho hi\n", "specs/x.yaml");
-        assert!(s.starts_with("#!/bin/sh\n# Generated by qmspec"));
-        assert_eq!(stamp_state(&s), StampState::Intact);
+    fn stamps_prove_spec_and_path() {
+        let s = stamp("#!/bin/sh\necho hi\n", "specs/x.yaml", "generated/v.sh");
+        assert!(s.starts_with("#!/bin/sh\n# Generated by qmspec from specs/x.yaml: do not edit"));
+        let mine = || StampState::Intact {
+            spec: "specs/x.yaml".into(),
+        };
+        assert_eq!(stamp_state(&s, "generated/v.sh"), mine());
+        assert_eq!(stamp_state(&s, "./generated//v.sh"), mine());
+        let edited = StampState::Edited {
+            spec: "specs/x.yaml".into(),
+        };
         assert_eq!(
-            stamp_state(&s.replace("echo hi", "echo ho")),
-            StampState::Edited
+            stamp_state(&s.replace("echo hi", "echo ho"), "generated/v.sh"),
+            edited
         );
-        assert_eq!(stamp_state("echo hi\n"), StampState::Unstamped);
+        // Moved to another path, or claiming another spec: the hash no longer verifies.
+        assert_eq!(stamp_state(&s, "generated/w.sh"), edited);
+        assert_eq!(
+            stamp_state(&s.replace("specs/x.yaml", "specs/y.yaml"), "generated/v.sh"),
+            StampState::Edited {
+                spec: "specs/y.yaml".into()
+            }
+        );
+        assert_eq!(stamp_state("echo hi\n", "generated/v.sh"), StampState::Unstamped);
+        // A stamp pasted below the header is body text, not a stamp.
+        let pasted = format!("FROM scratch\n\n\n\n{s}");
+        assert_eq!(stamp_state(&pasted, "generated/v.sh"), StampState::Unstamped);
+        // The spec name cannot break out of its comment line.
+        let s = stamp("FROM scratch\n", "specs/x\nRUN id\n.yaml", "generated/D");
+        assert_eq!(s.lines().filter(|l| l.starts_with("RUN")).count(), 0, "{s}");
     }
 
     #[test]

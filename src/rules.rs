@@ -725,9 +725,9 @@ fn layout(spec: &Spec, cx: &mut Ctx<'_>) {
             &platform.dockerfile,
         ));
     }
-    let mut seen: HashMap<&str, String> = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
     for (p, path) in &outputs {
-        if let Some(problem) = output_path_problem(path) {
+        if let Some(problem) = crate::paths::output_path_problem(path) {
             cx.out.push(
                 Diagnostic::error(
                     "qmspec::unsafe-path",
@@ -737,7 +737,7 @@ fn layout(spec: &Spec, cx: &mut Ctx<'_>) {
                 .with_help("write generated files under the repository, e.g. `generated/NAME`"),
             );
         }
-        if let Some(first) = seen.get(path) {
+        if let Some(first) = seen.get(&crate::paths::collision_key(path)) {
             cx.out.push(
                 Diagnostic::error(
                     "qmspec::duplicate-output",
@@ -751,26 +751,9 @@ fn layout(spec: &Spec, cx: &mut Ctx<'_>) {
                 .with_help("give each generated file its own path"),
             );
         } else {
-            seen.insert(path, p.clone());
+            seen.insert(crate::paths::collision_key(path), p.clone());
         }
     }
-}
-
-/// Why a generated file's path would escape the repository, if it would.
-pub fn output_path_problem(path: &str) -> Option<&'static str> {
-    if path.is_empty() {
-        return Some("is empty");
-    }
-    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
-        return Some("is absolute");
-    }
-    if path.split(['/', '\\']).any(|c| c == "..") {
-        return Some("leaves the repository through `..`");
-    }
-    if path.chars().any(|c| c.is_control()) {
-        return Some("contains control characters");
-    }
-    None
 }
 
 /// Characters that a value spliced into a shell line cannot safely carry.

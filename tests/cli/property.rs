@@ -221,10 +221,11 @@ fn random_valid_specs_generate_then_check_clean() {
         std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
         std::fs::write(dir.path().join("specs/p.yaml"), &spec_text).expect("write");
         let specs = vec!["specs/p.yaml".to_string()];
-        let plan = qmspec::output::plan(dir.path(), &specs).expect("plan");
+        let repo = qmspec::repo::Repo::open(dir.path()).expect("repo");
+        let plan = qmspec::output::plan(&repo, &specs).expect("plan");
         prop_assert!(plan.valid());
-        qmspec::output::generate(dir.path(), &plan, false).expect("generate");
-        let (checks, drift) = qmspec::output::check(dir.path(), &specs, false).expect("check");
+        qmspec::output::generate(&repo, &plan, false).expect("generate");
+        let (checks, drift) = qmspec::output::check(&repo, &specs, false).expect("check");
         prop_assert!(drift.is_empty());
         for c in &checks {
             prop_assert!(c.invalid.is_none());

@@ -1,0 +1,171 @@
+//! Repository paths: where generated files may go, what a spec may be called, and the one
+//! normal form two paths are compared in.
+//!
+//! Validation (for the spec's own output keys) and `generate`/`check` (for every path they
+//! touch, manifest lines included) ask the same functions, so a path refused in one place is
+//! refused everywhere.
+
+/// Where qmspec records which files it wrote (spec path, tab, output path), one per line.
+pub const MANIFEST: &str = "generated/.qmspec-manifest";
+/// The committed schema that `check` keeps in step with this qmspec.
+pub const SCHEMA_PATH: &str = "schema/worker.schema.json";
+/// The folder specs live in; nothing is ever generated into it.
+pub const SPEC_DIR: &str = "specs";
+/// Longest file or folder name most file systems accept, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+/// Longest repository path qmspec writes, in bytes.
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// `a/./b//c` → `a/b/c`: the spelling two paths are compared and written in.
+pub fn normalize(path: &str) -> String {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The key under which two paths are the same file on any file system qmspec's users have:
+/// normal form, ASCII case folded (macOS and Windows fold case).
+pub fn collision_key(path: &str) -> String {
+    normalize(path).to_ascii_lowercase()
+}
+
+/// Whether a path component names git's own folder, in any spelling a file system may map to
+/// it: case folded, trailing dots and spaces dropped (Windows), or its 8.3 short name.
+fn is_git_dir(component: &str) -> bool {
+    let c = component
+        .trim_end_matches(['.', ' '])
+        .to_ascii_lowercase();
+    c == ".git" || c == "git~1"
+}
+
+/// Why `path` cannot hold a generated file, if it cannot: it must be a plain relative path
+/// inside the repository, outside `.git`, outside the spec folder, and not one of qmspec's
+/// inputs.
+pub fn output_path_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("is empty");
+    }
+    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
+        return Some("is absolute");
+    }
+    if path.contains('\\') {
+        return Some("contains a backslash; separate folders with `/`");
+    }
+    if path.chars().any(|c| c.is_control()) {
+        return Some("contains control characters");
+    }
+    if path.contains('$') {
+        return Some("contains `$`, which Dockerfiles expand in COPY");
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Some("is longer than 1024 bytes");
+    }
+    let normal = normalize(path);
+    let parts: Vec<&str> = normal.split('/').collect();
+    if parts.iter().any(|c| *c == "..") {
+        return Some("leaves the repository through `..`");
+    }
+    if normal.is_empty() || path.ends_with('/') {
+        return Some("names a folder, not a file");
+    }
+    if parts.iter().any(|c| c.len() > MAX_NAME_BYTES) {
+        return Some("has a name longer than 255 bytes");
+    }
+    if parts.iter().any(|c| c.starts_with('-')) {
+        return Some("has a name starting with `-`, which commands read as an option");
+    }
+    if parts.iter().any(|c| is_git_dir(c)) {
+        return Some("is inside `.git`, where git keeps hooks and its own state");
+    }
+    let key = collision_key(path);
+    if key == SPEC_DIR || key.starts_with(&format!("{SPEC_DIR}/")) {
+        return Some("is inside `specs/`, where only specs belong");
+    }
+    if key == collision_key(MANIFEST) {
+        return Some("is qmspec's manifest");
+    }
+    if key == collision_key(SCHEMA_PATH) {
+        return Some("is the spec schema");
+    }
+    None
+}
+
+/// Why a spec's repository path cannot be used, if it cannot. The path is printed into every
+/// file the spec produces (the stamp) and into reports, so it must read as one plain line.
+pub fn spec_path_problem(path: &str) -> Option<&'static str> {
+    if path.chars().any(char::is_control) {
+        return Some("contains a control character (a line break, tab or escape)");
+    }
+    if path.chars().any(|c| matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}')) {
+        return Some("contains a Unicode line or paragraph separator");
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Some("is longer than 1024 bytes");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_stay_out_of_git_specs_and_inputs() {
+        for bad in [
+            ".git/hooks/post-checkout",
+            "./.git/info/exclude",
+            ".GIT/HEAD",
+            "a/.Git/x",
+            ".git./x",
+            ".git /x",
+            "GIT~1/config",
+            "specs/planted.yaml",
+            "./Specs/x",
+            "generated/.qmspec-manifest",
+            "generated//.QMSPEC-MANIFEST",
+            "schema/worker.schema.json",
+            "generated/",
+            ".",
+            "./",
+            "a/../b",
+            "/etc/passwd",
+            "a\\b",
+            "generated/$HOME",
+            "generated/-x",
+            "generated/x\ny",
+        ] {
+            assert!(output_path_problem(bad).is_some(), "{bad:?} must be refused");
+        }
+        let long = format!("generated/{}", "a".repeat(256));
+        assert_eq!(
+            output_path_problem(&long),
+            Some("has a name longer than 255 bytes")
+        );
+        for good in [
+            "generated/Dockerfile",
+            "./generated/x",
+            ".github/workflows/publish.yml",
+            ".gitignore-like/x",
+            "specs-out/x",
+        ] {
+            assert_eq!(output_path_problem(good), None, "{good:?} is fine");
+        }
+    }
+
+    #[test]
+    fn normal_forms_and_collisions() {
+        assert_eq!(normalize("./generated//x"), "generated/x");
+        assert_eq!(collision_key("./Generated/X"), collision_key("generated/x"));
+        assert_ne!(collision_key("generated/x"), collision_key("generated/y"));
+    }
+
+    #[test]
+    fn spec_names_are_one_plain_line() {
+        assert!(spec_path_problem("specs/x\nRUN id\n.yaml").is_some());
+        assert!(spec_path_problem("specs/x\u{2028}.yaml").is_some());
+        assert!(spec_path_problem("specs/x\t.yaml").is_some());
+        assert_eq!(spec_path_problem("specs/worker.yaml"), None);
+        assert_eq!(spec_path_problem("specs/ärger: a b.yaml"), None);
+    }
+}
