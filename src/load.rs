@@ -97,10 +97,7 @@ pub fn load(bytes: &[u8]) -> Loaded {
 /// A value the schema accepts but the model cannot hold: a number with a fraction part or
 /// out of range where a whole number is expected (`uid: 1.0`, `uid: 1e12`). JSON Schema's
 /// `integer` accepts `1.0`, so this is where it is caught, with the value's span.
-fn model_mismatch(
-    doc: &Document,
-    e: &serde_path_to_error::Error<serde_json::Error>,
-) -> Diagnostic {
+fn model_mismatch(doc: &Document, e: &serde_path_to_error::Error<serde_json::Error>) -> Diagnostic {
     let mut pointer = String::new();
     for seg in e.path().iter() {
         use serde_path_to_error::Segment;

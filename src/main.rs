@@ -227,7 +227,11 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
     let repo = match Repo::open(&root) {
         Ok(r) => r,
         Err(e) => {
-            warn!(out, "error: cannot open the repository {}: {e}", root.display());
+            warn!(
+                out,
+                "error: cannot open the repository {}: {e}",
+                root.display()
+            );
             return 2;
         }
     };
@@ -297,8 +301,11 @@ fn report(results: &[(String, Loaded)], format: Format, out: &mut Out) {
         }
         Format::Github => {
             for (file, loaded) in results {
-                out.stdout
-                    .push_str(&diag::render_github(&loaded.diagnostics, file, &loaded.text));
+                out.stdout.push_str(&diag::render_github(
+                    &loaded.diagnostics,
+                    file,
+                    &loaded.text,
+                ));
             }
         }
         Format::Sarif => {

@@ -98,7 +98,9 @@ pub enum Refusal {
     #[error("{path}: {what}")]
     #[diagnostic(
         code("qmspec::not-a-file"),
-        help("qmspec writes only regular files through plain folders: remove or move what is there, then run `qmspec generate`")
+        help(
+            "qmspec writes only regular files through plain folders: remove or move what is there, then run `qmspec generate`"
+        )
     )]
     NotAFile { path: String, what: String },
     #[error("refusing to write {path}: it {reason}")]
@@ -110,7 +112,9 @@ pub enum Refusal {
     #[error("{path} is written by both {first} and {second}")]
     #[diagnostic(
         code("qmspec::output-conflict"),
-        help("give each generated file its own path in one of the two specs, then run `qmspec generate`")
+        help(
+            "give each generated file its own path in one of the two specs, then run `qmspec generate`"
+        )
     )]
     Conflict {
         path: String,
@@ -138,7 +142,10 @@ pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
         return Ok(crate::load::refused_name(problem));
     }
     let limit = crate::yaml::MAX_SPEC_BYTES as u64;
-    match repo.read(spec_path, limit).map_err(|e| read_err(spec_path, e))? {
+    match repo
+        .read(spec_path, limit)
+        .map_err(|e| read_err(spec_path, e))?
+    {
         Found::Bytes(b) => Ok(load(&b)),
         Found::TooLarge(_, b) => Ok(load(&[b.as_slice(), b"\0"].concat())),
         Found::Absent => Err(OutputError::Read {
@@ -237,10 +244,8 @@ fn read_manifest(repo: &Repo) -> Result<Manifest, OutputError> {
             && output_path_problem(out).is_none()
             && !spec.is_empty()
         {
-            m.entries.insert((
-                crate::paths::normalize(spec),
-                crate::paths::normalize(out),
-            ));
+            m.entries
+                .insert((crate::paths::normalize(spec), crate::paths::normalize(out)));
         }
     }
     Ok(m)
@@ -265,7 +270,10 @@ pub enum Action {
     Unchanged(String),
     Removed(String),
     /// A file the manifest named as this spec's but whose stamp does not prove it: left alone.
-    Kept { path: String, why: String },
+    Kept {
+        path: String,
+        why: String,
+    },
 }
 
 /// What is at an output path, as far as ownership goes.
@@ -275,9 +283,15 @@ pub enum AtPath {
     /// Byte-identical to what the spec produces.
     Same,
     /// Stamped by `spec` (intact or edited), with its text.
-    Stamped { state: StampState, text: String },
+    Stamped {
+        state: StampState,
+        text: String,
+    },
     /// Not provably qmspec's: why, and the text when it is readable.
-    Foreign { why: String, text: Option<String> },
+    Foreign {
+        why: String,
+        text: Option<String>,
+    },
     /// Not a regular file, or a parent is not a plain folder.
     NotAFile(Kind),
 }
@@ -491,7 +505,8 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
         },
     };
     for (o, _) in &writes {
-        repo.sweep_temporaries(&o.path).map_err(|e| werr(&o.path, e))?;
+        repo.sweep_temporaries(&o.path)
+            .map_err(|e| werr(&o.path, e))?;
     }
     let mut written = Vec::new();
     for (o, found) in writes {
@@ -538,14 +553,37 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
 /// One finding of `check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
-    Missing { path: String },
-    Stale { path: String, diff: String },
-    Edited { path: String, diff: String },
-    Foreign { path: String, why: String, diff: String },
-    NotAFile { path: String, kind: Kind },
-    Orphaned { path: String },
-    Conflict { path: String, message: String },
-    SchemaOutdated { path: String, diff: String },
+    Missing {
+        path: String,
+    },
+    Stale {
+        path: String,
+        diff: String,
+    },
+    Edited {
+        path: String,
+        diff: String,
+    },
+    Foreign {
+        path: String,
+        why: String,
+        diff: String,
+    },
+    NotAFile {
+        path: String,
+        kind: Kind,
+    },
+    Orphaned {
+        path: String,
+    },
+    Conflict {
+        path: String,
+        message: String,
+    },
+    SchemaOutdated {
+        path: String,
+        diff: String,
+    },
 }
 
 impl Drift {

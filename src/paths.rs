@@ -33,9 +33,7 @@ pub fn collision_key(path: &str) -> String {
 /// Whether a path component names git's own folder, in any spelling a file system may map to
 /// it: case folded, trailing dots and spaces dropped (Windows), or its 8.3 short name.
 fn is_git_dir(component: &str) -> bool {
-    let c = component
-        .trim_end_matches(['.', ' '])
-        .to_ascii_lowercase();
+    let c = component.trim_end_matches(['.', ' ']).to_ascii_lowercase();
     c == ".git" || c == "git~1"
 }
 
@@ -63,7 +61,7 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
     }
     let normal = normalize(path);
     let parts: Vec<&str> = normal.split('/').collect();
-    if parts.iter().any(|c| *c == "..") {
+    if parts.contains(&"..") {
         return Some("leaves the repository through `..`");
     }
     if normal.is_empty() || path.ends_with('/') {
@@ -97,7 +95,10 @@ pub fn spec_path_problem(path: &str) -> Option<&'static str> {
     if path.chars().any(char::is_control) {
         return Some("contains a control character (a line break, tab or escape)");
     }
-    if path.chars().any(|c| matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}')) {
+    if path
+        .chars()
+        .any(|c| matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}'))
+    {
         return Some("contains a Unicode line or paragraph separator");
     }
     if path.len() > MAX_PATH_BYTES {
@@ -135,7 +136,10 @@ mod tests {
             "generated/-x",
             "generated/x\ny",
         ] {
-            assert!(output_path_problem(bad).is_some(), "{bad:?} must be refused");
+            assert!(
+                output_path_problem(bad).is_some(),
+                "{bad:?} must be refused"
+            );
         }
         let long = format!("generated/{}", "a".repeat(256));
         assert_eq!(

@@ -47,10 +47,14 @@ pub enum RenderError {
         help("add a pin under `ci.pins` (`owner/repo: SHA # vX.Y.Z`), then run `qmspec generate`")
     )]
     Pin(String),
-    #[error("{path} would have a line of {bytes} bytes (line {line}); BuildKit refuses lines over 64 KiB")]
+    #[error(
+        "{path} would have a line of {bytes} bytes (line {line}); BuildKit refuses lines over 64 KiB"
+    )]
     #[diagnostic(
         code("qmspec::line-too-long"),
-        help("shorten the spec's values or lists that end up on that line, then run `qmspec generate`")
+        help(
+            "shorten the spec's values or lists that end up on that line, then run `qmspec generate`"
+        )
     )]
     LineTooLong {
         path: String,
@@ -285,7 +289,8 @@ fn stamp_hash(body: &str, spec_path: &str, out_path: &str) -> String {
 }
 
 const STAMP_SUFFIX: &str = ": do not edit by hand.";
-const STAMP_HINT: &str = "# Change the spec, then run `qmspec generate`; `qmspec check` reports drift.";
+const STAMP_HINT: &str =
+    "# Change the spec, then run `qmspec generate`; `qmspec check` reports drift.";
 
 /// Put the do-not-edit stamp and the hash on a body (after a shebang, if any).
 pub fn stamp(body: &str, spec_path: &str, out_path: &str) -> String {
@@ -334,13 +339,13 @@ pub fn stamp_state(content: &str, out_path: &str) -> StampState {
         // The stamp is the first lines of the file (after a shebang): a stamp line further
         // down is body text, so pasting one into a foreign file proves nothing.
         let in_header = recorded.is_none() && i < 4;
-        if in_header && spec.is_none() {
-            if let Some(rest) = line.strip_prefix(STAMP_PREFIX)
-                && let Some(name) = rest.trim_end_matches('\n').strip_suffix(STAMP_SUFFIX)
-            {
-                spec = Some(name.to_string());
-                continue;
-            }
+        if in_header
+            && spec.is_none()
+            && let Some(rest) = line.strip_prefix(STAMP_PREFIX)
+            && let Some(name) = rest.trim_end_matches('\n').strip_suffix(STAMP_SUFFIX)
+        {
+            spec = Some(name.to_string());
+            continue;
         }
         if in_header && spec.is_some() {
             if let Some(h) = line.strip_prefix(HASH_PREFIX) {
@@ -467,7 +472,11 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
                 "Dockerfile.j2",
                 dockerfile(vec![p], false, &p.dockerfile),
             )?;
-            push(format!("/platforms/{}/dockerfile", p.arch), &p.dockerfile, body)?;
+            push(
+                format!("/platforms/{}/dockerfile", p.arch),
+                &p.dockerfile,
+                body,
+            )?;
         }
     }
     if let Some(path) = &r.multi_arch_dockerfile {
@@ -536,10 +545,16 @@ mod tests {
                 spec: "specs/y.yaml".into()
             }
         );
-        assert_eq!(stamp_state("echo hi\n", "generated/v.sh"), StampState::Unstamped);
+        assert_eq!(
+            stamp_state("echo hi\n", "generated/v.sh"),
+            StampState::Unstamped
+        );
         // A stamp pasted below the header is body text, not a stamp.
         let pasted = format!("FROM scratch\n\n\n\n{s}");
-        assert_eq!(stamp_state(&pasted, "generated/v.sh"), StampState::Unstamped);
+        assert_eq!(
+            stamp_state(&pasted, "generated/v.sh"),
+            StampState::Unstamped
+        );
         // The spec name cannot break out of its comment line.
         let s = stamp("FROM scratch\n", "specs/x\nRUN id\n.yaml", "generated/D");
         assert_eq!(s.lines().filter(|l| l.starts_with("RUN")).count(), 0, "{s}");

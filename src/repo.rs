@@ -128,7 +128,10 @@ impl Repo {
     /// Open the directory holding `rel`'s last component. `create` makes missing directories.
     /// `Ok(None)`: a directory on the way does not exist (and `create` is false).
     fn parent(&self, rel: &str, create: bool) -> Result<Option<(OwnedFd, String)>, WalkError> {
-        let mut parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let mut parts: Vec<&str> = rel
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
         let Some(name) = parts.pop() else {
             return Err(WalkError::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -230,7 +233,9 @@ impl Repo {
     /// a new file is 0644, or 0755 when it starts with `#!`.
     pub fn write_atomic(&self, rel: &str, content: &[u8]) -> Result<(), WalkError> {
         let Some((dir, name)) = self.parent(rel, true)? else {
-            return Err(WalkError::Io(io::Error::other("cannot create the directory")));
+            return Err(WalkError::Io(io::Error::other(
+                "cannot create the directory",
+            )));
         };
         let mode = match rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {

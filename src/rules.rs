@@ -45,6 +45,19 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
     layout(spec, &mut cx);
     safety(spec, &mut cx);
     environment(spec, &mut cx);
+    for pointer in string_pointers(&doc.value, &|s| s.len() > MAX_VALUE_BYTES) {
+        let d = Diagnostic::error(
+            "qmspec::value-too-long",
+            format!(
+                "{} is longer than {} KiB",
+                crate::schema::route(&pointer),
+                MAX_VALUE_BYTES / 1024
+            ),
+        )
+        .with_label(cx.at_key(&pointer, "this value"))
+        .with_help("every value lands on one line of a generated file: shorten it, or move a long script into a file the image copies");
+        cx.out.push(d);
+    }
     for pointer in expression_pointers(&doc.value) {
         let d = Diagnostic::error(
             "qmspec::workflow-expression",
@@ -67,13 +80,22 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
 /// one; there is no spelling that keeps it literal everywhere, and a spec has no use for one.
 /// Pointers are built on the way back up, so a spec without one allocates nothing here.
 fn expression_pointers(value: &serde_json::Value) -> Vec<String> {
+    string_pointers(value, &|s| s.contains("${{"))
+}
+
+/// Longest text value a spec may hold. Every value lands on one line of a generated file, and
+/// BuildKit refuses a Dockerfile line over 64 KiB; no real value comes near this.
+pub const MAX_VALUE_BYTES: usize = 8 * 1024;
+
+/// JSON pointers of the strings (values, not keys) that `hit` picks, built on the way back up.
+fn string_pointers(value: &serde_json::Value, hit: &dyn Fn(&str) -> bool) -> Vec<String> {
     match value {
-        serde_json::Value::String(s) if s.contains("${{") => vec![String::new()],
+        serde_json::Value::String(s) if hit(s) => vec![String::new()],
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
             .flat_map(|(i, v)| {
-                expression_pointers(v)
+                string_pointers(v, hit)
                     .into_iter()
                     .map(move |p| format!("/{i}{p}"))
             })
@@ -81,7 +103,7 @@ fn expression_pointers(value: &serde_json::Value) -> Vec<String> {
         serde_json::Value::Object(map) => map
             .iter()
             .flat_map(|(k, v)| {
-                expression_pointers(v)
+                string_pointers(v, hit)
                     .into_iter()
                     .map(move |p| format!("/{}{p}", escape_segment(k)))
             })
@@ -770,8 +792,112 @@ fn shell_problem(value: &str) -> Option<&'static str> {
         Some("a `;`")
     } else if value.chars().any(char::is_control) {
         Some("a control character")
+    } else if value.starts_with('-') {
+        Some("a leading `-`, which a command reads as an option")
     } else {
         None
+    }
+}
+
+/// `name>=1.2` → (`name`, `>=1.2`): a version constraint starts at the first of `=<>!~`.
+fn split_version(s: &str) -> (&str, &str) {
+    let at = s.find(['=', '<', '>', '!', '~']).unwrap_or(s.len());
+    s.split_at(at)
+}
+
+/// A version constraint (PEP 440 or conda match spec) with no room for an option or a word
+/// break: empty, or operators, versions, wildcards and commas only.
+fn spec_ok(spec: &str) -> bool {
+    spec.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "=<>!~.*+,_|-".contains(c))
+}
+
+/// A package ecosystem, with its naming rules: a name passed to a package manager must never
+/// start with `-` (`-oDPkg::Pre-Invoke::=…` runs a command in apt) or carry anything but a
+/// name and a version.
+#[derive(Clone, Copy)]
+enum Ecosystem {
+    Debian,
+    Python,
+    Conda,
+}
+
+impl Ecosystem {
+    fn name(self) -> &'static str {
+        match self {
+            Ecosystem::Debian => "Debian",
+            Ecosystem::Python => "Python (PEP 508)",
+            Ecosystem::Conda => "conda",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Ecosystem::Debian => {
+                "Debian names are lowercase letters, digits and `+.-`, starting with a letter or digit, optionally `:ARCH` and `=VERSION`, e.g. `libxrender1` or `wget=1.21.3-1+b2`"
+            }
+            Ecosystem::Python => {
+                "a PyPI name is letters, digits and `._-`, starting and ending with a letter or digit, optionally with extras and a version, e.g. `rdkit` or `uvicorn[standard]`"
+            }
+            Ecosystem::Conda => {
+                "a conda name is letters, digits and `_.-`, starting with a letter, digit or `_`, optionally with a version, e.g. `xtb` or `xtb=6.7.1`"
+            }
+        }
+    }
+    fn accepts(self, s: &str) -> bool {
+        let alnum = |c: char| c.is_ascii_alphanumeric();
+        match self {
+            Ecosystem::Debian => {
+                let (rest, version) = match s.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (s, None),
+                };
+                let (name, arch) = match rest.split_once(':') {
+                    Some((n, a)) => (n, Some(a)),
+                    None => (rest, None),
+                };
+                name.len() >= 2
+                    && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c))
+                    && arch.is_none_or(|a| {
+                        !a.is_empty()
+                            && a.chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    })
+                    && version.is_none_or(|v| {
+                        v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                            && v.chars().all(|c| alnum(c) || ".+~:-".contains(c))
+                    })
+            }
+            Ecosystem::Python => {
+                let (s, spec) = split_version(s);
+                let (name, extras) = match s.split_once('[') {
+                    Some((n, e)) => (n, Some(e)),
+                    None => (s, None),
+                };
+                !name.is_empty()
+                    && name.starts_with(alnum)
+                    && name.ends_with(alnum)
+                    && name.chars().all(|c| alnum(c) || "._-".contains(c))
+                    && spec_ok(spec)
+                    && extras.is_none_or(|e| {
+                        e.strip_suffix(']').is_some_and(|e| {
+                            e.split(',').all(|x| {
+                                !x.is_empty()
+                                    && x.starts_with(alnum)
+                                    && x.chars().all(|c| alnum(c) || "._-".contains(c))
+                            })
+                        })
+                    })
+            }
+            Ecosystem::Conda => {
+                let (s, spec) = split_version(s);
+                s.starts_with(|c: char| alnum(c) || c == '_')
+                    && s.chars().all(|c| alnum(c) || "_.-".contains(c))
+                    && spec_ok(spec)
+            }
+        }
     }
 }
 
@@ -788,6 +914,10 @@ fn command_problem(value: &str) -> Option<&'static str> {
         Some("a shell comment")
     } else if value.chars().any(|c| c.is_control() && c != '\t') {
         Some("a control character")
+    } else if value.contains("<<") {
+        Some("`<<`, which BuildKit reads as the start of a heredoc")
+    } else if value.starts_with('-') {
+        Some("a leading `-`, which BuildKit reads as a RUN flag (`--mount`, `--network`)")
     } else if value.is_empty() {
         Some("nothing")
     } else {
@@ -798,23 +928,32 @@ fn command_problem(value: &str) -> Option<&'static str> {
 fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
     let mut values: Vec<(String, &str)> = Vec::new();
     let mut commands: Vec<(String, &str)> = Vec::new();
+    // Values that reach COPY, FROM or `ENV PATH`, where BuildKit expands `$NAME` itself.
+    let mut literal: Vec<(String, &str)> = Vec::new();
+    // Package names, each judged by its ecosystem's own naming rules.
+    let mut packages: Vec<(String, &str, Ecosystem)> = Vec::new();
     for (arch, platform) in spec.platforms.iter() {
         let p = format!("/platforms/{}", arch.name());
         values.push((format!("{p}/base/image"), &platform.base.image));
         values.push((format!("{p}/runner"), &platform.runner));
     }
     for (j, pkg) in spec.apt.packages.iter().enumerate() {
-        values.push((format!("/apt/packages/{j}"), pkg));
+        packages.push((format!("/apt/packages/{j}"), pkg, Ecosystem::Debian));
     }
     for (arch, pkgs) in spec.apt.platforms.iter() {
         for (j, pkg) in pkgs.iter().enumerate() {
-            values.push((format!("/apt/platforms/{}/{j}", arch.name()), pkg));
+            packages.push((
+                format!("/apt/platforms/{}/{j}", arch.name()),
+                pkg,
+                Ecosystem::Debian,
+            ));
         }
     }
     for (i, tool) in spec.tools.iter().enumerate() {
         let t = format!("/tools/{i}");
         for (j, e) in tool.path.iter().enumerate() {
             values.push((format!("{t}/path/{j}"), e));
+            literal.push((format!("{t}/path/{j}"), e));
         }
         if let Some(v) = &tool.version {
             values.push((format!("{t}/version"), v));
@@ -827,6 +966,7 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
             let (_, path) = source_env_path(source);
             for (j, e) in path.iter().enumerate() {
                 values.push((format!("{s}/path/{j}"), e));
+                literal.push((format!("{s}/path/{j}"), e));
             }
             match source {
                 Source::Archive(a) => {
@@ -843,18 +983,18 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
                 Source::Conda(c) => {
                     values.push((format!("{s}/channel"), &c.channel));
                     if let Some(pkg) = &c.package {
-                        values.push((format!("{s}/package"), pkg));
+                        packages.push((format!("{s}/package"), pkg, Ecosystem::Conda));
                     }
                 }
                 Source::Pip(c) => {
                     values.push((format!("{s}/prefix"), &c.prefix));
                     if let Some(pkg) = &c.package {
-                        values.push((format!("{s}/package"), pkg));
+                        packages.push((format!("{s}/package"), pkg, Ecosystem::Python));
                     }
                 }
                 Source::Apt(a) => {
                     for (j, e) in a.packages.iter().enumerate() {
-                        values.push((format!("{s}/packages/{j}"), e));
+                        packages.push((format!("{s}/packages/{j}"), e, Ecosystem::Debian));
                     }
                 }
                 Source::Commands(c) => {
@@ -866,11 +1006,18 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
             }
         }
     }
+    for (arch, platform) in spec.platforms.iter() {
+        literal.push((
+            format!("/platforms/{}/base/image", arch.name()),
+            &platform.base.image,
+        ));
+    }
     let app = &spec.app;
     values.push(("/app/workdir".into(), &app.workdir));
     values.push(("/app/python/venv".into(), &app.python.venv));
     if let Some(r) = &app.requirements {
         values.push(("/app/requirements".into(), r));
+        literal.push(("/app/requirements".into(), r));
     }
     if let Some(r) = &app.install {
         values.push(("/app/install".into(), r));
@@ -878,10 +1025,14 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
     for (j, c) in app.copy.iter().enumerate() {
         values.push((format!("/app/copy/{j}/from"), &c.from));
         values.push((format!("/app/copy/{j}/to"), &c.to));
+        literal.push((format!("/app/copy/{j}/from"), &c.from));
+        literal.push((format!("/app/copy/{j}/to"), &c.to));
     }
     if let Some(s) = &app.scripts {
         values.push(("/app/scripts/from".into(), &s.from));
         values.push(("/app/scripts/to".into(), &s.to));
+        literal.push(("/app/scripts/from".into(), &s.from));
+        literal.push(("/app/scripts/to".into(), &s.to));
     }
     for (j, d) in app.data_dirs.iter().enumerate() {
         values.push((format!("/app/data-dirs/{j}"), d));
@@ -907,6 +1058,35 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
                 .with_help(
                     "remove it: this value is spliced into shell lines and Dockerfile instructions",
                 ),
+            );
+        }
+    }
+    for (p, v) in literal {
+        if v.contains('$') {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::unsafe-value",
+                    format!("{} contains `$`", crate::schema::route(&p)),
+                )
+                .with_label(cx.at_value(&p, "BuildKit would expand this as a variable"))
+                .with_help("write the path out literally: COPY, FROM and `ENV PATH` expand `$NAME` at build time"),
+            );
+        }
+    }
+    for (p, v, eco) in packages {
+        if !eco.accepts(v) {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::package-name",
+                    format!(
+                        "{} `{}` is not a valid {} package name",
+                        crate::schema::route(&p),
+                        crate::diag::printable(v.to_string()),
+                        eco.name()
+                    ),
+                )
+                .with_label(cx.at_value(&p, "not a package name"))
+                .with_help(eco.help()),
             );
         }
     }

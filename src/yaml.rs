@@ -131,6 +131,10 @@ enum Step {
 
 /// Parse spec text. Returns the document, or every problem found while loading it.
 pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
+    let refused = directives(text);
+    if !refused.is_empty() {
+        return Err(refused);
+    }
     let mut b = Builder {
         parser: Parser::new_from_str(text),
         offsets: Offsets::new(text),
@@ -283,10 +287,20 @@ impl<'a> Builder<'a> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = match tag.as_deref() {
-                    Some(t) if t.is_yaml_core_schema() && t.suffix == "str" => {
-                        Value::String(text.to_string())
-                    }
-                    Some(t) if t.is_yaml_core_schema() => resolve_plain(&text),
+                    Some(t) if t.is_yaml_core_schema() => match tagged_scalar(&t.suffix, &text) {
+                        Ok(v) => v,
+                        Err(problem) => {
+                            self.diagnostics.push(
+                                Diagnostic::error(
+                                    "qmspec::yaml-tag",
+                                    format!("`!!{} {}` {problem}", t.suffix, text),
+                                )
+                                .with_label(Label::primary(span.clone(), "this tagged value"))
+                                .with_help("remove the tag (qmspec reads the value by the spec's schema), or give the tag a value of its kind"),
+                            );
+                            Value::String(text.to_string())
+                        }
+                    },
                     Some(t) => {
                         self.diagnostics.push(
                             Diagnostic::error(
@@ -301,7 +315,19 @@ impl<'a> Builder<'a> {
                         );
                         Value::String(text.to_string())
                     }
-                    None if style == ScalarStyle::Plain => resolve_plain(&text),
+                    None if style == ScalarStyle::Plain => {
+                        if non_finite(&text) {
+                            self.diagnostics.push(
+                                Diagnostic::error(
+                                    "qmspec::unquoted-scalar",
+                                    format!("`{text}` is read by YAML as a float that is not a finite number"),
+                                )
+                                .with_label(Label::primary(span.clone(), "YAML reads this as infinity or NaN"))
+                                .with_help(format!("quote it: `\"{text}\"`")),
+                            );
+                        }
+                        resolve_plain(&text)
+                    }
                     None => Value::String(text.to_string()),
                 };
                 let plain =
@@ -350,7 +376,8 @@ impl<'a> Builder<'a> {
                 );
                 Ok(Step::Node(value, span))
             }
-            Event::SequenceStart(anchor, _) => {
+            Event::SequenceStart(anchor, tag) => {
+                self.collection_tag(tag.as_deref(), "seq", &span);
                 let mut items = Vec::new();
                 let end = loop {
                     let child = format!("{pointer}/{}", items.len());
@@ -364,8 +391,10 @@ impl<'a> Builder<'a> {
                 self.finish_collection(pointer, key, full.clone(), anchor, &value);
                 Ok(Step::Node(value, full))
             }
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor, tag) => {
+                self.collection_tag(tag.as_deref(), "map", &span);
                 let mut map = Map::new();
+                let mut merge_key: Option<Range<usize>> = None;
                 let mut key_spans: HashMap<String, Range<usize>> = HashMap::new();
                 // `<<: *base` merge keys (YAML 1.1, widely used): their entries fill in keys
                 // the mapping does not write itself, whatever the order.
@@ -374,8 +403,29 @@ impl<'a> Builder<'a> {
                     let (kev, kspan) = self.next()?;
                     let (name, merge) = match kev {
                         Event::MappingEnd => break kspan,
-                        Event::Scalar(text, style, _, _) => {
-                            let merge = text == "<<" && style == ScalarStyle::Plain;
+                        Event::Scalar(text, style, _, tag) => {
+                            // Only a plain, untagged `<<` merges: `"<<"` and `!!str <<` are keys.
+                            let merge =
+                                text == "<<" && style == ScalarStyle::Plain && tag.is_none();
+                            if merge {
+                                if let Some(first) = &merge_key {
+                                    self.diagnostics.push(
+                                        Diagnostic::error(
+                                            "qmspec::duplicate-key",
+                                            "duplicate merge key `<<`",
+                                        )
+                                        .with_label(Label::primary(
+                                            kspan.clone(),
+                                            "merged again here",
+                                        ))
+                                        .with_label(Label::secondary(first.clone(), "first merge"))
+                                        .with_help(
+                                            "merge several mappings with one key: `<<: [*a, *b]`",
+                                        ),
+                                    );
+                                }
+                                merge_key = Some(kspan.clone());
+                            }
                             (text.to_string(), merge)
                         }
                         _ => {
@@ -452,6 +502,30 @@ impl<'a> Builder<'a> {
             Event::SequenceEnd | Event::MappingEnd | Event::DocumentEnd => Ok(Step::End(span)),
             _ => Err(self.unexpected(span)),
         }
+    }
+
+    /// A tag on a list or mapping: only its own core tag (`!!seq`, `!!map`) is accepted.
+    fn collection_tag(
+        &mut self,
+        tag: Option<&saphyr_parser::Tag>,
+        kind: &str,
+        span: &Range<usize>,
+    ) {
+        let Some(t) = tag else { return };
+        if t.is_yaml_core_schema() && t.suffix == kind {
+            return;
+        }
+        self.diagnostics.push(
+            Diagnostic::error(
+                "qmspec::yaml-tag",
+                format!(
+                    "unsupported YAML tag `{t}` on a {}",
+                    if kind == "seq" { "list" } else { "mapping" }
+                ),
+            )
+            .with_label(Label::primary(span.start..span.start, "tagged here"))
+            .with_help("remove the tag; a spec's lists and mappings need none"),
+        );
     }
 
     fn finish_collection(
@@ -533,6 +607,97 @@ pub fn yaml11_bool(plain: &str) -> Option<bool> {
         "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
         _ => None,
     }
+}
+
+/// Whether a plain scalar is a YAML 1.2 float that JSON cannot hold: `.inf`, `.nan`, or a
+/// number too large for a double (`1e400`).
+fn non_finite(text: &str) -> bool {
+    let special = matches!(
+        text.trim_start_matches(['+', '-']),
+        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"
+    );
+    special
+        || (matches!(resolve_plain(text), Value::String(_))
+            && text.parse::<f64>().is_ok_and(|f| !f.is_finite())
+            && text
+                .trim_start_matches(['+', '-'])
+                .starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+}
+
+/// A scalar with an explicit core-schema tag: the tag is honoured, and a value that does not
+/// fit it is refused rather than silently read as text.
+fn tagged_scalar(suffix: &str, text: &str) -> Result<Value, &'static str> {
+    match suffix {
+        "str" => Ok(Value::String(text.to_string())),
+        "null" => match resolve_plain(text) {
+            Value::Null => Ok(Value::Null),
+            _ => Err("is not a null: `!!null` takes `null`, `~` or nothing"),
+        },
+        "bool" => match resolve_plain(text) {
+            v @ Value::Bool(_) => Ok(v),
+            _ => Err("is not a boolean: `!!bool` takes `true` or `false`"),
+        },
+        "int" => match resolve_plain(text) {
+            v @ Value::Number(_) if !text.contains(['.', 'e', 'E']) => Ok(v),
+            _ => Err("is not an integer that qmspec can hold"),
+        },
+        "float" => match resolve_plain(text) {
+            Value::Number(n) => n
+                .as_f64()
+                .and_then(Number::from_f64)
+                .map(Value::Number)
+                .ok_or("is not a finite float"),
+            _ => Err("is not a finite float"),
+        },
+        "seq" | "map" => Err("tags a single value as a collection"),
+        _ => Err("uses a tag a spec has no use for"),
+    }
+}
+
+/// The `%YAML` directives before the document: only 1.1 and 1.2 are read (a 2.0 document
+/// would mean something else); `%TAG` may redefine `!!`, so it is refused too.
+fn directives(text: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        let span = offset..offset + trimmed.len();
+        offset += line.len();
+        if trimmed.is_empty()
+            || trimmed.starts_with('#')
+            || trimmed.starts_with('\u{feff}') && trimmed.len() == 3
+        {
+            continue;
+        }
+        let Some(directive) = trimmed.strip_prefix('%') else {
+            break;
+        };
+        let mut words = directive.split_whitespace();
+        match words.next() {
+            Some("YAML") => {
+                let version = words.next().unwrap_or("");
+                if !matches!(version, "1.1" | "1.2") {
+                    out.push(
+                        Diagnostic::error(
+                            "qmspec::yaml-version",
+                            format!("`%YAML {version}` is not a YAML version qmspec reads"),
+                        )
+                        .with_label(Label::primary(span, "qmspec reads YAML 1.2 (and 1.1)"))
+                        .with_help("write `%YAML 1.2`, or remove the directive"),
+                    );
+                }
+            }
+            _ => out.push(
+                Diagnostic::error("qmspec::yaml-tag", "a `%TAG` or unknown directive")
+                    .with_label(Label::primary(
+                        span,
+                        "directives other than `%YAML` change how tags read",
+                    ))
+                    .with_help("remove the directive; a spec needs no tag handles"),
+            ),
+        }
+    }
+    out
 }
 
 /// Resolve a plain scalar with the YAML 1.2 core schema.

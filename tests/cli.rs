@@ -29,3 +29,6 @@ mod hostile;
 
 #[path = "cli/property.rs"]
 mod property;
+
+#[path = "cli/ownership.rs"]
+mod ownership;

@@ -37,6 +37,322 @@ fn alias_bomb() {
 }
 
 #[test]
+fn yaml_tags() {
+    let (code, report) = validate("yaml-tags");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::yaml-tag
+
+      × `!!null example` is not a null: `!!null` takes `null`, `~` or nothing
+       ╭─[tests/fixtures/validate/yaml-tags.yaml:3:8]
+     2 │ name: demo
+     3 │ owner: !!null example
+       ·        ───────┬──────
+       ·               ╰── this tagged value
+     4 │ validation-script: generated/validate-demo.sh
+       ╰────
+      help: remove the tag (qmspec reads the value by the spec's schema), or give the tag a value of
+            its kind
+    qmspec::yaml-tag
+
+      × `!!int 1.5` is not an integer that qmspec can hold
+        ╭─[tests/fixtures/validate/yaml-tags.yaml:11:13]
+     10 │       digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2
+     11 │     runner: !!int 1.5
+        ·             ────┬────
+        ·                 ╰── this tagged value
+     12 │     dockerfile: generated/Dockerfile.demo.amd64
+        ╰────
+      help: remove the tag (qmspec reads the value by the spec's schema), or give the tag a value of
+            its kind
+    qmspec::yaml-tag
+
+      × unsupported YAML tag `!custom` on a list
+        ╭─[tests/fixtures/validate/yaml-tags.yaml:22:8]
+     21 │   packages: [ca-certificates=20230311, wget=1.21.3-1+b2]
+     22 │ tools: !custom
+        ·        ▲
+        ·        ╰── tagged here
+     23 │   - name: hello
+        ╰────
+      help: remove the tag; a spec's lists and mappings need none
+    qmspec::yaml-tag
+
+      × `!!bool maybe` is not a boolean: `!!bool` takes `true` or `false`
+        ╭─[tests/fixtures/validate/yaml-tags.yaml:41:26]
+     40 │   workdir: !!str /app
+     41 │   scripts: !!map { from: !!bool maybe, to: /app/scripts }
+        ·                          ──────┬─────
+        ·                                ╰── this tagged value
+     42 │   python: { via: system, venv: /app/.venv }
+        ╰────
+      help: remove the tag (qmspec reads the value by the spec's schema), or give the tag a value of
+            its kind
+    tests/fixtures/validate/yaml-tags.yaml: invalid (4 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn yaml_version() {
+    let (code, report) = validate("yaml-version");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::yaml-version
+
+      × `%YAML 2.0` is not a YAML version qmspec reads
+       ╭─[tests/fixtures/validate/yaml-version.yaml:1:1]
+     1 │ %YAML 2.0
+       · ────┬────
+       ·     ╰── qmspec reads YAML 1.2 (and 1.1)
+     2 │ ---
+       ╰────
+      help: write `%YAML 1.2`, or remove the directive
+    tests/fixtures/validate/yaml-version.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+#[test]
+fn merge_keys() {
+    let (code, report) = validate("merge-keys");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::duplicate-key
+
+      × duplicate merge key `<<`
+        ╭─[tests/fixtures/validate/merge-keys.yaml:47:3]
+     45 │ ci:
+     46 │   <<: *a
+        ·   ─┬
+        ·    ╰── first merge
+     47 │   <<: *b
+        ·   ─┬
+        ·    ╰── merged again here
+        ╰────
+      help: merge several mappings with one key: `<<: [*a, *b]`
+    tests/fixtures/validate/merge-keys.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+#[test]
+fn tagged_merge_key() {
+    let (code, report) = validate("tagged-merge-key");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unknown-key
+
+      × unknown key `x-a` in the top level
+        ╭─[tests/fixtures/validate/tagged-merge-key.yaml:43:1]
+     42 │   command: [python3, -m, demo]
+     43 │ x-a: &a { workflow: generated/publish-demo.yml }
+        · ─┬─
+        ·  ╰── not a known key here
+     44 │ ci:
+        ╰────
+      help: known keys here: name, registry, owner, labels, dockerfiles, multi-arch-dockerfile,
+            validation-script, platforms, apt, env, platform-env, tools, app, ci
+    qmspec::unknown-key
+
+      × unknown key `<<` in `ci`
+        ╭─[tests/fixtures/validate/tagged-merge-key.yaml:46:3]
+     45 │   workflow: generated/publish-demo.yml
+     46 │   !!str <<: *a
+        ·   ────┬───
+        ·       ╰── not a known key here
+        ╰────
+      help: known keys here: workflow, on-tags, workflow-dispatch, tag-rules, strategy, cache, pins,
+            extra-images
+    tests/fixtures/validate/tagged-merge-key.yaml: invalid (2 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn fractional_integer() {
+    let (code, report) = validate("fractional-integer");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::invalid-value
+
+      × `app.user.uid` must be a whole number, not `1000.0`
+        ╭─[tests/fixtures/validate/fractional-integer.yaml:43:27]
+     42 │   command: [python3, -m, demo]
+     43 │   user: { name: app, uid: 1000.0 }
+        ·                           ───┬──
+        ·                              ╰── here
+     44 │ ci:
+        ╰────
+      help: write the number without a fraction or exponent, e.g. `1000`, then run `qmspec validate`
+    tests/fixtures/validate/fractional-integer.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+#[test]
+fn non_finite_version() {
+    let (code, report) = validate("non-finite-version");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unquoted-scalar
+
+      × `.inf` is read by YAML as a float that is not a finite number
+        ╭─[tests/fixtures/validate/non-finite-version.yaml:24:14]
+     23 │   - name: hello
+     24 │     version: .inf
+        ·              ──┬─
+        ·                ╰── YAML reads this as infinity or NaN
+     25 │     check: hello --version
+        ╰────
+      help: quote it: `".inf"`
+    qmspec::unquoted-scalar
+
+      × `1e400` is read by YAML as a float that is not a finite number
+        ╭─[tests/fixtures/validate/non-finite-version.yaml:43:27]
+     42 │   command: [python3, -m, demo]
+     43 │   user: { name: app, uid: 1e400 }
+        ·                           ──┬──
+        ·                             ╰── YAML reads this as infinity or NaN
+     44 │ ci:
+        ╰────
+      help: quote it: `"1e400"`
+    tests/fixtures/validate/non-finite-version.yaml: invalid (2 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn injection() {
+    let (code, report) = validate("injection");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unsafe-path
+
+      × output path `.git/hooks/post-checkout` is inside `.git`, where git keeps hooks and its own
+      │ state
+       ╭─[tests/fixtures/validate/injection.yaml:4:20]
+     3 │ owner: example
+     4 │ validation-script: .git/hooks/post-checkout
+       ·                    ────────────┬───────────
+       ·                                ╰── is inside `.git`, where git keeps hooks and its own state
+     5 │ platforms:
+       ╰────
+      help: write generated files under the repository, e.g. `generated/NAME`
+    qmspec::duplicate-output
+
+      × two outputs are written to `./generated//Dockerfile.demo.AMD64`
+        ╭─[tests/fixtures/validate/injection.yaml:19:17]
+     11 │     runner: ubuntu-latest
+     12 │     dockerfile: generated/Dockerfile.demo.amd64
+        ·                 ───────────────┬───────────────
+        ·                                ╰── first written here
+     13 │   arm64:
+     14 │     base:
+     15 │       image: debian
+     16 │       tag: bookworm-slim
+     17 │       digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2
+     18 │     runner: ubuntu-24.04-arm
+     19 │     dockerfile: ./generated//Dockerfile.demo.AMD64
+        ·                 ─────────────────┬────────────────
+        ·                                  ╰── written again here
+     20 │ apt:
+        ╰────
+      help: give each generated file its own path
+    qmspec::package-name
+
+      × `apt.platforms.arm64[0]` `-oDPkg::Pre-Invoke::=touch/tmp/pwned` is not a valid Debian package
+      │ name
+        ╭─[tests/fixtures/validate/injection.yaml:23:13]
+     22 │   platforms:
+     23 │     arm64: ["-oDPkg::Pre-Invoke::=touch/tmp/pwned"]
+        ·             ───────────────────┬──────────────────
+        ·                                ╰── not a package name
+     24 │ tools:
+        ╰────
+      help: Debian names are lowercase letters, digits and `+.-`, starting with a letter or digit,
+            optionally `:ARCH` and `=VERSION`, e.g. `libxrender1` or `wget=1.21.3-1+b2`
+    qmspec::unsafe-value
+
+      × the command `tools[0].sources.amd64.run[0]` contains `<<`, which BuildKit reads as the start
+      │ of a heredoc
+        ╭─[tests/fixtures/validate/injection.yaml:27:38]
+     26 │     sources:
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi"] }
+        ·                                      ───────────┬───────────
+        ·                                                 ╰── `<<`, which BuildKit reads as the start of a heredoc here
+     28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
+        ╰────
+      help: write one command per list entry, each on one line
+    qmspec::unsafe-value
+
+      × the command `tools[0].sources.amd64.run[1]` contains a leading `-`, which BuildKit reads as a
+      │ RUN flag (`--mount`, `--network`)
+        ╭─[tests/fixtures/validate/injection.yaml:27:63]
+     26 │     sources:
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi"] }
+        ·                                                               ────────────────────────┬────────────────────────
+        ·                                                                                       ╰── a leading `-`, which BuildKit reads as a RUN flag (`--mount`, `--network`) here
+     28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
+        ╰────
+      help: write one command per list entry, each on one line
+    qmspec::missing-version
+
+      × `setup` is a pip package but has no `version` to pin
+        ╭─[tests/fixtures/validate/injection.yaml:28:7]
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi"] }
+     28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
+        ·       ──┬──
+        ·         ╰── unpinned
+     29 │   - name: solver
+        ╰────
+      help: add `version:` to the tool; qmspec pins the package to it
+    qmspec::package-name
+
+      × `tools[0].sources.arm64.package` `--index-url=http://evil` is not a valid Python (PEP 508)
+      │ package name
+        ╭─[tests/fixtures/validate/injection.yaml:28:69]
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi"] }
+     28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
+        ·                                                                     ─────────────┬────────────
+        ·                                                                                  ╰── not a package name
+     29 │   - name: solver
+        ╰────
+      help: a PyPI name is letters, digits and `._-`, starting and ending with a letter or digit,
+            optionally with extras and a version, e.g. `rdkit` or `uvicorn[standard]`
+    qmspec::package-name
+
+      × `tools[1].sources.amd64.package` `--override-channels` is not a valid conda package name
+        ╭─[tests/fixtures/validate/injection.yaml:32:51]
+     31 │     sources:
+     32 │       amd64: { kind: conda, via: system, package: "--override-channels" }
+        ·                                                   ───────────┬──────────
+        ·                                                              ╰── not a package name
+     33 │       arm64: { kind: base-image }
+        ╰────
+      help: a conda name is letters, digits and `_.-`, starting with a letter, digit or `_`,
+            optionally with a version, e.g. `xtb` or `xtb=6.7.1`
+    qmspec::unsafe-value
+
+      × `tools[2].sources.amd64.path[0]` contains `$`
+        ╭─[tests/fixtures/validate/injection.yaml:43:16]
+     42 │         dest: /opt/hello
+     43 │         path: [/opt/$HOME]
+        ·                ─────┬────
+        ·                     ╰── BuildKit would expand this as a variable
+     44 │       arm64:
+        ╰────
+      help: write the path out literally: COPY, FROM and `ENV PATH` expand `$NAME` at build time
+    qmspec::unsafe-value
+
+      × `app.copy[0].from` contains `$`
+        ╭─[tests/fixtures/validate/injection.yaml:54:18]
+     53 │   command: [python3, -m, demo]
+     54 │   copy: [{ from: "src/${SECRET}", to: /app/src }]
+        ·                  ───────┬───────
+        ·                         ╰── BuildKit would expand this as a variable
+     55 │ ci:
+        ╰────
+      help: write the path out literally: COPY, FROM and `ENV PATH` expand `$NAME` at build time
+    tests/fixtures/validate/injection.yaml: invalid (10 errors, 0 warnings)
+    "#);
+}
+
+#[test]
 fn comments_only() {
     let (code, report) = validate("comments-only");
     assert_eq!(code, 1, "{report}");

@@ -1,0 +1,903 @@
+//! qmspec owns only what it wrote: the manifest grants nothing, unreadable is foreign, outputs
+//! stay out of `.git` and the inputs, names cannot inject, races and concurrent runs stay
+//! inside the repository, nothing hangs or panics, and it runs from any folder of the repository.
+//! Each test asserts the exit code, the diagnostic and what was (not) written.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{fixture, qmspec, repo_with_spec};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What is at each path under `dir`, symlinks not followed: file bytes, a directory, a link
+/// target, or "special".
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in rd {
+            let path = entry.expect("entry").path();
+            let rel = path
+                .strip_prefix(base)
+                .expect("under base")
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&path).expect("lstat");
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                let target = std::fs::read_link(&path).expect("readlink");
+                out.insert(rel, format!("link -> {}", target.display()));
+            } else if ft.is_dir() {
+                out.insert(rel.clone(), "dir".into());
+                walk(base, &path, out);
+            } else if ft.is_file() {
+                let bytes = std::fs::read(&path).expect("read");
+                out.insert(rel, format!("file {}", String::from_utf8_lossy(&bytes)));
+            } else {
+                out.insert(rel, "special".into());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Run qmspec in `dir` with a kill timeout; returns (exit code, stdout, stderr).
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = qmspec(dir)
+        .args(args)
+        .timeout(TIMEOUT)
+        .output()
+        .expect("qmspec runs");
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("qmspec was killed (signal or timeout): {:?}", out.status));
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success());
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, text).expect("write");
+}
+
+#[test]
+fn manifest_lines_grant_nothing() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    for (rel, text) in [
+        (".git/HEAD", "ref: refs/heads/main\n"),
+        ("Cargo.toml", "[package]\n"),
+        ("src/main.rs", "fn main() {}\n"),
+        ("README.md", "# readme\n"),
+    ] {
+        write(d, rel, text);
+    }
+    assert_eq!(run(d, &["generate"]).0, 0);
+    let mut manifest =
+        std::fs::read_to_string(d.join("generated/.qmspec-manifest")).expect("manifest");
+    for line in [
+        "specs/worker.yaml\t.git/HEAD",
+        "specs/worker.yaml\t.GIT/HEAD",
+        "specs/worker.yaml\tCargo.toml",
+        "specs/worker.yaml\tspecs/worker.yaml",
+        "specs/worker.yaml\tsrc/main.rs",
+        "specs/worker.yaml\tgenerated/../Cargo.toml",
+        "specs/worker.yaml\t/etc/hostname",
+        "specs/gone.yaml\tREADME.md",
+        "not a manifest line",
+    ] {
+        manifest.push_str(line);
+        manifest.push('\n');
+    }
+    write(d, "generated/.qmspec-manifest", &manifest);
+    let before = tree(d);
+    for args in [&["generate"][..], &["generate", "--force"][..]] {
+        let (code, stdout, stderr) = run(d, args);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(!stdout.contains("removed"), "{stdout}");
+        assert!(
+            stderr.contains("kept      Cargo.toml")
+                || !tree(d)["generated/.qmspec-manifest"].contains("Cargo.toml"),
+            "{stderr}"
+        );
+        for rel in [
+            ".git/HEAD",
+            "Cargo.toml",
+            "src/main.rs",
+            "README.md",
+            "specs/worker.yaml",
+        ] {
+            assert_eq!(tree(d).get(rel), before.get(rel), "{rel} changed");
+        }
+    }
+    // The rewritten manifest lists only what the spec produces.
+    let manifest = std::fs::read_to_string(d.join("generated/.qmspec-manifest")).expect("manifest");
+    assert!(
+        !manifest.contains("Cargo.toml") && !manifest.contains(".git"),
+        "{manifest}"
+    );
+    assert_eq!(run(d, &["check", "--no-schema"]).0, 0);
+}
+
+/// Remove the arm64 platform from the minimal spec, so its Dockerfile becomes an orphan.
+fn without_arm64(spec: &str) -> String {
+    let start = spec.find("  arm64:\n    base:").expect("arm64 platform");
+    let end = spec.find("apt:").expect("apt");
+    format!("{}{}", &spec[..start], &spec[end..]).replace(
+        "      arm64:\n        kind: archive\n        url: https://example.org/hello-{{version}}-aarch64.tar.gz\n        sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9\n        dest: /opt/hello\n        path: [/opt/hello]\n",
+        "",
+    )
+}
+
+#[test]
+fn an_orphan_whose_stamp_was_removed_is_never_deleted() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    assert_eq!(run(d, &["generate"]).0, 0);
+    let arm = d.join("generated/Dockerfile.demo.arm64");
+    let mine: String = std::fs::read_to_string(&arm)
+        .expect("read")
+        .lines()
+        .filter(|l| !l.starts_with("# Generated by qmspec") && !l.starts_with("# qmspec-hash"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + "# my own notes\n";
+    std::fs::write(&arm, &mine).expect("write");
+    write(
+        d,
+        "specs/worker.yaml",
+        &without_arm64(&fixture("minimal.yaml")),
+    );
+    for (i, args) in [&["generate"][..], &["generate", "--force"][..]]
+        .iter()
+        .enumerate()
+    {
+        let (code, stdout, stderr) = run(d, args);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        // The first run says why it keeps the file and drops it from the manifest.
+        assert_eq!(
+            stderr.contains("kept      generated/Dockerfile.demo.arm64: the manifest lists it, but it has no qmspec stamp"),
+            i == 0,
+            "{stderr}"
+        );
+        assert!(!stdout.contains("removed"), "{stdout}");
+        assert_eq!(std::fs::read_to_string(&arm).expect("kept"), mine);
+    }
+    assert_eq!(run(d, &["check", "--no-schema"]).0, 0);
+}
+
+#[test]
+fn an_edited_orphan_is_removed_only_with_force() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    assert_eq!(run(d, &["generate"]).0, 0);
+    let arm = d.join("generated/Dockerfile.demo.arm64");
+    let edited = std::fs::read_to_string(&arm).expect("read") + "# an edit\n";
+    std::fs::write(&arm, &edited).expect("write");
+    write(
+        d,
+        "specs/worker.yaml",
+        &without_arm64(&fixture("minimal.yaml")),
+    );
+    let before = tree(d);
+    let (code, _, stderr) = run(d, &["generate"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("qmspec::edited-by-hand"), "{stderr}");
+    assert_eq!(tree(d), before, "a refused run writes nothing");
+    let (code, stdout, _) = run(d, &["generate", "--force"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("removed   generated/Dockerfile.demo.arm64"),
+        "{stdout}"
+    );
+    assert!(!arm.exists());
+}
+
+#[test]
+fn a_deleted_specs_outputs_are_removed_with_it() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    write(d, "specs/second.yaml", &fixture("all-kinds.yaml"));
+    assert_eq!(run(d, &["generate"]).0, 0);
+    assert!(d.join("generated/Dockerfile.all").exists());
+    std::fs::remove_file(d.join("specs/second.yaml")).expect("rm");
+    let (code, stdout, _) = run(d, &["check", "--no-schema"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("qmspec::orphaned: generated/Dockerfile.all"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(d, &["generate"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("removed   generated/Dockerfile.all"),
+        "{stdout}"
+    );
+    assert!(!d.join("generated/Dockerfile.all").exists());
+    assert!(d.join("generated/Dockerfile.demo.amd64").exists());
+    assert_eq!(run(d, &["check", "--no-schema"]).0, 0);
+}
+
+#[test]
+fn a_non_utf8_file_at_an_output_path_is_foreign_not_missing() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    let path = d.join("generated/Dockerfile.demo.amd64");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, b"FROM scratch\n\xff\xfe\n").expect("write");
+    let (code, stdout, _) = run(d, &["check", "--no-schema"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("qmspec::not-generated: generated/Dockerfile.demo.amd64 is not UTF-8 text"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("qmspec::missing: generated/Dockerfile.demo.amd64"));
+    let before = tree(d);
+    let (code, _, stderr) = run(d, &["generate"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("qmspec::not-generated"), "{stderr}");
+    assert_eq!(tree(d), before, "nothing written");
+    assert_eq!(run(d, &["generate", "--force"]).0, 0);
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("utf-8 now")
+            .contains("FROM debian")
+    );
+}
+
+#[test]
+fn outputs_never_land_in_git_specs_or_inputs() {
+    for target in [
+        ".git/hooks/post-checkout",
+        ".GIT/hooks/post-checkout",
+        "./.git/info/attributes",
+        ".git./hooks/x",
+        "specs/planted.yaml",
+        "specs/worker.yaml",
+        "Specs/x.yaml",
+        "generated/.qmspec-manifest",
+        "schema/worker.schema.json",
+        "generated/-rf",
+    ] {
+        let spec = fixture("minimal.yaml").replace(
+            "validation-script: generated/validate-demo.sh",
+            &format!("validation-script: \"{target}\""),
+        );
+        let dir = repo_with_spec(&spec);
+        let d = dir.path();
+        std::fs::create_dir_all(d.join(".git/hooks")).expect("git dir");
+        let before = tree(d);
+        for args in [&["generate"][..], &["generate", "--force"][..]] {
+            let (code, _, stderr) = run(d, args);
+            assert_eq!(code, 1, "{target}: {stderr}");
+            assert!(stderr.contains("qmspec::unsafe-path"), "{target}: {stderr}");
+            assert_eq!(tree(d), before, "{target}: nothing written");
+        }
+    }
+}
+
+#[test]
+fn two_outputs_on_one_path_are_an_error_naming_both() {
+    // Within one spec: two spellings of one path.
+    let spec = fixture("minimal.yaml").replace(
+        "dockerfile: generated/Dockerfile.demo.arm64",
+        "dockerfile: ./generated//Dockerfile.demo.amd64",
+    );
+    let dir = repo_with_spec(&spec);
+    let (code, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("qmspec::duplicate-output"), "{stderr}");
+    assert!(!dir.path().join("generated").exists());
+    // Across two specs.
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    let other = fixture("minimal.yaml")
+        .replace("name: demo", "name: other")
+        .replace("generated/Dockerfile.demo", "generated/Dockerfile.other")
+        .replace("generated/validate-demo.sh", "generated/validate-other.sh")
+        .replace(
+            "workflow: generated/publish-demo.yml",
+            "workflow: ./generated/PUBLISH-demo.yml",
+        );
+    write(d, "specs/other.yaml", &other);
+    let (code, _, stderr) = run(d, &["generate"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("qmspec::output-conflict"), "{stderr}");
+    // Both specs and both keys are named (miette may wrap the line between them).
+    let flat = stderr
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("specs/other.yaml (`ci.workflow`)")
+            && flat.contains("specs/worker.yaml (`ci.workflow`)"),
+        "{stderr}"
+    );
+    assert!(!d.join("generated").exists(), "nothing written");
+    let (code, stdout, _) = run(d, &["check", "--no-schema"]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("qmspec::output-conflict"), "{stdout}");
+}
+
+#[test]
+fn the_spec_file_name_cannot_inject() {
+    for name in [
+        "specs/x\nRUN touch pwned\n.yaml",
+        "specs/x\rUSER 0.yaml",
+        "specs/x\u{2028}y.yaml",
+        "specs/x\u{1b}[31m.yaml",
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        write(dir.path(), name, &fixture("minimal.yaml"));
+        let (code, _, stderr) = run(dir.path(), &["generate"]);
+        assert_eq!(code, 1, "{name:?}: {stderr}");
+        assert!(stderr.contains("qmspec::spec-name"), "{name:?}: {stderr}");
+        assert!(!dir.path().join("generated").exists(), "{name:?}");
+    }
+}
+
+#[test]
+fn injected_instructions_flags_and_options_write_nothing() {
+    let dir = repo_with_spec(&fixture("validate/injection.yaml"));
+    let d = dir.path();
+    std::fs::create_dir_all(d.join(".git/hooks")).expect("git dir");
+    let (code, _, stderr) = run(d, &["generate", "--force"]);
+    assert_eq!(code, 1);
+    for code in [
+        "qmspec::unsafe-path",
+        "qmspec::package-name",
+        "qmspec::unsafe-value",
+        "qmspec::duplicate-output",
+    ] {
+        assert!(stderr.contains(code), "{code}: {stderr}");
+    }
+    assert!(!d.join("generated").exists());
+    assert_eq!(
+        std::fs::read_dir(d.join(".git/hooks")).expect("ls").count(),
+        0
+    );
+}
+
+#[test]
+fn a_value_too_long_for_buildkit_is_refused() {
+    let long = "x".repeat(70 * 1024);
+    let spec = fixture("minimal.yaml").replace(
+        "    check: hello --version",
+        &format!("    check: hello --version\n    description: {long}"),
+    );
+    let dir = repo_with_spec(&spec);
+    let (code, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("qmspec::value-too-long"), "{stderr}");
+    assert!(stderr.len() < 64 * 1024, "the value is not printed whole");
+    assert!(!dir.path().join("generated").exists());
+}
+
+#[test]
+fn what_cannot_be_written_is_found_before_anything_is_written() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    assert_eq!(run(d, &["generate"]).0, 0);
+    // Every output goes stale, and one output path is now a directory.
+    let spec = fixture("minimal.yaml").replace("name: demo", "name: demo-two");
+    write(d, "specs/worker.yaml", &spec);
+    std::fs::remove_file(d.join("generated/validate-demo.sh")).expect("rm");
+    std::fs::create_dir(d.join("generated/validate-demo.sh")).expect("dir");
+    let before = tree(d);
+    for args in [&["generate"][..], &["generate", "--force"][..]] {
+        let (code, _, stderr) = run(d, args);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("qmspec::not-a-file"), "{stderr}");
+        assert_eq!(tree(d), before, "no file was rewritten");
+    }
+    let (code, stdout, _) = run(d, &["check", "--no-schema"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("qmspec::not-a-file: generated/validate-demo.sh"),
+        "{stdout}"
+    );
+    // A file where a folder of an output path should be is found up front too.
+    std::fs::remove_dir(d.join("generated/validate-demo.sh")).expect("rmdir");
+    let spec = spec.replace(
+        "validation-script: generated/validate-demo.sh",
+        "validation-script: generated/Dockerfile.demo.amd64/validate.sh",
+    );
+    write(d, "specs/worker.yaml", &spec);
+    let before = tree(d);
+    let (code, _, stderr) = run(d, &["generate"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("qmspec::not-a-file"), "{stderr}");
+    assert_eq!(tree(d), before);
+}
+
+#[test]
+fn fifos_never_hang_validate_check_or_generate() {
+    // A FIFO as the spec.
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("specs")).expect("mkdir");
+    mkfifo(&d.join("specs/worker.yaml"));
+    for cmd in ["validate", "check", "generate"] {
+        let (code, _, stderr) = run(d, &[cmd]);
+        assert_eq!(code, 2, "{cmd}: {stderr}");
+        assert!(stderr.contains("FIFO"), "{cmd}: {stderr}");
+    }
+    // A FIFO at an output path, and one named by the manifest as an orphan.
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    assert_eq!(run(d, &["generate"]).0, 0);
+    std::fs::remove_file(d.join("generated/Dockerfile.demo.amd64")).expect("rm");
+    mkfifo(&d.join("generated/Dockerfile.demo.amd64"));
+    mkfifo(&d.join("generated/old-output"));
+    let mut manifest =
+        std::fs::read_to_string(d.join("generated/.qmspec-manifest")).expect("manifest");
+    manifest.push_str("specs/worker.yaml\tgenerated/old-output\n");
+    write(d, "generated/.qmspec-manifest", &manifest);
+    let (code, stdout, _) = run(d, &["check", "--no-schema"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("qmspec::not-a-file: generated/Dockerfile.demo.amd64"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run(d, &["generate", "--force"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("qmspec::not-a-file"), "{stderr}");
+    std::fs::remove_file(d.join("generated/Dockerfile.demo.amd64")).expect("rm");
+    let (code, _, stderr) = run(d, &["generate", "--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("kept      generated/old-output"),
+        "{stderr}"
+    );
+    let ft = std::fs::symlink_metadata(d.join("generated/old-output"))
+        .expect("still there")
+        .file_type();
+    assert!(!ft.is_file() && !ft.is_dir(), "the FIFO is left alone");
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    for args in [&["schema"][..], &["check", "--no-schema"][..]] {
+        let dir = repo_with_spec(&fixture("minimal.yaml"));
+        // The read end is closed before qmspec starts: its first write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(assert_cmd::cargo::cargo_bin("qmspec"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        // `check` has drift to report (nothing generated yet): its exit code is kept.
+        let want = if args[0] == "schema" { 0 } else { 1 };
+        assert_eq!(out.status.code(), Some(want), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_full_disk_is_exit_2_with_a_message() {
+    for args in [&["schema"][..], &["check", "--no-schema"][..]] {
+        let dir = repo_with_spec(&fixture("minimal.yaml"));
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = Command::new(assert_cmd::cargo::cargo_bin("qmspec"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(full)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot write the output"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_huge_committed_file_is_reported_by_its_size() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    assert_eq!(run(d, &["generate"]).0, 0);
+    let line = "RUN echo 0123456789012345678901234567890123456789012345678901234567\n";
+    let big = line.repeat((64 << 20) / line.len());
+    std::fs::write(d.join("generated/Dockerfile.demo.amd64"), &big).expect("write");
+    // Just under the read limit but over the diff budget: stamped and edited, no diff.
+    let stamped = std::fs::read_to_string(d.join("generated/Dockerfile.demo.arm64")).expect("read")
+        + &line.repeat((2 << 20) / line.len());
+    std::fs::write(d.join("generated/Dockerfile.demo.arm64"), &stamped).expect("write");
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = run(d, &["check", "--no-schema"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "generated/Dockerfile.demo.amd64 is {} bytes, larger than any file qmspec writes",
+            big.len()
+        )),
+        "{}",
+        &stdout[..stdout.len().min(2000)]
+    );
+    assert!(stdout.contains("qmspec::edited-by-hand: generated/Dockerfile.demo.arm64"));
+    assert!(
+        stdout.contains("more than qmspec diffs"),
+        "no diff of a 2 MiB file"
+    );
+    assert!(
+        stdout.len() < 64 * 1024,
+        "the report is bounded: {} bytes",
+        stdout.len()
+    );
+    assert!(started.elapsed() < TIMEOUT);
+}
+
+#[test]
+fn it_runs_from_any_folder_of_the_repository() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("docs/deep")).expect("mkdir");
+    let deep = d.join("docs/deep");
+    // A spec named relative to the working directory, outputs relative to the root.
+    let (code, stdout, stderr) = run(&deep, &["generate", "../../specs/worker.yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("created   generated/Dockerfile.demo.amd64"),
+        "{stdout}"
+    );
+    assert!(!deep.join("generated").exists(), "no nested copy");
+    assert!(d.join("generated/Dockerfile.demo.amd64").exists());
+    let (code, stdout, _) = run(&deep, &["check", "--no-schema"]);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, _, stderr) = run(&d.join("generated"), &["validate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("specs/worker.yaml: valid"),
+        "paths relative to the root: {stderr}"
+    );
+    // `--root` from anywhere.
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    let root = d.to_str().expect("utf-8 path");
+    let (code, stdout, _) = run(elsewhere.path(), &["--root", root, "check", "--no-schema"]);
+    assert_eq!(code, 0, "{stdout}");
+    // A spec outside the repository is refused.
+    write(elsewhere.path(), "x.yaml", &fixture("minimal.yaml"));
+    let outside = elsewhere.path().join("x.yaml");
+    let (code, _, stderr) = run(d, &["generate", outside.to_str().expect("utf-8")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("outside the repository"), "{stderr}");
+}
+
+#[test]
+fn concurrent_generate_runs_serialise() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path().to_path_buf();
+    let bin = assert_cmd::cargo::cargo_bin("qmspec");
+    for round in 0..100 {
+        // Every other round changes the spec, so both runs have files to write.
+        let spec =
+            fixture("minimal.yaml").replace("name: demo", &format!("name: demo{}", round % 2));
+        write(&d, "specs/worker.yaml", &spec);
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                Command::new(&bin)
+                    .arg("generate")
+                    .current_dir(&d)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().expect("wait");
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    assert_eq!(run(&d, &["check", "--no-schema"]).0, 0);
+    let leftovers: Vec<String> = tree(&d)
+        .into_keys()
+        .filter(|k| k.contains("qmspec-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn swapping_a_folder_for_a_symlink_mid_run_never_writes_outside() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path().to_path_buf();
+    let outside = tempfile::tempdir().expect("tmp");
+    let out_path = outside.path().to_path_buf();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (d, out_path, stop) = (d.clone(), out_path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let gen_dir = d.join("generated");
+                let _ = std::fs::create_dir_all(&gen_dir);
+                let _ = std::fs::rename(&gen_dir, d.join("generated.real"));
+                let _ = std::os::unix::fs::symlink(&out_path, &gen_dir);
+                std::thread::sleep(Duration::from_micros(300));
+                let _ = std::fs::remove_file(&gen_dir);
+                let _ = std::fs::rename(d.join("generated.real"), &gen_dir);
+                std::thread::sleep(Duration::from_micros(300));
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut outcomes = BTreeMap::new();
+    for i in 0..150 {
+        let spec = fixture("minimal.yaml").replace("name: demo", &format!("name: demo{i}"));
+        write(&d, "specs/worker.yaml", &spec);
+        let (code, _, stderr) = run(&d, &["generate"]);
+        assert!(code == 0 || code == 2, "run {i}: exit {code}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        *outcomes.entry(code).or_insert(0) += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().expect("swapper");
+    assert!(swaps > 50, "the race was exercised ({swaps} swaps)");
+    assert_eq!(
+        tree(&out_path),
+        BTreeMap::new(),
+        "nothing was written outside the repository ({outcomes:?})"
+    );
+}
+
+/// States a path can be in before `generate` runs.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Absent,
+    OursCurrent,
+    OursStale,
+    OtherSpec,
+    StampRemoved,
+    Edited,
+    NotUtf8,
+    Directory,
+    Fifo,
+    SymlinkIn,
+    SymlinkOut,
+}
+
+const STATES: [State; 11] = [
+    State::Absent,
+    State::OursCurrent,
+    State::OursStale,
+    State::OtherSpec,
+    State::StampRemoved,
+    State::Edited,
+    State::NotUtf8,
+    State::Directory,
+    State::Fifo,
+    State::SymlinkIn,
+    State::SymlinkOut,
+];
+
+const SPEC: &str = "specs/worker.yaml";
+
+/// Paths a manifest line may name: repository files, outputs, escapes.
+const MANIFEST_PATHS: [&str; 10] = [
+    ".git/HEAD",
+    "Cargo.toml",
+    "specs/worker.yaml",
+    "src/lib.rs",
+    "README.md",
+    "generated/old.txt",
+    "generated/Dockerfile.demo.amd64",
+    "../outside.txt",
+    "generated/validate-demo.sh",
+    "generated/gone.sh",
+];
+
+fn place(d: &Path, outside: &Path, rel: &str, state: State, current: &str) {
+    use qmspec::render::stamp;
+    let p = d.join(rel);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    let body: String = current
+        .lines()
+        .filter(|l| !l.starts_with("# Generated by qmspec") && !l.starts_with("# qmspec-hash"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    match state {
+        State::Absent => {}
+        State::OursCurrent => std::fs::write(&p, current).expect("w"),
+        State::OursStale => std::fs::write(&p, stamp("FROM old\n", SPEC, rel)).expect("w"),
+        State::OtherSpec => {
+            std::fs::write(&p, stamp("FROM other\n", "specs/other.yaml", rel)).expect("w")
+        }
+        State::StampRemoved => std::fs::write(&p, format!("{body}# mine\n")).expect("w"),
+        State::Edited => std::fs::write(&p, format!("{current}# edited\n")).expect("w"),
+        State::NotUtf8 => std::fs::write(&p, b"\xff\xfe\xfd").expect("w"),
+        State::Directory => std::fs::create_dir_all(&p).expect("w"),
+        State::Fifo => mkfifo(&p),
+        State::SymlinkIn => std::os::unix::fs::symlink("../README.md", &p).expect("w"),
+        State::SymlinkOut => std::os::unix::fs::symlink(outside.join("target.txt"), &p).expect("w"),
+    }
+}
+
+/// What qmspec may do to a path in `state` when it is this spec's output: `true` when it may
+/// replace it (with or without `--force`).
+fn may_replace(state: State, force: bool) -> bool {
+    match state {
+        State::Absent | State::OursCurrent | State::OursStale => true,
+        State::OtherSpec | State::StampRemoved | State::Edited | State::NotUtf8 => force,
+        State::Directory | State::Fifo | State::SymlinkIn | State::SymlinkOut => false,
+    }
+}
+
+/// Random file-system states around a valid spec: at every output path, at orphan paths and
+/// in the manifest. Whatever the state, nothing but this spec's own outputs (and the manifest)
+/// changes, nothing foreign is removed, foreign files are replaced only with `--force`, every
+/// run ends in time, and `check` after a successful `generate` is clean.
+#[test]
+fn random_file_system_states_never_lose_a_foreign_file() {
+    let reference = repo_with_spec(&fixture("minimal.yaml"));
+    assert_eq!(run(reference.path(), &["generate"]).0, 0);
+    let outputs = [
+        "generated/Dockerfile.demo.amd64",
+        "generated/Dockerfile.demo.arm64",
+        "generated/validate-demo.sh",
+        "generated/publish-demo.yml",
+    ];
+    let current: Vec<String> = outputs
+        .iter()
+        .map(|o| std::fs::read_to_string(reference.path().join(o)).expect("reference"))
+        .collect();
+    // A small deterministic generator: the same cases every run, different across cases.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut codes = BTreeMap::new();
+    for case in 0..64 {
+        let dir = repo_with_spec(&fixture("minimal.yaml"));
+        let d = dir.path();
+        let outside = tempfile::tempdir().expect("tmp");
+        std::fs::write(outside.path().join("target.txt"), "outside\n").expect("w");
+        for (rel, text) in [
+            (".git/HEAD", "ref: refs/heads/main\n"),
+            ("Cargo.toml", "[package]\n"),
+            ("src/lib.rs", "\n"),
+            ("README.md", "# readme\n"),
+        ] {
+            write(d, rel, text);
+        }
+        let mut states = Vec::new();
+        for (k, o) in outputs.iter().enumerate() {
+            let s = STATES[next(STATES.len())];
+            place(d, outside.path(), o, s, &current[k]);
+            states.push(s);
+        }
+        // Orphan candidates, in random states, and a manifest of random lines.
+        for o in ["generated/old.txt", "generated/gone.sh"] {
+            let s = STATES[next(STATES.len())];
+            place(d, outside.path(), o, s, &current[2]);
+        }
+        let mut manifest = String::from(
+            "# Files qmspec generated (spec, tab, output). `qmspec generate` maintains this list.\n",
+        );
+        for _ in 0..next(6) {
+            let spec = ["specs/worker.yaml", "specs/gone.yaml", "specs/other.yaml"][next(3)];
+            manifest.push_str(&format!(
+                "{spec}\t{}\n",
+                MANIFEST_PATHS[next(MANIFEST_PATHS.len())]
+            ));
+        }
+        write(d, "generated/.qmspec-manifest", &manifest);
+        let force = next(2) == 1;
+        let before = tree(d);
+        let outside_before = tree(outside.path());
+        let args: &[&str] = if force {
+            &["generate", "--force"]
+        } else {
+            &["generate"]
+        };
+        let (code, stdout, stderr) = run(d, args);
+        assert!(matches!(code, 0..=2), "case {case}: exit {code}");
+        *codes.entry(code).or_insert(0) += 1;
+        assert!(!stderr.contains("panicked"), "case {case}: {stderr}");
+        let after = tree(d);
+        let ctx = || format!("case {case} states {states:?} force {force}\n{stdout}{stderr}");
+        assert_eq!(
+            tree(outside.path()),
+            outside_before,
+            "outside changed: {}",
+            ctx()
+        );
+        let own: Vec<&str> = outputs.to_vec();
+        for (path, was) in &before {
+            let is_output = own.contains(&path.as_str());
+            let now = after.get(path);
+            if path == "generated/.qmspec-manifest" {
+                continue;
+            }
+            if is_output {
+                let k = own.iter().position(|o| o == path).expect("output");
+                if !may_replace(states[k], force) {
+                    assert_eq!(now, Some(was), "{path} must be kept: {}", ctx());
+                }
+                continue;
+            }
+            // An orphan may go only when its own stamp names the spec that a manifest line
+            // gives for it (this spec, or one whose file is gone): intact, or edited with
+            // `--force`.
+            let listed = |spec: &str| manifest.contains(&format!("{spec}\t{path}\n"));
+            let removable = was.starts_with("file ")
+                && match qmspec::render::stamp_state(&was[5..], path) {
+                    qmspec::render::StampState::Intact { spec } => listed(&spec),
+                    qmspec::render::StampState::Edited { spec } => force && listed(&spec),
+                    qmspec::render::StampState::Unstamped => false,
+                };
+            if now != Some(was) {
+                assert!(
+                    removable && now.is_none(),
+                    "{path} changed from {was:.60} to {now:.60?}: {}",
+                    ctx()
+                );
+            }
+        }
+        if code == 0 {
+            for (k, o) in outputs.iter().enumerate() {
+                assert_eq!(
+                    after.get(*o).map(String::as_str),
+                    Some(format!("file {}", current[k]).as_str()),
+                    "{o} written: {}",
+                    ctx()
+                );
+            }
+            let (c, out, err) = run(d, &["check", "--no-schema"]);
+            assert_eq!(
+                c,
+                0,
+                "check after a successful generate: {out}{err}\n{}",
+                ctx()
+            );
+        } else {
+            let changed: Vec<&String> = before
+                .keys()
+                .filter(|k| after.get(*k) != before.get(*k))
+                .collect();
+            assert!(
+                changed.is_empty(),
+                "a refused run wrote {changed:?}: {}",
+                ctx()
+            );
+        }
+    }
+    // The cases cover successful runs and both kinds of refusal.
+    assert_eq!(
+        codes.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2],
+        "{codes:?}"
+    );
+}
