@@ -294,10 +294,11 @@ const STAMP_HINT: &str =
 
 /// Put the do-not-edit stamp and the hash on a body (after a shebang, if any).
 pub fn stamp(body: &str, spec_path: &str, out_path: &str) -> String {
+    // The hash covers the name as printed, so the stamp verifies whatever the name holds.
+    let name = comment_text(spec_path);
     let header = format!(
-        "{STAMP_PREFIX}{}{STAMP_SUFFIX}\n{STAMP_HINT}\n{HASH_PREFIX}{}\n",
-        comment_text(spec_path),
-        stamp_hash(body, spec_path, out_path)
+        "{STAMP_PREFIX}{name}{STAMP_SUFFIX}\n{STAMP_HINT}\n{HASH_PREFIX}{}\n",
+        stamp_hash(body, &name, out_path)
     );
     match body.strip_prefix("#!") {
         Some(_) => {
