@@ -188,6 +188,21 @@ impl miette::Diagnostic for Report<'_> {
 }
 
 /// Render for a person. `color` only on a terminal; width fixed so snapshots are stable.
+/// The spec's text as it may be shown on a terminal: control characters (an escape sequence in
+/// a comment, say) and bidirectional overrides become visible stand-ins of the same UTF-8
+/// length, so every span still points at the same bytes.
+fn inert_source(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' | '\r' => c,
+            c if c.is_control() && c.len_utf8() == 1 => '?',
+            c if c.is_control() => '\u{bf}',
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
+
 pub fn render_human(diags: &[Diagnostic], file: &str, text: &str, color: bool) -> String {
     let theme = if color {
         GraphicalTheme::unicode()
@@ -197,7 +212,7 @@ pub fn render_human(diags: &[Diagnostic], file: &str, text: &str, color: bool) -
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
     // One copy of the source for all reports (a spec may be a megabyte with 100 problems).
-    let source = NamedSource::new(file, text.to_string());
+    let source = NamedSource::new(file, inert_source(text));
     for diag in diags {
         let shortened;
         let diag = match overlong_line(diag, text) {
@@ -393,6 +408,19 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_source_is_inert_and_keeps_byte_offsets() {
+        let text = "name: x # \u{1b}]0;pwned\u{7}\u{1b}[31m \u{9b}2J \u{202e}abc\n";
+        let shown = inert_source(text);
+        assert_eq!(shown.len(), text.len());
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(!shown.contains('\u{202e}'));
+        assert_eq!(&shown[..9], &text[..9]);
+    }
 
     #[test]
     fn columns_count_characters_not_bytes() {

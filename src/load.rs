@@ -138,7 +138,9 @@ fn yaml11_booleans(doc: &Document) -> Vec<Diagnostic> {
         .iter()
         .filter_map(|(pointer, place)| {
             let raw = place.plain_scalar.as_deref()?;
-            yaml::yaml11_bool(raw)?;
+            if yaml::yaml11_bool(raw).is_none() {
+                return yaml11_number(pointer, place, raw);
+            }
             let key = pointer.rsplit('/').next().unwrap_or("");
             let fix = if place.key.is_some() {
                 format!("quote it: `{key}: \"{raw}\"`")
@@ -157,6 +159,30 @@ fn yaml11_booleans(doc: &Document) -> Vec<Diagnostic> {
             )
         })
         .collect()
+}
+
+/// A plain number YAML 1.1 reads differently (`010001` is octal 4097 there, `1:30` is 90):
+/// qmspec reads YAML 1.2, a YAML 1.1 tool reading the same file gets another number.
+fn yaml11_number(pointer: &str, place: &yaml::Place, raw: &str) -> Option<Diagnostic> {
+    if !yaml::yaml11_differs(raw)
+        || !raw.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+')
+    {
+        return None;
+    }
+    let _ = pointer;
+    Some(
+        Diagnostic::warning(
+            "qmspec::yaml11-number",
+            format!("`{raw}` is read by YAML 1.1 tools as another number than qmspec reads"),
+        )
+        .with_label(Label::primary(
+            place.value.clone(),
+            "YAML 1.1 and 1.2 disagree",
+        ))
+        .with_help(
+            "write it without a leading zero, `_` or `:` (or quote it where text is expected)",
+        ),
+    )
 }
 
 /// Keep the first [`MAX_DIAGNOSTICS`] problems and say how many more there are: a hostile

@@ -128,6 +128,13 @@ fn spec_arg(root: &Path, arg: &str) -> Result<String, String> {
             other => full.push(other),
         }
     }
+    // A path through a symlink (to the repository, say) is compared by where its folder is.
+    if !full.starts_with(root)
+        && let (Some(parent), Some(name)) = (full.parent(), full.file_name())
+        && let Ok(real) = parent.canonicalize()
+    {
+        full = real.join(name);
+    }
     let rel = full.strip_prefix(root).map_err(|_| {
         format!(
             "{arg} is outside the repository ({}); pass `--root` or run qmspec inside the repository",
@@ -237,10 +244,7 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
     };
     match cli.command {
         Command::Schema { .. } => 0,
-        Command::Validate { specs, format } => match spec_list(&root, specs, out) {
-            Ok(specs) => validate(&repo, &specs, format, out),
-            Err(()) => 2,
-        },
+        Command::Validate { specs, format } => validate(&root, &repo, specs, format, out),
         Command::Generate { specs, force } => match spec_list(&root, specs, out) {
             Ok(specs) => generate(&repo, specs, force, out),
             Err(()) => 2,
@@ -257,12 +261,42 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
 }
 
 /// Read and validate each spec; print problems; 1 when any spec has errors, 2 on I/O errors.
-fn validate(repo: &Repo, specs: &[String], format: Format, out: &mut Out) -> u8 {
+/// Validating writes nothing, so a spec outside the repository is read too (from its folder),
+/// and reported under the name it was given.
+fn validate(root: &Path, repo: &Repo, args: Vec<String>, format: Format, out: &mut Out) -> u8 {
     let mut results = Vec::new();
     let mut io_error = false;
-    for path in specs {
-        match output::read_spec(repo, path) {
-            Ok(loaded) => results.push((path.clone(), loaded)),
+    let specs: Vec<(String, Option<String>)> = if args.is_empty() {
+        match spec_list(root, args, out) {
+            Ok(list) => list.into_iter().map(|s| (s, None)).collect(),
+            Err(()) => return 2,
+        }
+    } else {
+        args.into_iter()
+            .map(|a| match spec_arg(root, &a) {
+                Ok(rel) => (rel, None),
+                Err(_) => (a.clone(), Some(a)),
+            })
+            .collect()
+    };
+    for (path, outside) in specs {
+        let loaded = match &outside {
+            None => output::read_spec(repo, &path),
+            Some(arg) => {
+                let p = Path::new(arg);
+                let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                match Repo::open(dir.unwrap_or(Path::new("."))) {
+                    Ok(r) => output::read_spec(&r, name),
+                    Err(source) => Err(output::OutputError::Read {
+                        path: arg.clone(),
+                        source,
+                    }),
+                }
+            }
+        };
+        match loaded {
+            Ok(loaded) => results.push((path, loaded)),
             Err(e) => {
                 warn!(out, "{:?}", miette::Report::new(e));
                 io_error = true;

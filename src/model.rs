@@ -581,8 +581,9 @@ pub struct Ci {
     /// Path of the generated workflow, relative to the repository root.
     #[schemars(extend("examples" = ["generated/publish-images.yml"]))]
     pub workflow: String,
-    /// Git tag patterns whose push publishes the images.
+    /// Git tag patterns whose push publishes the images (at least one).
     #[serde(default = "default_tags")]
+    #[schemars(length(min = 1))]
     pub on_tags: Vec<String>,
     /// Also allow starting the workflow by hand.
     #[serde(default)]

@@ -347,7 +347,7 @@ fn write_refusal(path: &str, spec: &str, found: &AtPath, force: bool) -> Option<
         AtPath::Absent | AtPath::Same => None,
         AtPath::NotAFile(kind) => Some(not_a_file(path, *kind)),
         AtPath::Stamped {
-            state: StampState::Intact { spec: s },
+            state: StampState::Intact { spec: s } | StampState::Legacy { spec: s },
             ..
         } if s == spec => None,
         AtPath::Stamped {
@@ -394,6 +394,24 @@ fn conflicts(outputs: &[(String, Output)]) -> Vec<Refusal> {
             }
         }
     }
+    // A file of one output where another needs a folder (`out/x` and `out/x/y`).
+    for (spec, o) in outputs {
+        let key = collision_key(&o.path);
+        let mut folder = key.as_str();
+        while let Some((parent, _)) = folder.rsplit_once('/') {
+            if let Some((s, k)) = seen.get(parent) {
+                out.push(Refusal::Conflict {
+                    path: o.path.clone(),
+                    first: format!("{s} ({}, as a file)", crate::schema::route(k)),
+                    second: format!(
+                        "{spec} ({}, as a folder on its path)",
+                        crate::schema::route(&o.key)
+                    ),
+                });
+            }
+            folder = parent;
+        }
+    }
     out
 }
 
@@ -425,11 +443,16 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
     let spec_set: BTreeSet<String> = plan.specs.iter().map(|(s, _)| s.clone()).collect();
     let mut refusals = conflicts(&plan.outputs);
     // A foreign file where the manifest goes is replaced only with `--force`; something that
-    // is not a regular file never.
+    // is not a regular file never, and a folder on its way that is not one is found now, not
+    // after the outputs were written.
     match &manifest.refusal {
         Some(r @ Refusal::NotAFile { .. }) => refusals.push(r.clone()),
         Some(r) if !force => refusals.push(r.clone()),
-        _ => {}
+        _ => match repo.writable(MANIFEST) {
+            Ok(()) => {}
+            Err(WalkError::NotADir { kind, .. }) => refusals.push(not_a_file(MANIFEST, kind)),
+            Err(e) => return Err(read_err(MANIFEST, e)),
+        },
     }
     let mut writes = Vec::new();
     for (spec, o) in &plan.outputs {
@@ -470,21 +493,16 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
                 state: StampState::Intact { spec: s },
                 ..
             } if &s == spec => removals.push(out.clone()),
-            AtPath::Stamped {
-                state: StampState::Edited { spec: s },
-                ..
-            } if &s == spec => {
-                if force {
-                    removals.push(out.clone());
-                } else {
-                    refusals.push(Refusal::Edited { path: out.clone() });
-                }
-            }
+
             other => actions.push(Action::Kept {
                 path: out.clone(),
                 why: match other {
                     AtPath::Foreign { why, .. } => why,
                     AtPath::NotAFile(kind) => format!("is {}", kind.describe()),
+                    AtPath::Stamped {
+                        state: StampState::Edited { spec: s } | StampState::Legacy { spec: s },
+                        ..
+                    } if &s == spec => "was edited, copied or moved since qmspec wrote it there (its stamp does not verify at this path)".to_string(),
                     AtPath::Stamped { state, .. } => format!(
                         "its stamp names {}, not {spec}",
                         state.spec().unwrap_or("no spec")
@@ -504,8 +522,18 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
             other => std::io::Error::other(other.to_string()),
         },
     };
+    // A temporary file left by a killed run holds a whole stamped file (or nothing, when the
+    // run died between creating and writing it); anything else with such a name is kept.
+    let ours = |head: &[u8]| {
+        let text = String::from_utf8_lossy(head);
+        let after_shebang = match text.strip_prefix("#!") {
+            Some(rest) => rest.split_once('\n').map_or("", |(_, r)| r),
+            None => &text,
+        };
+        head.is_empty() || after_shebang.starts_with(crate::render::STAMP_PREFIX)
+    };
     for (o, _) in &writes {
-        repo.sweep_temporaries(&o.path)
+        repo.sweep_temporaries(&o.path, &ours)
             .map_err(|e| werr(&o.path, e))?;
     }
     let mut written = Vec::new();
@@ -700,7 +728,9 @@ fn compare(repo: &Repo, spec: &str, o: &Output) -> Result<Option<Drift>, OutputE
         AtPath::Stamped { state, text } => {
             let diff = unified_diff(&o.path, &text, &o.content);
             Some(match state {
-                StampState::Intact { spec: s } if s == spec => Drift::Stale { path, diff },
+                StampState::Intact { spec: s } | StampState::Legacy { spec: s } if s == spec => {
+                    Drift::Stale { path, diff }
+                }
                 StampState::Edited { spec: s } if s == spec => Drift::Edited { path, diff },
                 other => Drift::Foreign {
                     path,
@@ -827,8 +857,11 @@ pub fn check(
         .map(|(_, o)| collision_key(&o.path))
         .collect();
     for (spec, out) in orphan_candidates(repo, &manifest, &spec_set, &produced) {
-        if let AtPath::Stamped { state, .. } = classify(repo, out, None)?
-            && state.spec() == Some(spec.as_str())
+        if let AtPath::Stamped {
+            state: StampState::Intact { spec: s },
+            ..
+        } = classify(repo, out, None)?
+            && &s == spec
         {
             drift.push(Drift::Orphaned { path: out.clone() });
         }

@@ -11,8 +11,9 @@ pub const MANIFEST: &str = "generated/.qmspec-manifest";
 pub const SCHEMA_PATH: &str = "schema/worker.schema.json";
 /// The folder specs live in; nothing is ever generated into it.
 pub const SPEC_DIR: &str = "specs";
-/// Longest file or folder name most file systems accept, in bytes.
-pub const MAX_NAME_BYTES: usize = 255;
+/// Longest file or folder name qmspec writes, in bytes: file systems accept 255, and the
+/// temporary file beside an output adds up to 45 to its name.
+pub const MAX_NAME_BYTES: usize = 200;
 /// Longest repository path qmspec writes, in bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
 
@@ -24,16 +25,37 @@ pub fn normalize(path: &str) -> String {
         .join("/")
 }
 
+/// Code points that HFS+ ignores in names (so `.g\u{200c}it` is `.git` on macOS), as git's
+/// own path checks list them.
+fn ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}'
+    )
+}
+
+/// Case folded as a case-insensitive file system compares names (`ſ` is `s`), with ignorable
+/// code points dropped.
+fn fold(s: &str) -> String {
+    s.chars()
+        .filter(|c| !ignorable(*c))
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// The key under which two paths are the same file on any file system qmspec's users have:
-/// normal form, ASCII case folded (macOS and Windows fold case).
+/// normal form, case folded (macOS and Windows fold case), ignorable code points dropped.
 pub fn collision_key(path: &str) -> String {
-    normalize(path).to_ascii_lowercase()
+    fold(&normalize(path))
 }
 
 /// Whether a path component names git's own folder, in any spelling a file system may map to
-/// it: case folded, trailing dots and spaces dropped (Windows), or its 8.3 short name.
+/// it: case folded, ignorable code points and trailing dots and spaces dropped (Windows), or
+/// its 8.3 short name.
 fn is_git_dir(component: &str) -> bool {
-    let c = component.trim_end_matches(['.', ' ']).to_ascii_lowercase();
+    let c = fold(component);
+    let c = c.trim_end_matches(['.', ' ']);
     c == ".git" || c == "git~1"
 }
 
@@ -56,6 +78,9 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
     if path.contains('$') {
         return Some("contains `$`, which Dockerfiles expand in COPY");
     }
+    if path.contains(':') {
+        return Some("contains `:`, which Windows reads as a drive or a stream name");
+    }
     if path.len() > MAX_PATH_BYTES {
         return Some("is longer than 1024 bytes");
     }
@@ -68,7 +93,7 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
         return Some("names a folder, not a file");
     }
     if parts.iter().any(|c| c.len() > MAX_NAME_BYTES) {
-        return Some("has a name longer than 255 bytes");
+        return Some("has a name longer than 200 bytes");
     }
     if parts.iter().any(|c| c.starts_with('-')) {
         return Some("has a name starting with `-`, which commands read as an option");
@@ -82,6 +107,9 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
     }
     if key == collision_key(MANIFEST) {
         return Some("is qmspec's manifest");
+    }
+    if collision_key(MANIFEST).starts_with(&format!("{key}/")) {
+        return Some("is the folder of qmspec's manifest");
     }
     if key == collision_key(SCHEMA_PATH) {
         return Some("is the spec schema");
@@ -135,16 +163,27 @@ mod tests {
             "generated/$HOME",
             "generated/-x",
             "generated/x\ny",
+            ".g\u{200c}it/config",
+            "\u{feff}.git/config",
+            "\u{17f}pecs/x.yaml",
+            "generated/.qmspec-manife\u{17f}t",
+            ".git::$INDEX_ALLOCATION/x",
+            "generated",
+            "GENERATED",
         ] {
             assert!(
                 output_path_problem(bad).is_some(),
                 "{bad:?} must be refused"
             );
         }
-        let long = format!("generated/{}", "a".repeat(256));
+        let long = format!("generated/{}", "a".repeat(201));
         assert_eq!(
             output_path_problem(&long),
-            Some("has a name longer than 255 bytes")
+            Some("has a name longer than 200 bytes")
+        );
+        assert_eq!(
+            output_path_problem(&format!("generated/{}", "a".repeat(200))),
+            None
         );
         for good in [
             "generated/Dockerfile",

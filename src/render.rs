@@ -319,6 +319,10 @@ pub enum StampState {
     /// Stamped, but the body, the path or the spec no longer match the hash: edited by hand
     /// (or copied or moved).
     Edited { spec: String },
+    /// A stamp of qmspec 0.1, whose hash covers the body only: it proves the body is untouched
+    /// but not where the file belongs. Good enough to regenerate the spec's own output at its
+    /// own path (so upgrading qmspec is not a hand edit), never to remove a file.
+    Legacy { spec: String },
 }
 
 impl StampState {
@@ -326,7 +330,9 @@ impl StampState {
     pub fn spec(&self) -> Option<&str> {
         match self {
             StampState::Unstamped => None,
-            StampState::Intact { spec } | StampState::Edited { spec } => Some(spec),
+            StampState::Intact { spec }
+            | StampState::Edited { spec }
+            | StampState::Legacy { spec } => Some(spec),
         }
     }
 }
@@ -361,10 +367,10 @@ pub fn stamp_state(content: &str, out_path: &str) -> StampState {
     }
     match (spec, recorded) {
         (Some(spec), Some(h)) => {
-            // `hash(body)` alone is the stamp of qmspec 0.1 before paths were bound into it:
-            // accepted, so upgrading qmspec does not turn every generated file into an edit.
-            if h == stamp_hash(&body, &spec, out_path) || h == hash(&body) {
+            if h == stamp_hash(&body, &spec, out_path) {
                 StampState::Intact { spec }
+            } else if h == hash(&body) {
+                StampState::Legacy { spec }
             } else {
                 StampState::Edited { spec }
             }

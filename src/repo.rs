@@ -288,9 +288,14 @@ impl Repo {
     }
 
     /// Remove temporary files that an interrupted run left beside `rel`: only names of
-    /// qmspec's own pattern for that very file (`.NAME.qmspec-tmp-PID-N`), only regular files.
-    /// Called under the lock, so no other run's temporary file is live.
-    pub fn sweep_temporaries(&self, rel: &str) -> Result<(), WalkError> {
+    /// qmspec's own pattern for that very file (`.NAME.qmspec-tmp-PID-N`), only regular files,
+    /// and only when `ours` accepts their first bytes (a file that merely has such a name is
+    /// left alone). Called under the lock, so no other run's temporary file is live.
+    pub fn sweep_temporaries(
+        &self,
+        rel: &str,
+        ours: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<(), WalkError> {
         let Some((dir, name)) = self.parent(rel, false)? else {
             return Ok(());
         };
@@ -316,12 +321,34 @@ impl Repo {
                         && k.bytes().all(|b| b.is_ascii_digit())
                 })
             });
-            if is_temp && kind_at(&dir, n)? == Kind::File {
+            if is_temp
+                && kind_at(&dir, n)? == Kind::File
+                && head_at(&dir, n, 512).is_some_and(|head| ours(&head))
+            {
                 let _ = rustix::fs::unlinkat(&dir, n, AtFlags::empty());
             }
         }
         Ok(())
     }
+}
+
+/// The first `n` bytes of a regular file in `dir`, opened without following a symlink or
+/// blocking on a FIFO.
+fn head_at<Fd: AsFd>(dir: Fd, name: &str, n: u64) -> Option<Vec<u8>> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    let mut head = Vec::new();
+    File::from(fd).take(n).read_to_end(&mut head).ok()?;
+    Some(head)
 }
 
 fn temp_name(name: &str) -> String {

@@ -786,6 +786,8 @@ fn shell_problem(value: &str) -> Option<&'static str> {
         Some("a quote")
     } else if value.contains("$(") {
         Some("a command substitution `$(`")
+    } else if value.contains('$') {
+        Some("a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand")
     } else if value.contains('`') {
         Some("a backtick")
     } else if value.contains(';') {
@@ -901,6 +903,20 @@ impl Ecosystem {
     }
 }
 
+/// Whether a `#` in a command starts a shell comment: at the start of a word, that is after the
+/// start, a blank or an operator character (`;#`, `&&#` and `|#` comment out the rest too).
+/// Conservative: a quoted `'a #b'` is refused as well.
+fn starts_comment(value: &str) -> bool {
+    let mut prev: Option<char> = None;
+    for c in value.chars() {
+        if c == '#' && prev.is_none_or(|p| p.is_whitespace() || ";&|()<>".contains(p)) {
+            return true;
+        }
+        prev = Some(c);
+    }
+    false
+}
+
 /// What a whole shell command cannot carry on one Dockerfile line: RUN joins the spec's
 /// commands with `&&` on one logical line, so a line break would start a new instruction, a
 /// trailing backslash would swallow the next line, and a comment the commands after it.
@@ -910,7 +926,7 @@ fn command_problem(value: &str) -> Option<&'static str> {
         Some("a line break")
     } else if value.ends_with('\\') {
         Some("a trailing backslash")
-    } else if value.starts_with('#') || value.contains(" #") || value.contains("\t#") {
+    } else if starts_comment(value) {
         Some("a shell comment")
     } else if value.chars().any(|c| c.is_control() && c != '\t') {
         Some("a control character")
@@ -928,8 +944,6 @@ fn command_problem(value: &str) -> Option<&'static str> {
 fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
     let mut values: Vec<(String, &str)> = Vec::new();
     let mut commands: Vec<(String, &str)> = Vec::new();
-    // Values that reach COPY, FROM or `ENV PATH`, where BuildKit expands `$NAME` itself.
-    let mut literal: Vec<(String, &str)> = Vec::new();
     // Package names, each judged by its ecosystem's own naming rules.
     let mut packages: Vec<(String, &str, Ecosystem)> = Vec::new();
     for (arch, platform) in spec.platforms.iter() {
@@ -953,7 +967,6 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
         let t = format!("/tools/{i}");
         for (j, e) in tool.path.iter().enumerate() {
             values.push((format!("{t}/path/{j}"), e));
-            literal.push((format!("{t}/path/{j}"), e));
         }
         if let Some(v) = &tool.version {
             values.push((format!("{t}/version"), v));
@@ -966,7 +979,6 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
             let (_, path) = source_env_path(source);
             for (j, e) in path.iter().enumerate() {
                 values.push((format!("{s}/path/{j}"), e));
-                literal.push((format!("{s}/path/{j}"), e));
             }
             match source {
                 Source::Archive(a) => {
@@ -1006,18 +1018,11 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
             }
         }
     }
-    for (arch, platform) in spec.platforms.iter() {
-        literal.push((
-            format!("/platforms/{}/base/image", arch.name()),
-            &platform.base.image,
-        ));
-    }
     let app = &spec.app;
     values.push(("/app/workdir".into(), &app.workdir));
     values.push(("/app/python/venv".into(), &app.python.venv));
     if let Some(r) = &app.requirements {
         values.push(("/app/requirements".into(), r));
-        literal.push(("/app/requirements".into(), r));
     }
     if let Some(r) = &app.install {
         values.push(("/app/install".into(), r));
@@ -1025,14 +1030,10 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
     for (j, c) in app.copy.iter().enumerate() {
         values.push((format!("/app/copy/{j}/from"), &c.from));
         values.push((format!("/app/copy/{j}/to"), &c.to));
-        literal.push((format!("/app/copy/{j}/from"), &c.from));
-        literal.push((format!("/app/copy/{j}/to"), &c.to));
     }
     if let Some(s) = &app.scripts {
         values.push(("/app/scripts/from".into(), &s.from));
         values.push(("/app/scripts/to".into(), &s.to));
-        literal.push(("/app/scripts/from".into(), &s.from));
-        literal.push(("/app/scripts/to".into(), &s.to));
     }
     for (j, d) in app.data_dirs.iter().enumerate() {
         values.push((format!("/app/data-dirs/{j}"), d));
@@ -1058,18 +1059,6 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
                 .with_help(
                     "remove it: this value is spliced into shell lines and Dockerfile instructions",
                 ),
-            );
-        }
-    }
-    for (p, v) in literal {
-        if v.contains('$') {
-            cx.out.push(
-                Diagnostic::error(
-                    "qmspec::unsafe-value",
-                    format!("{} contains `$`", crate::schema::route(&p)),
-                )
-                .with_label(cx.at_value(&p, "BuildKit would expand this as a variable"))
-                .with_help("write the path out literally: COPY, FROM and `ENV PATH` expand `$NAME` at build time"),
             );
         }
     }

@@ -122,6 +122,8 @@ struct Builder<'a> {
     nodes: usize,
     places: HashMap<String, Place>,
     diagnostics: Vec<Diagnostic>,
+    /// The file says `%YAML 1.1`: plain scalars that version reads differently are refused.
+    yaml11: bool,
 }
 
 enum Step {
@@ -131,7 +133,7 @@ enum Step {
 
 /// Parse spec text. Returns the document, or every problem found while loading it.
 pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
-    let refused = directives(text);
+    let (refused, yaml11) = directives(text);
     if !refused.is_empty() {
         return Err(refused);
     }
@@ -143,6 +145,7 @@ pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
         nodes: 0,
         places: HashMap::new(),
         diagnostics: Vec::new(),
+        yaml11,
     };
     let root = b.document();
     match root {
@@ -287,20 +290,22 @@ impl<'a> Builder<'a> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = match tag.as_deref() {
-                    Some(t) if t.is_yaml_core_schema() => match tagged_scalar(&t.suffix, &text) {
-                        Ok(v) => v,
-                        Err(problem) => {
-                            self.diagnostics.push(
+                    Some(t) if core_suffix(t).is_some() => {
+                        match tagged_scalar(core_suffix(t).unwrap_or_default(), &text) {
+                            Ok(v) => v,
+                            Err(problem) => {
+                                self.diagnostics.push(
                                 Diagnostic::error(
                                     "qmspec::yaml-tag",
-                                    format!("`!!{} {}` {problem}", t.suffix, text),
+                                    format!("`!!{} {}` {problem}", core_suffix(t).unwrap_or_default(), text),
                                 )
                                 .with_label(Label::primary(span.clone(), "this tagged value"))
                                 .with_help("remove the tag (qmspec reads the value by the spec's schema), or give the tag a value of its kind"),
                             );
-                            Value::String(text.to_string())
+                                Value::String(text.to_string())
+                            }
                         }
-                    },
+                    }
                     Some(t) => {
                         self.diagnostics.push(
                             Diagnostic::error(
@@ -316,6 +321,16 @@ impl<'a> Builder<'a> {
                         Value::String(text.to_string())
                     }
                     None if style == ScalarStyle::Plain => {
+                        if self.yaml11 && yaml11_differs(&text) {
+                            self.diagnostics.push(
+                                Diagnostic::error(
+                                    "qmspec::yaml-version",
+                                    format!("`{text}` means one thing in YAML 1.1 and another in YAML 1.2"),
+                                )
+                                .with_label(Label::primary(span.clone(), "read differently by the two versions"))
+                                .with_help(format!("quote it (`\"{text}\"`) or write it so both versions agree; qmspec reads YAML 1.2 although the file says `%YAML 1.1`")),
+                            );
+                        }
                         if non_finite(&text) {
                             self.diagnostics.push(
                                 Diagnostic::error(
@@ -404,6 +419,18 @@ impl<'a> Builder<'a> {
                     let (name, merge) = match kev {
                         Event::MappingEnd => break kspan,
                         Event::Scalar(text, style, _, tag) => {
+                            if let Some(t) = tag.as_deref()
+                                && core_suffix(t) != Some("str")
+                            {
+                                self.diagnostics.push(
+                                    Diagnostic::error(
+                                        "qmspec::yaml-tag",
+                                        format!("unsupported YAML tag `{t}` on a key"),
+                                    )
+                                    .with_label(Label::primary(kspan.clone(), "tagged key"))
+                                    .with_help("a spec's keys are plain text: remove the tag"),
+                                );
+                            }
                             // Only a plain, untagged `<<` merges: `"<<"` and `!!str <<` are keys.
                             let merge =
                                 text == "<<" && style == ScalarStyle::Plain && tag.is_none();
@@ -512,7 +539,7 @@ impl<'a> Builder<'a> {
         span: &Range<usize>,
     ) {
         let Some(t) = tag else { return };
-        if t.is_yaml_core_schema() && t.suffix == kind {
+        if core_suffix(t) == Some(kind) {
             return;
         }
         self.diagnostics.push(
@@ -609,6 +636,38 @@ pub fn yaml11_bool(plain: &str) -> Option<bool> {
     }
 }
 
+/// The core-schema suffix of a tag (`!!int` and `!<tag:yaml.org,2002:int>` alike), if it is one.
+fn core_suffix(tag: &saphyr_parser::Tag) -> Option<&str> {
+    const CORE: &str = "tag:yaml.org,2002:";
+    if tag.is_yaml_core_schema() {
+        Some(&tag.suffix)
+    } else if tag.handle.is_empty() || tag.handle == "!" {
+        tag.suffix.strip_prefix(CORE)
+    } else {
+        None
+    }
+}
+
+/// A plain scalar that YAML 1.1 reads differently from YAML 1.2 (which qmspec reads): its
+/// booleans (`yes`, `off`), octal with a leading zero (`010001` is 4097), `0o` (a string in 1.1),
+/// binary, sexagesimal (`1:30`) and `_` in numbers.
+pub fn yaml11_differs(plain: &str) -> bool {
+    if yaml11_bool(plain).is_some() {
+        return true;
+    }
+    let body = plain.strip_prefix(['-', '+']).unwrap_or(plain);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (body.len() > 1 && body.starts_with('0') && digits(body))
+        || body.starts_with("0o")
+        || (body.starts_with("0b") && body.len() > 2)
+        || (body.contains(':') && body.split(':').all(digits))
+        || (body.contains('_')
+            && body.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && body
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '_' | '.')))
+}
+
 /// Whether a plain scalar is a YAML 1.2 float that JSON cannot hold: `.inf`, `.nan`, or a
 /// number too large for a double (`1e400`).
 fn non_finite(text: &str) -> bool {
@@ -656,8 +715,9 @@ fn tagged_scalar(suffix: &str, text: &str) -> Result<Value, &'static str> {
 
 /// The `%YAML` directives before the document: only 1.1 and 1.2 are read (a 2.0 document
 /// would mean something else); `%TAG` may redefine `!!`, so it is refused too.
-fn directives(text: &str) -> Vec<Diagnostic> {
+fn directives(text: &str) -> (Vec<Diagnostic>, bool) {
     let mut out = Vec::new();
+    let mut yaml11 = false;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_end();
@@ -676,6 +736,7 @@ fn directives(text: &str) -> Vec<Diagnostic> {
         match words.next() {
             Some("YAML") => {
                 let version = words.next().unwrap_or("");
+                yaml11 |= version == "1.1";
                 if !matches!(version, "1.1" | "1.2") {
                     out.push(
                         Diagnostic::error(
@@ -697,7 +758,7 @@ fn directives(text: &str) -> Vec<Diagnostic> {
             ),
         }
     }
-    out
+    (out, yaml11)
 }
 
 /// Resolve a plain scalar with the YAML 1.2 core schema.

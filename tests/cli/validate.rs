@@ -49,46 +49,57 @@ fn yaml_tags() {
      3 │ owner: !!null example
        ·        ───────┬──────
        ·               ╰── this tagged value
-     4 │ validation-script: generated/validate-demo.sh
+     4 │ !custom labels: {}
        ╰────
       help: remove the tag (qmspec reads the value by the spec's schema), or give the tag a value of
             its kind
     qmspec::yaml-tag
 
+      × unsupported YAML tag `!custom` on a key
+       ╭─[tests/fixtures/validate/yaml-tags.yaml:4:1]
+     3 │ owner: !!null example
+     4 │ !custom labels: {}
+       · ───────┬──────
+       ·        ╰── tagged key
+     5 │ !<tag:yaml.org,2002:str> env: { A: !<tag:yaml.org,2002:int> 10 }
+       ╰────
+      help: a spec's keys are plain text: remove the tag
+    qmspec::yaml-tag
+
       × `!!int 1.5` is not an integer that qmspec can hold
-        ╭─[tests/fixtures/validate/yaml-tags.yaml:11:13]
-     10 │       digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2
-     11 │     runner: !!int 1.5
+        ╭─[tests/fixtures/validate/yaml-tags.yaml:13:13]
+     12 │       digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2
+     13 │     runner: !!int 1.5
         ·             ────┬────
         ·                 ╰── this tagged value
-     12 │     dockerfile: generated/Dockerfile.demo.amd64
+     14 │     dockerfile: generated/Dockerfile.demo.amd64
         ╰────
       help: remove the tag (qmspec reads the value by the spec's schema), or give the tag a value of
             its kind
     qmspec::yaml-tag
 
       × unsupported YAML tag `!custom` on a list
-        ╭─[tests/fixtures/validate/yaml-tags.yaml:22:8]
-     21 │   packages: [ca-certificates=20230311, wget=1.21.3-1+b2]
-     22 │ tools: !custom
+        ╭─[tests/fixtures/validate/yaml-tags.yaml:24:8]
+     23 │   packages: [ca-certificates=20230311, wget=1.21.3-1+b2]
+     24 │ tools: !custom
         ·        ▲
         ·        ╰── tagged here
-     23 │   - name: hello
+     25 │   - name: hello
         ╰────
       help: remove the tag; a spec's lists and mappings need none
     qmspec::yaml-tag
 
       × `!!bool maybe` is not a boolean: `!!bool` takes `true` or `false`
-        ╭─[tests/fixtures/validate/yaml-tags.yaml:41:26]
-     40 │   workdir: !!str /app
-     41 │   scripts: !!map { from: !!bool maybe, to: /app/scripts }
+        ╭─[tests/fixtures/validate/yaml-tags.yaml:43:26]
+     42 │   workdir: !!str /app
+     43 │   scripts: !!map { from: !!bool maybe, to: /app/scripts }
         ·                          ──────┬─────
         ·                                ╰── this tagged value
-     42 │   python: { via: system, venv: /app/.venv }
+     44 │   python: { via: system, venv: /app/.venv }
         ╰────
       help: remove the tag (qmspec reads the value by the spec's schema), or give the tag a value of
             its kind
-    tests/fixtures/validate/yaml-tags.yaml: invalid (4 errors, 0 warnings)
+    tests/fixtures/validate/yaml-tags.yaml: invalid (5 errors, 0 warnings)
     "#);
 }
 
@@ -272,7 +283,7 @@ fn injection() {
       │ of a heredoc
         ╭─[tests/fixtures/validate/injection.yaml:27:38]
      26 │     sources:
-     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi"] }
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
         ·                                      ───────────┬───────────
         ·                                                 ╰── `<<`, which BuildKit reads as the start of a heredoc here
      28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
@@ -284,9 +295,20 @@ fn injection() {
       │ RUN flag (`--mount`, `--network`)
         ╭─[tests/fixtures/validate/injection.yaml:27:63]
      26 │     sources:
-     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi"] }
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
         ·                                                               ────────────────────────┬────────────────────────
         ·                                                                                       ╰── a leading `-`, which BuildKit reads as a RUN flag (`--mount`, `--network`) here
+     28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
+        ╰────
+      help: write one command per list entry, each on one line
+    qmspec::unsafe-value
+
+      × the command `tools[0].sources.amd64.run[2]` contains a shell comment
+        ╭─[tests/fixtures/validate/injection.yaml:27:114]
+     26 │     sources:
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
+        ·                                                                                                                  ─────────┬─────────
+        ·                                                                                                                           ╰── a shell comment here
      28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
         ╰────
       help: write one command per list entry, each on one line
@@ -294,7 +316,7 @@ fn injection() {
 
       × `setup` is a pip package but has no `version` to pin
         ╭─[tests/fixtures/validate/injection.yaml:28:7]
-     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi"] }
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
      28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
         ·       ──┬──
         ·         ╰── unpinned
@@ -306,7 +328,7 @@ fn injection() {
       × `tools[0].sources.arm64.package` `--index-url=http://evil` is not a valid Python (PEP 508)
       │ package name
         ╭─[tests/fixtures/validate/injection.yaml:28:69]
-     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi"] }
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
      28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
         ·                                                                     ─────────────┬────────────
         ·                                                                                  ╰── not a package name
@@ -328,27 +350,105 @@ fn injection() {
             optionally with a version, e.g. `xtb` or `xtb=6.7.1`
     qmspec::unsafe-value
 
-      × `tools[2].sources.amd64.path[0]` contains `$`
+      × `tools[2].sources.amd64.path[0]` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the
+      │ shell would expand
         ╭─[tests/fixtures/validate/injection.yaml:43:16]
      42 │         dest: /opt/hello
      43 │         path: [/opt/$HOME]
         ·                ─────┬────
-        ·                     ╰── BuildKit would expand this as a variable
+        ·                     ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
      44 │       arm64:
         ╰────
-      help: write the path out literally: COPY, FROM and `ENV PATH` expand `$NAME` at build time
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
     qmspec::unsafe-value
 
-      × `app.copy[0].from` contains `$`
+      × `app.workdir` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand
+        ╭─[tests/fixtures/validate/injection.yaml:51:12]
+     50 │ app:
+     51 │   workdir: /srv/$HOME
+        ·            ─────┬────
+        ·                 ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
+     52 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
+        ╰────
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::unsafe-value
+
+      × `app.python.venv` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would
+      │ expand
+        ╭─[tests/fixtures/validate/injection.yaml:52:32]
+     51 │   workdir: /srv/$HOME
+     52 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
+        ·                                ───────────┬───────────
+        ·                                           ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
+     53 │   command: [python3, -m, demo]
+        ╰────
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::unsafe-value
+
+      × `app.copy[0].from` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would
+      │ expand
         ╭─[tests/fixtures/validate/injection.yaml:54:18]
      53 │   command: [python3, -m, demo]
      54 │   copy: [{ from: "src/${SECRET}", to: /app/src }]
         ·                  ───────┬───────
-        ·                         ╰── BuildKit would expand this as a variable
+        ·                         ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
      55 │ ci:
         ╰────
-      help: write the path out literally: COPY, FROM and `ENV PATH` expand `$NAME` at build time
-    tests/fixtures/validate/injection.yaml: invalid (10 errors, 0 warnings)
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    tests/fixtures/validate/injection.yaml: invalid (13 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn yaml_1_1() {
+    let (code, report) = validate("yaml-1-1");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::yaml-version
+
+      × `on` means one thing in YAML 1.1 and another in YAML 1.2
+        ╭─[tests/fixtures/validate/yaml-1-1.yaml:43:15]
+     42 │   workdir: /app
+     43 │   data-dirs: [on]
+        ·               ─┬
+        ·                ╰── read differently by the two versions
+     44 │   python: { via: system, venv: /app/.venv }
+        ╰────
+      help: quote it (`"on"`) or write it so both versions agree; qmspec reads YAML 1.2 although the
+            file says `%YAML 1.1`
+    qmspec::yaml-version
+
+      × `010001` means one thing in YAML 1.1 and another in YAML 1.2
+        ╭─[tests/fixtures/validate/yaml-1-1.yaml:46:27]
+     45 │   command: [python3, -m, demo]
+     46 │   user: { name: app, uid: 010001 }
+        ·                           ───┬──
+        ·                              ╰── read differently by the two versions
+     47 │ ci:
+        ╰────
+      help: quote it (`"010001"`) or write it so both versions agree; qmspec reads YAML 1.2 although
+            the file says `%YAML 1.1`
+    tests/fixtures/validate/yaml-1-1.yaml: invalid (2 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn leading_zero() {
+    let (code, report) = validate("leading-zero");
+    assert_eq!(code, 0, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::yaml11-number
+
+      ⚠ `010001` is read by YAML 1.1 tools as another number than qmspec reads
+        ╭─[tests/fixtures/validate/leading-zero.yaml:43:27]
+     42 │   command: [python3, -m, demo]
+     43 │   user: { name: app, uid: 010001 }
+        ·                           ───┬──
+        ·                              ╰── YAML 1.1 and 1.2 disagree
+     44 │ ci:
+        ╰────
+      help: write it without a leading zero, `_` or `:` (or quote it where text is expected)
+    tests/fixtures/validate/leading-zero.yaml: valid (1 warning)
     "#);
 }
 
