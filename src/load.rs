@@ -72,10 +72,19 @@ pub fn load(bytes: &[u8]) -> Loaded {
         return invalid(text, schema_errors, Some(doc));
     }
     // Deserialize from a reference: the document stays intact for the rules' spans.
-    let spec = match serde_path_to_error::deserialize::<_, Spec>(&doc.value) {
+    // The plain deserializer first: tracking the path costs on every spec, and is only
+    // needed to place the rare value the schema accepts but the model cannot hold.
+    let spec = match <Spec as serde::Deserialize>::deserialize(&doc.value) {
         Ok(spec) => spec,
-        Err(e) => {
-            let d = model_mismatch(&doc, &e);
+        Err(_) => {
+            let d = match serde_path_to_error::deserialize::<_, Spec>(&doc.value) {
+                Ok(_) => Diagnostic::error(
+                    "qmspec::internal",
+                    "the spec passed the schema but not the model",
+                )
+                .with_help("this is a bug in qmspec; please report it with the spec"),
+                Err(e) => model_mismatch(&doc, &e),
+            };
             return invalid(text, vec![d], Some(doc));
         }
     };

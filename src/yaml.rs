@@ -671,16 +671,15 @@ pub fn yaml11_differs(plain: &str) -> bool {
 /// Whether a plain scalar is a YAML 1.2 float that JSON cannot hold: `.inf`, `.nan`, or a
 /// number too large for a double (`1e400`).
 fn non_finite(text: &str) -> bool {
-    let special = matches!(
-        text.trim_start_matches(['+', '-']),
-        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"
-    );
-    special
-        || (matches!(resolve_plain(text), Value::String(_))
+    let body = text.trim_start_matches(['+', '-']);
+    // Only text that starts like a number can be one; most plain scalars stop here.
+    if !body.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return false;
+    }
+    matches!(body, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN")
+        || (body.contains(['e', 'E'])
             && text.parse::<f64>().is_ok_and(|f| !f.is_finite())
-            && text
-                .trim_start_matches(['+', '-'])
-                .starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+            && matches!(resolve_plain(text), Value::String(_)))
 }
 
 /// A scalar with an explicit core-schema tag: the tag is honoured, and a value that does not
