@@ -583,7 +583,7 @@ pub struct Ci {
     pub workflow: String,
     /// Git tag patterns whose push publishes the images (at least one).
     #[serde(default = "default_tags")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), extend("items" = {"type": "string", "minLength": 1}))]
     pub on_tags: Vec<String>,
     /// Also allow starting the workflow by hand.
     #[serde(default)]

@@ -13,7 +13,7 @@ use similar::TextDiff;
 use crate::load::{Loaded, load};
 use crate::paths::{collision_key, output_path_problem, spec_path_problem};
 use crate::render::{Output, RenderError, StampState, render_spec, stamp_state};
-use crate::repo::{Found, Kind, Repo, WalkError};
+use crate::repo::{Found, Ident, Kind, Repo, WalkError};
 use crate::schema::schema_text_2020;
 
 pub use crate::paths::{MANIFEST, SCHEMA_PATH};
@@ -146,8 +146,8 @@ pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
         .read(spec_path, limit)
         .map_err(|e| read_err(spec_path, e))?
     {
-        Found::Bytes(b) => Ok(load(&b)),
-        Found::TooLarge(_, b) => Ok(load(&[b.as_slice(), b"\0"].concat())),
+        Found::Bytes(b, _) => Ok(load(&b)),
+        Found::TooLarge(_, b, _) => Ok(load(&[b.as_slice(), b"\0"].concat())),
         Found::Absent => Err(OutputError::Read {
             path: spec_path.to_string(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
@@ -219,7 +219,7 @@ fn read_manifest(repo: &Repo) -> Result<Manifest, OutputError> {
             });
             return Ok(m);
         }
-        Found::Bytes(b) => match String::from_utf8(b) {
+        Found::Bytes(b, _) => match String::from_utf8(b) {
             Ok(t) => t,
             Err(_) => {
                 m.refusal = Some(Refusal::Foreign {
@@ -298,21 +298,40 @@ pub enum AtPath {
 
 /// Classify the file at `path` against what the spec produces (`expected`, if anything).
 pub fn classify(repo: &Repo, path: &str, expected: Option<&str>) -> Result<AtPath, OutputError> {
+    Ok(classify_file(repo, path, expected)?.0)
+}
+
+/// [`classify`], and which file was classified: a later write or removal goes ahead only if
+/// that very file is still there, unchanged.
+fn classify_file(
+    repo: &Repo,
+    path: &str,
+    expected: Option<&str>,
+) -> Result<(AtPath, Option<Ident>), OutputError> {
     let found = match repo.read(path, MAX_OUTPUT_BYTES) {
         Ok(f) => f,
-        Err(WalkError::NotADir { kind, .. }) => return Ok(AtPath::NotAFile(kind)),
+        Err(WalkError::NotADir { kind, .. }) => return Ok((AtPath::NotAFile(kind), None)),
         Err(e) => return Err(read_err(path, e)),
     };
     Ok(match found {
-        Found::Absent => AtPath::Absent,
-        Found::NotAFile(kind) => AtPath::NotAFile(kind),
-        Found::TooLarge(size, _) => AtPath::Foreign {
-            why: format!("is {size} bytes, larger than any file qmspec writes"),
-            text: None,
-        },
-        Found::Bytes(b) => {
+        Found::Absent => (AtPath::Absent, None),
+        Found::NotAFile(kind) => (AtPath::NotAFile(kind), None),
+        Found::TooLarge(size, _, ident) => (
+            AtPath::Foreign {
+                why: format!("is {size} bytes, larger than any file qmspec writes"),
+                text: None,
+            },
+            Some(ident),
+        ),
+        Found::Bytes(b, ident) => (classify_bytes(path, b, expected), Some(ident)),
+    })
+}
+
+fn classify_bytes(path: &str, b: Vec<u8>, expected: Option<&str>) -> AtPath {
+    {
+        {
             if expected.is_some_and(|e| e.as_bytes() == b.as_slice()) {
-                return Ok(AtPath::Same);
+                return AtPath::Same;
             }
             match String::from_utf8(b) {
                 Err(_) => AtPath::Foreign {
@@ -328,7 +347,7 @@ pub fn classify(repo: &Repo, path: &str, expected: Option<&str>) -> Result<AtPat
                 },
             }
         }
-    })
+    }
 }
 
 fn not_a_file(path: &str, kind: Kind) -> Refusal {
@@ -469,14 +488,14 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
         if let Err(e) = repo.writable(&o.path) {
             match e {
                 WalkError::NotADir { kind, .. } => refusals.push(not_a_file(&o.path, kind)),
-                WalkError::Io(source) => return Err(read_err(&o.path, WalkError::Io(source))),
+                other => return Err(read_err(&o.path, other)),
             }
             continue;
         }
-        let found = classify(repo, &o.path, Some(&o.content))?;
+        let (found, ident) = classify_file(repo, &o.path, Some(&o.content))?;
         match write_refusal(&o.path, spec, &found, force) {
             Some(r) => refusals.push(r),
-            None => writes.push((o, found)),
+            None => writes.push((o, found, ident)),
         }
     }
     let produced: BTreeSet<String> = plan
@@ -487,12 +506,17 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
     let mut removals = Vec::new();
     let mut actions = Vec::new();
     for (spec, out) in orphan_candidates(repo, &manifest, &spec_set, &produced) {
-        match classify(repo, out, None)? {
+        let (found, ident) = classify_file(repo, out, None)?;
+        match found {
             AtPath::Absent => {}
             AtPath::Stamped {
                 state: StampState::Intact { spec: s },
                 ..
-            } if &s == spec => removals.push(out.clone()),
+            } if &s == spec => {
+                if let Some(ident) = ident {
+                    removals.push((out.clone(), ident));
+                }
+            }
 
             other => actions.push(Action::Kept {
                 path: out.clone(),
@@ -522,38 +546,41 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
             other => std::io::Error::other(other.to_string()),
         },
     };
-    // A temporary file left by a killed run holds a whole stamped file (or nothing, when the
-    // run died between creating and writing it); anything else with such a name is kept.
-    let ours = |head: &[u8]| {
-        let text = String::from_utf8_lossy(head);
-        let after_shebang = match text.strip_prefix("#!") {
-            Some(rest) => rest.split_once('\n').map_or("", |(_, r)| r),
-            None => &text,
-        };
-        head.is_empty() || after_shebang.starts_with(crate::render::STAMP_PREFIX)
-    };
-    for (o, _) in &writes {
-        repo.sweep_temporaries(&o.path, &ours)
-            .map_err(|e| werr(&o.path, e))?;
-    }
     let mut written = Vec::new();
-    for (o, found) in writes {
+    for (o, ..) in &writes {
+        // A temporary file a killed run left is a whole file with an intact stamp for this
+        // output (qmspec writes it completely before renaming it); only such a file is removed.
+        let ours = |bytes: &[u8]| {
+            std::str::from_utf8(bytes)
+                .is_ok_and(|t| matches!(stamp_state(t, &o.path), StampState::Intact { .. }))
+        };
+        for left in repo
+            .sweep_temporaries(&o.path, &ours)
+            .map_err(|e| werr(&o.path, e))?
+        {
+            actions.push(Action::Kept {
+                path: left,
+                why: "is named like a temporary file of an interrupted run but holds no intact qmspec file (an empty one is left when a run was killed between creating and writing it); delete it yourself".into(),
+            });
+        }
+    }
+    for (o, found, ident) in writes {
         match found {
             AtPath::Same => written.push(Action::Unchanged(o.path.clone())),
             AtPath::Absent => {
-                repo.write_atomic(&o.path, o.content.as_bytes())
+                repo.write_atomic(&o.path, o.content.as_bytes(), None)
                     .map_err(|e| werr(&o.path, e))?;
                 written.push(Action::Created(o.path.clone()));
             }
             _ => {
-                repo.write_atomic(&o.path, o.content.as_bytes())
+                repo.write_atomic(&o.path, o.content.as_bytes(), ident)
                     .map_err(|e| werr(&o.path, e))?;
                 written.push(Action::Updated(o.path.clone()));
             }
         }
     }
-    for out in &removals {
-        repo.remove(out).map_err(|e| werr(out, e))?;
+    for (out, ident) in &removals {
+        repo.remove(out, *ident).map_err(|e| werr(out, e))?;
         written.push(Action::Removed(out.clone()));
     }
     // The new manifest: every entry of a spec that was run is replaced by what it produced;
@@ -570,8 +597,9 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
         entries.insert((spec.clone(), o.path.clone()));
     }
     let text = manifest_text(&entries);
-    if classify(repo, MANIFEST, Some(&text))? != AtPath::Same {
-        repo.write_atomic(MANIFEST, text.as_bytes())
+    let (found, ident) = classify_file(repo, MANIFEST, Some(&text))?;
+    if found != AtPath::Same {
+        repo.write_atomic(MANIFEST, text.as_bytes(), ident)
             .map_err(|e| werr(MANIFEST, e))?;
     }
     written.extend(actions);

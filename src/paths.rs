@@ -45,9 +45,22 @@ fn fold(s: &str) -> String {
 }
 
 /// The key under which two paths are the same file on any file system qmspec's users have:
-/// normal form, case folded (macOS and Windows fold case), ignorable code points dropped.
+/// normal form, case folded (macOS and Windows fold case), ignorable code points and trailing
+/// dots and spaces of each name dropped (Windows drops them).
 pub fn collision_key(path: &str) -> String {
-    fold(&normalize(path))
+    normalize(path)
+        .split('/')
+        .map(|c| fold(c).trim_end_matches(['.', ' ']).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Whether a name is a Windows 8.3 short name (`GIT~1`, `WORKER~1.JSO`), which may stand for
+/// any long name on that file system.
+fn is_short_name(component: &str) -> bool {
+    component
+        .split_once('~')
+        .is_some_and(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// Whether a path component names git's own folder, in any spelling a file system may map to
@@ -89,7 +102,7 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
     if parts.contains(&"..") {
         return Some("leaves the repository through `..`");
     }
-    if normal.is_empty() || path.ends_with('/') {
+    if normal.is_empty() || path.ends_with('/') || path.ends_with("/.") || path == "." {
         return Some("names a folder, not a file");
     }
     if parts.iter().any(|c| c.len() > MAX_NAME_BYTES) {
@@ -101,18 +114,44 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
     if parts.iter().any(|c| is_git_dir(c)) {
         return Some("is inside `.git`, where git keeps hooks and its own state");
     }
+    if parts.iter().any(|c| is_short_name(c)) {
+        return Some("has a name with `~` and a digit, which Windows may read as a short name");
+    }
+    if parts
+        .iter()
+        .any(|c| c.contains(".qmspec-tmp-") || c.contains(".qmspec-rm-"))
+    {
+        return Some("has a name qmspec keeps for its temporary files");
+    }
     let key = collision_key(path);
     if key == SPEC_DIR || key.starts_with(&format!("{SPEC_DIR}/")) {
         return Some("is inside `specs/`, where only specs belong");
     }
-    if key == collision_key(MANIFEST) {
-        return Some("is qmspec's manifest");
-    }
-    if collision_key(MANIFEST).starts_with(&format!("{key}/")) {
-        return Some("is the folder of qmspec's manifest");
-    }
-    if key == collision_key(SCHEMA_PATH) {
-        return Some("is the spec schema");
+    // The inputs: neither the file, nor a folder on its path, nor anything under it.
+    for (input, is, folder_of, under) in [
+        (
+            MANIFEST,
+            "is qmspec's manifest",
+            "is the folder of qmspec's manifest",
+            "is under qmspec's manifest",
+        ),
+        (
+            SCHEMA_PATH,
+            "is the spec schema",
+            "is the folder of the spec schema",
+            "is under the spec schema",
+        ),
+    ] {
+        let input = collision_key(input);
+        if key == input {
+            return Some(is);
+        }
+        if input.starts_with(&format!("{key}/")) {
+            return Some(folder_of);
+        }
+        if key.starts_with(&format!("{input}/")) {
+            return Some(under);
+        }
     }
     None
 }
@@ -170,6 +209,15 @@ mod tests {
             ".git::$INDEX_ALLOCATION/x",
             "generated",
             "GENERATED",
+            "specs./x.sh",
+            "schema/worker.schema.json.",
+            "generated/.qmspec-manifest.",
+            "schema/WORKER~1.JSO",
+            "schema/worker.schema.json/x.sh",
+            "generated/.qmspec-manifest/x.sh",
+            "schema",
+            "generated/.x.qmspec-tmp-1-1",
+            "generated/x.sh/.",
         ] {
             assert!(
                 output_path_problem(bad).is_some(),

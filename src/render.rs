@@ -47,6 +47,14 @@ pub enum RenderError {
         help("add a pin under `ci.pins` (`owner/repo: SHA # vX.Y.Z`), then run `qmspec generate`")
     )]
     Pin(String),
+    #[error("{path} would be {bytes} bytes, more than the 1 MiB qmspec writes")]
+    #[diagnostic(
+        code("qmspec::output-too-large"),
+        help(
+            "a generated file is a few KiB: shorten the spec's lists and values, then run `qmspec generate`"
+        )
+    )]
+    TooLarge { path: String, bytes: usize },
     #[error(
         "{path} would have a line of {bytes} bytes (line {line}); BuildKit refuses lines over 64 KiB"
     )]
@@ -71,6 +79,10 @@ pub struct Output {
     pub key: String,
     pub content: String,
 }
+
+/// Largest file qmspec writes. Generated files are a few KiB; a spec that would make one this
+/// big repeats values through aliases or lists thousands of entries.
+pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
 
 /// Longest line qmspec writes into a generated file. BuildKit's Dockerfile reader refuses a
 /// line over 64 KiB; the spec's values are capped far below this (see `rules`), so reaching it
@@ -159,12 +171,20 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// Quote for POSIX sh only when needed: plain words stay readable.
+/// Quote for POSIX sh only when needed: plain words stay readable. A word that reads as an
+/// assignment (`NAME=…`) is quoted too: in command position the shell would assign it rather
+/// than run it.
 pub fn shell_quote(s: &str) -> String {
+    let assignment = s.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
     let safe = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_./:=+@%,-".contains(c))
-        && !s.starts_with('=');
+        && !s.starts_with('=')
+        && !assignment;
     if safe {
         s.to_string()
     } else {
@@ -454,6 +474,12 @@ pub fn render(r: &Resolved, pins: &Pins) -> Result<Vec<Output>, RenderError> {
     };
     let mut push = |key: String, path: &str, body: String| -> Result<(), RenderError> {
         let path = crate::paths::normalize(path);
+        if body.len() > MAX_OUTPUT_BYTES {
+            return Err(RenderError::TooLarge {
+                path,
+                bytes: body.len(),
+            });
+        }
         if let Some((n, line)) = body
             .lines()
             .enumerate()
@@ -571,6 +597,17 @@ mod tests {
     fn quoting() {
         assert_eq!(shell_quote("/opt/xtb"), "/opt/xtb");
         assert_eq!(shell_quote("a b'c"), r"'a b'\''c'");
+        // An assignment-like word is quoted, so it runs rather than assigns.
+        assert_eq!(
+            shell_quote("PATH=/opt/conda/bin/conda"),
+            "'PATH=/opt/conda/bin/conda'"
+        );
+        assert_eq!(shell_quote("wget=1.21"), "'wget=1.21'");
+        assert_eq!(
+            shell_quote("ca-certificates=20230311"),
+            "ca-certificates=20230311"
+        );
+        assert_eq!(shell_quote("--x=1"), "--x=1");
         assert_eq!(docker_quote(r#"a"$b\"#), r#""a\"\$b\\""#);
         assert_eq!(env_quote("${A}/x:$B:$$"), r#""${A}/x:${B}:\$""#);
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 
 /// What sits at a repository path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,15 +38,44 @@ impl Kind {
     }
 }
 
+/// Which file a path held when it was read: replaced or removed later only if it is still
+/// that file, unchanged (same inode, size and modification time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ident {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: (i64, i64),
+    /// Permission bits, kept when the file is replaced.
+    mode: u32,
+}
+
+impl Ident {
+    #[allow(
+        clippy::unnecessary_cast,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
+    fn of(st: &rustix::fs::Stat) -> Ident {
+        Ident {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            size: st.st_size as i64,
+            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+            mode: (st.st_mode as u32) & 0o777,
+        }
+    }
+}
+
 /// What reading a repository path found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
     Absent,
     /// Not a regular file (or a parent is not a plain directory): not opened for reading.
     NotAFile(Kind),
-    /// A regular file larger than the limit: its size and its first `limit` bytes.
-    TooLarge(u64, Vec<u8>),
-    Bytes(Vec<u8>),
+    /// A regular file larger than the limit: its size, its first `limit` bytes, which file.
+    TooLarge(u64, Vec<u8>, Ident),
+    Bytes(Vec<u8>, Ident),
 }
 
 /// A path problem found while walking: a parent that is not a plain directory.
@@ -54,6 +83,12 @@ pub enum Found {
 pub enum WalkError {
     #[error("`{component}` is {}, not a directory", kind.describe())]
     NotADir { component: String, kind: Kind },
+    /// The file changed between classifying and writing (another program wrote it).
+    #[error("{path} changed while qmspec was running; it was left as it is{}", left_at.as_ref().map(|a| format!(" (moved aside to {a}: a new file took its place)")).unwrap_or_default())]
+    Changed {
+        path: String,
+        left_at: Option<String>,
+    },
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -204,13 +239,14 @@ impl Repo {
             return Ok(Found::NotAFile(Kind::Special));
         }
         let size = u64::try_from(st.st_size).unwrap_or(0);
+        let ident = Ident::of(&st);
         let mut bytes = Vec::new();
         File::from(fd).take(limit + 1).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > limit {
             bytes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            return Ok(Found::TooLarge(size.max(limit + 1), bytes));
+            return Ok(Found::TooLarge(size.max(limit + 1), bytes, ident));
         }
-        Ok(Found::Bytes(bytes))
+        Ok(Found::Bytes(bytes, ident))
     }
 
     /// Check that `rel` could be written: every existing parent is a plain directory and the
@@ -228,29 +264,30 @@ impl Repo {
         }
     }
 
-    /// Replace `rel` atomically: a temporary file beside it (a name unique to this process
-    /// and call), written, flushed, then renamed over it. The file keeps its permission bits;
-    /// a new file is 0644, or 0755 when it starts with `#!`.
-    pub fn write_atomic(&self, rel: &str, content: &[u8]) -> Result<(), WalkError> {
+    /// Write `rel` atomically: a temporary file beside it (a name unique to this process and
+    /// call) is written and flushed, then put in place in one step that also checks the
+    /// decision made when the path was classified. `expect` is the file found then (`None`:
+    /// nothing): a new file goes in with `RENAME_NOREPLACE`, so one that appeared meanwhile is
+    /// never overwritten; a replacement is swapped in with `RENAME_EXCHANGE`, and if what it
+    /// displaced is not the file classified, the swap is undone. The file keeps its permission
+    /// bits; a new one is 0644, or 0755 when it starts with `#!`.
+    pub fn write_atomic(
+        &self,
+        rel: &str,
+        content: &[u8],
+        expect: Option<Ident>,
+    ) -> Result<(), WalkError> {
         let Some((dir, name)) = self.parent(rel, true)? else {
             return Err(WalkError::Io(io::Error::other(
                 "cannot create the directory",
             )));
         };
-        let mode = match rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-                st.st_mode & 0o777
-            }
-            Ok(st) => {
-                return Err(WalkError::NotADir {
-                    component: name,
-                    kind: kind_of(FileType::from_raw_mode(st.st_mode)),
-                });
-            }
-            Err(_) if content.starts_with(b"#!") => 0o755,
-            Err(_) => 0o644,
+        let mode = match expect {
+            Some(id) => id.mode,
+            None if content.starts_with(b"#!") => 0o755,
+            None => 0o644,
         };
-        let tmp = temp_name(&name);
+        let tmp = temp_name(&name, "tmp");
         let fd = rustix::fs::openat(
             &dir,
             tmp.as_str(),
@@ -258,46 +295,74 @@ impl Repo {
             Mode::from_raw_mode(0o600),
         )
         .map_err(errno)?;
-        let result = (|| -> io::Result<()> {
+        let written = (|| -> io::Result<()> {
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(errno)?;
             let mut f = File::from(fd);
             f.write_all(content)?;
-            f.sync_all()?;
-            rustix::fs::renameat(&dir, tmp.as_str(), &dir, name.as_str()).map_err(errno)
+            f.sync_all()
         })();
+        let result = written.map_err(WalkError::Io).and_then(|()| match expect {
+            None => install_new(&dir, &tmp, &name, rel),
+            Some(id) => install_over(&dir, &tmp, &name, rel, id),
+        });
         if result.is_err() {
             let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
         }
-        result.map_err(WalkError::Io)
+        result
     }
 
-    /// Remove the regular file `rel` (never a directory, never through a symlink).
-    pub fn remove(&self, rel: &str) -> Result<(), WalkError> {
+    /// Remove the regular file `rel` if it is still the file classified (`expect`): it is
+    /// renamed aside first, then checked, then removed, or put back when it changed meanwhile.
+    /// Never a directory, never through a symlink.
+    pub fn remove(&self, rel: &str, expect: Ident) -> Result<(), WalkError> {
         let Some((dir, name)) = self.parent(rel, false)? else {
             return Ok(());
         };
-        match kind_at(&dir, &name)? {
-            Kind::File => rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty())
-                .map_err(|e| WalkError::Io(errno(e))),
-            Kind::Absent => Ok(()),
-            kind => Err(WalkError::NotADir {
-                component: name,
-                kind,
-            }),
+        let aside = temp_name(&name, "rm");
+        match rustix::fs::renameat_with(
+            &dir,
+            name.as_str(),
+            &dir,
+            aside.as_str(),
+            RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(WalkError::Io(errno(e))),
         }
+        let st =
+            rustix::fs::statat(&dir, aside.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
+        if is_expected(&st, expect) {
+            return rustix::fs::unlinkat(&dir, aside.as_str(), AtFlags::empty())
+                .map_err(|e| WalkError::Io(errno(e)));
+        }
+        // Not the file qmspec classified: put it back where it was.
+        let back = rustix::fs::renameat_with(
+            &dir,
+            aside.as_str(),
+            &dir,
+            name.as_str(),
+            RenameFlags::NOREPLACE,
+        );
+        Err(WalkError::Changed {
+            path: rel.to_string(),
+            left_at: back.is_err().then_some(aside),
+        })
     }
 
     /// Remove temporary files that an interrupted run left beside `rel`: only names of
     /// qmspec's own pattern for that very file (`.NAME.qmspec-tmp-PID-N`), only regular files,
-    /// and only when `ours` accepts their first bytes (a file that merely has such a name is
-    /// left alone). Called under the lock, so no other run's temporary file is live.
+    /// and only when `ours` accepts their whole content: a killed run leaves a complete stamped
+    /// file there (or an empty one, when it died between creating and writing it, which is
+    /// kept: it proves nothing). Returns the names of the temporaries left in place. Called
+    /// under the lock, so no other run's temporary file is live.
     pub fn sweep_temporaries(
         &self,
         rel: &str,
         ours: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<(), WalkError> {
+    ) -> Result<Vec<String>, WalkError> {
         let Some((dir, name)) = self.parent(rel, false)? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let prefix = format!(".{name}.qmspec-tmp-");
         let dup = rustix::fs::openat(
@@ -307,6 +372,8 @@ impl Repo {
             Mode::empty(),
         )
         .map_err(errno)?;
+        let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
+        let mut kept = Vec::new();
         let entries = rustix::fs::Dir::read_from(&dup).map_err(errno)?;
         for entry in entries {
             let entry = entry.map_err(errno)?;
@@ -321,20 +388,34 @@ impl Repo {
                         && k.bytes().all(|b| b.is_ascii_digit())
                 })
             });
-            if is_temp
-                && kind_at(&dir, n)? == Kind::File
-                && head_at(&dir, n, 512).is_some_and(|head| ours(&head))
-            {
-                let _ = rustix::fs::unlinkat(&dir, n, AtFlags::empty());
+            if !is_temp || kind_at(&dir, n)? != Kind::File {
+                continue;
+            }
+            match head_at(&dir, n, MAX_SWEEP_BYTES) {
+                Some((bytes, st)) if ours(&bytes) => {
+                    // Removed only if it is still the file just read.
+                    let now = rustix::fs::statat(&dir, n, AtFlags::SYMLINK_NOFOLLOW);
+                    if now.is_ok_and(|now| Ident::of(&now) == Ident::of(&st)) {
+                        let _ = rustix::fs::unlinkat(&dir, n, AtFlags::empty());
+                    }
+                }
+                _ => kept.push(if folder.is_empty() {
+                    n.to_string()
+                } else {
+                    format!("{folder}/{n}")
+                }),
             }
         }
-        Ok(())
+        Ok(kept)
     }
 }
 
-/// The first `n` bytes of a regular file in `dir`, opened without following a symlink or
-/// blocking on a FIFO.
-fn head_at<Fd: AsFd>(dir: Fd, name: &str, n: u64) -> Option<Vec<u8>> {
+/// Most bytes read from a leftover temporary file to prove it is qmspec's.
+const MAX_SWEEP_BYTES: u64 = 8 << 20;
+
+/// A regular file's content (at most `n` bytes) and its stat, opened without following a
+/// symlink or blocking on a FIFO.
+fn head_at<Fd: AsFd>(dir: Fd, name: &str, n: u64) -> Option<(Vec<u8>, rustix::fs::Stat)> {
     let fd = rustix::fs::openat(
         dir,
         name,
@@ -348,15 +429,83 @@ fn head_at<Fd: AsFd>(dir: Fd, name: &str, n: u64) -> Option<Vec<u8>> {
     }
     let mut head = Vec::new();
     File::from(fd).take(n).read_to_end(&mut head).ok()?;
-    Some(head)
+    Some((head, st))
 }
 
-fn temp_name(name: &str) -> String {
+fn temp_name(name: &str, kind: &str) -> String {
     format!(
-        ".{name}.qmspec-tmp-{}-{}",
+        ".{name}.qmspec-{kind}-{}-{}",
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Whether a stat is of the regular file classified earlier, unchanged.
+fn is_expected(st: &rustix::fs::Stat, expect: Ident) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && Ident::of(st) == expect
+}
+
+fn changed(rel: &str) -> WalkError {
+    WalkError::Changed {
+        path: rel.to_string(),
+        left_at: None,
+    }
+}
+
+/// Whether a `renameat2` flag is unsupported where the file lives (some file systems).
+fn unsupported(e: rustix::io::Errno) -> bool {
+    matches!(
+        e,
+        rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP
+    )
+}
+
+/// Put a new file in place only if nothing is there now.
+fn install_new(dir: &OwnedFd, tmp: &str, name: &str, rel: &str) -> Result<(), WalkError> {
+    match rustix::fs::renameat_with(dir, tmp, dir, name, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST) => Err(changed(rel)),
+        // Without `renameat2` flags: check, then rename (a narrow window remains).
+        Err(e) if unsupported(e) => {
+            if kind_at(dir, name)? != Kind::Absent {
+                return Err(changed(rel));
+            }
+            rustix::fs::renameat(dir, tmp, dir, name).map_err(|e| WalkError::Io(errno(e)))
+        }
+        Err(e) => Err(WalkError::Io(errno(e))),
+    }
+}
+
+/// Swap a new file in for the one classified; undo the swap if another file was there.
+fn install_over(
+    dir: &OwnedFd,
+    tmp: &str,
+    name: &str,
+    rel: &str,
+    expect: Ident,
+) -> Result<(), WalkError> {
+    match rustix::fs::renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE) {
+        Ok(()) => {
+            // `tmp` now holds what was at `name`.
+            let st = rustix::fs::statat(dir, tmp, AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
+            if is_expected(&st, expect) {
+                rustix::fs::unlinkat(dir, tmp, AtFlags::empty()).map_err(errno)?;
+                return Ok(());
+            }
+            rustix::fs::renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE).map_err(errno)?;
+            Err(changed(rel))
+        }
+        Err(rustix::io::Errno::NOENT) => Err(changed(rel)),
+        Err(e) if unsupported(e) => {
+            match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if is_expected(&st, expect) => {
+                    rustix::fs::renameat(dir, tmp, dir, name).map_err(|e| WalkError::Io(errno(e)))
+                }
+                _ => Err(changed(rel)),
+            }
+        }
+        Err(e) => Err(WalkError::Io(errno(e))),
+    }
 }
 
 fn kind_of(t: FileType) -> Kind {
@@ -384,5 +533,108 @@ fn not_a_dir<Fd: AsFd>(dir: Fd, comp: &str) -> Option<WalkError> {
             kind,
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ident(repo: &Repo, rel: &str) -> Ident {
+        match repo.read(rel, 1 << 20) {
+            Ok(Found::Bytes(_, id)) => id,
+            other => panic!("{rel}: {other:?}"),
+        }
+    }
+
+    /// The decision made when a path was read holds at the moment of the write: a file that
+    /// appeared, or changed, in between is never overwritten or removed.
+    #[test]
+    fn writes_and_removals_check_the_file_classified() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = Repo::open(dir.path()).expect("open");
+        let path = dir.path().join("out/x");
+
+        repo.write_atomic("out/x", b"first\n", None)
+            .expect("new file");
+        // A file appeared where nothing was: not overwritten.
+        let err = repo
+            .write_atomic("out/x", b"second\n", None)
+            .expect_err("exists");
+        assert!(matches!(err, WalkError::Changed { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "first\n");
+
+        // Replaced while it is still the file read: fine, permission bits kept.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .expect("chmod");
+        let id = ident(&repo, "out/x");
+        repo.write_atomic("out/x", b"second\n", Some(id))
+            .expect("replace");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "second\n");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).expect("stat").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o640);
+
+        // Edited by someone else after it was read: neither replaced nor removed.
+        let id = ident(&repo, "out/x");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(&path, "someone's edit\n").expect("edit");
+        let err = repo
+            .write_atomic("out/x", b"third\n", Some(id))
+            .expect_err("changed");
+        assert!(matches!(err, WalkError::Changed { .. }), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "someone's edit\n"
+        );
+        let err = repo.remove("out/x", id).expect_err("changed");
+        assert!(
+            matches!(err, WalkError::Changed { left_at: None, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "someone's edit\n"
+        );
+
+        // Removed when it is still the file read; nothing else is left in the folder.
+        let id = ident(&repo, "out/x");
+        repo.remove("out/x", id).expect("remove");
+        assert!(!path.exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+            .expect("ls")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn symlinks_and_fifos_are_never_followed_or_opened() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let outside = tempfile::tempdir().expect("tmp");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).expect("symlink");
+        let repo = Repo::open(dir.path()).expect("open");
+        assert!(matches!(
+            repo.write_atomic("link/x", b"x", None),
+            Err(WalkError::NotADir {
+                kind: Kind::Symlink,
+                ..
+            })
+        ));
+        assert_eq!(
+            repo.read("link/x", 10).expect("read"),
+            Found::NotAFile(Kind::Symlink)
+        );
+        assert_eq!(std::fs::read_dir(outside.path()).expect("ls").count(), 0);
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("fifo"))
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        assert_eq!(
+            repo.read("fifo", 10).expect("read"),
+            Found::NotAFile(Kind::Special)
+        );
+        assert_eq!(repo.kind("fifo").expect("kind"), Kind::Special);
     }
 }

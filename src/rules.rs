@@ -944,6 +944,9 @@ fn command_problem(value: &str) -> Option<&'static str> {
 fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
     let mut values: Vec<(String, &str)> = Vec::new();
     let mut commands: Vec<(String, &str)> = Vec::new();
+    // Paths inside the image: absolute, so that none reads as a command's operand or option
+    // (`find !`, a relative `-x`) and each means one place whatever the working directory.
+    let mut in_image: Vec<(String, &str)> = Vec::new();
     // Package names, each judged by its ecosystem's own naming rules.
     let mut packages: Vec<(String, &str, Ecosystem)> = Vec::new();
     for (arch, platform) in spec.platforms.iter() {
@@ -967,6 +970,7 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
         let t = format!("/tools/{i}");
         for (j, e) in tool.path.iter().enumerate() {
             values.push((format!("{t}/path/{j}"), e));
+            in_image.push((format!("{t}/path/{j}"), e));
         }
         if let Some(v) = &tool.version {
             values.push((format!("{t}/version"), v));
@@ -979,11 +983,13 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
             let (_, path) = source_env_path(source);
             for (j, e) in path.iter().enumerate() {
                 values.push((format!("{s}/path/{j}"), e));
+                in_image.push((format!("{s}/path/{j}"), e));
             }
             match source {
                 Source::Archive(a) => {
                     values.push((format!("{s}/url"), &a.url));
                     values.push((format!("{s}/dest"), &a.dest));
+                    in_image.push((format!("{s}/dest"), &a.dest));
                     for (j, e) in a.executables.iter().enumerate() {
                         values.push((format!("{s}/executables/{j}"), e));
                     }
@@ -991,6 +997,7 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
                 Source::Installer(a) => {
                     values.push((format!("{s}/url"), &a.url));
                     values.push((format!("{s}/prefix"), &a.prefix));
+                    in_image.push((format!("{s}/prefix"), &a.prefix));
                 }
                 Source::Conda(c) => {
                     values.push((format!("{s}/channel"), &c.channel));
@@ -1000,6 +1007,7 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
                 }
                 Source::Pip(c) => {
                     values.push((format!("{s}/prefix"), &c.prefix));
+                    in_image.push((format!("{s}/prefix"), &c.prefix));
                     if let Some(pkg) = &c.package {
                         packages.push((format!("{s}/package"), pkg, Ecosystem::Python));
                     }
@@ -1021,6 +1029,8 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
     let app = &spec.app;
     values.push(("/app/workdir".into(), &app.workdir));
     values.push(("/app/python/venv".into(), &app.python.venv));
+    in_image.push(("/app/workdir".into(), &app.workdir));
+    in_image.push(("/app/python/venv".into(), &app.python.venv));
     if let Some(r) = &app.requirements {
         values.push(("/app/requirements".into(), r));
     }
@@ -1030,16 +1040,20 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
     for (j, c) in app.copy.iter().enumerate() {
         values.push((format!("/app/copy/{j}/from"), &c.from));
         values.push((format!("/app/copy/{j}/to"), &c.to));
+        in_image.push((format!("/app/copy/{j}/to"), &c.to));
     }
     if let Some(s) = &app.scripts {
         values.push(("/app/scripts/from".into(), &s.from));
         values.push(("/app/scripts/to".into(), &s.to));
+        in_image.push(("/app/scripts/to".into(), &s.to));
     }
     for (j, d) in app.data_dirs.iter().enumerate() {
         values.push((format!("/app/data-dirs/{j}"), d));
+        in_image.push((format!("/app/data-dirs/{j}"), d));
     }
     for (j, c) in app.checks.iter().enumerate() {
         commands.push((format!("/app/checks/{j}/run"), &c.run));
+        values.push((format!("/app/checks/{j}/name"), &c.name));
     }
     for (j, e) in spec.ci.extra_images.iter().enumerate() {
         values.push((format!("/ci/extra-images/{j}/dockerfile"), &e.dockerfile));
@@ -1059,6 +1073,22 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
                 .with_help(
                     "remove it: this value is spliced into shell lines and Dockerfile instructions",
                 ),
+            );
+        }
+    }
+    for (p, v) in in_image {
+        if !v.starts_with('/') {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::relative-path",
+                    format!(
+                        "{} `{}` is not an absolute path",
+                        crate::schema::route(&p),
+                        crate::diag::printable(v.to_string())
+                    ),
+                )
+                .with_label(cx.at_value(&p, "a path inside the image"))
+                .with_help("write the path from the image's root, e.g. `/opt/tool`"),
             );
         }
     }

@@ -22,6 +22,9 @@ pub const MAX_SPEC_BYTES: usize = 1 << 20;
 pub const MAX_NODES: usize = 50_000;
 /// How many nodes alias expansion may add before we call the document hostile ("billion laughs").
 pub const ALIAS_NODE_BUDGET: usize = 10_000;
+/// How many bytes of text alias expansion may add: a few aliases of a long string repeat it as
+/// well as many aliases of a short one, so nodes alone are no budget. The spec size limit.
+pub const ALIAS_BYTE_BUDGET: usize = MAX_SPEC_BYTES;
 /// Deepest nesting accepted; a spec never needs more, and it keeps recursion bounded.
 pub const MAX_DEPTH: usize = 64;
 
@@ -119,6 +122,7 @@ struct Builder<'a> {
     offsets: Offsets,
     anchors: HashMap<usize, (Value, Range<usize>)>,
     alias_nodes: usize,
+    alias_bytes: usize,
     nodes: usize,
     places: HashMap<String, Place>,
     diagnostics: Vec<Diagnostic>,
@@ -142,6 +146,7 @@ pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
         offsets: Offsets::new(text),
         anchors: HashMap::new(),
         alias_nodes: 0,
+        alias_bytes: 0,
         nodes: 0,
         places: HashMap::new(),
         diagnostics: Vec::new(),
@@ -371,6 +376,17 @@ impl<'a> Builder<'a> {
                 let added = count_nodes(&value);
                 self.alias_nodes += added;
                 self.nodes += added;
+                self.alias_bytes += count_bytes(&value);
+                if self.alias_bytes > ALIAS_BYTE_BUDGET {
+                    return Err(Diagnostic::error(
+                        "qmspec::alias-budget",
+                        format!("aliases expand to more than {} KiB of text", ALIAS_BYTE_BUDGET / 1024),
+                    )
+                    .with_label(Label::primary(span, "expansion stops here"))
+                    .with_help(
+                        "a spec is small: write the values out instead of repeating long ones through aliases",
+                    ));
+                }
                 if self.alias_nodes > ALIAS_NODE_BUDGET {
                     return Err(Diagnostic::error(
                         "qmspec::alias-budget",
@@ -603,6 +619,16 @@ fn merge_sources(v: Value) -> Option<Vec<Map<String, Value>>> {
             })
             .collect(),
         _ => None,
+    }
+}
+
+/// Bytes of text (strings and keys) in a value.
+fn count_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(count_bytes).sum(),
+        Value::Object(m) => m.iter().map(|(k, v)| k.len() + count_bytes(v)).sum(),
+        _ => 8,
     }
 }
 

@@ -182,7 +182,10 @@ fn buildkit_parses_the_worker_dockerfiles_into_the_intended_instructions() {
     assert!(amd64.contains("FROM ghcr.io/nwchemgit/nwchem-dev/amd64:latest"));
     assert!(arm64.contains("FROM ghcr.io/nwchemgit/nwchem-dev/arm64:latest"));
     assert!(amd64.contains("xtb-6.7.1-linux-x86_64.tar.xz") && !arm64.contains("x86_64"));
-    assert!(arm64.contains("conda-forge xtb=6.7.1") && arm64.contains("conda-forge crest=3.0.2"));
+    // `name=version` is quoted: in command position the shell would read it as an assignment.
+    assert!(
+        arm64.contains("conda-forge 'xtb=6.7.1'") && arm64.contains("conda-forge 'crest=3.0.2'")
+    );
     assert!(amd64.contains("OMP_NUM_THREADS=\"4\"") && arm64.contains("OMP_NUM_THREADS=\"1\""));
     assert!(arm64.contains("OPENBLAS_NUM_THREADS") && !amd64.contains("OPENBLAS_NUM_THREADS"));
     // Tools before the app's dependencies, dependencies before the source.

@@ -304,18 +304,25 @@ fn only_qmspecs_own_temporaries_are_swept() {
     std::fs::write(&leftover, &stamped).expect("write");
     let empty = d.join("generated/.validate-demo.sh.qmspec-tmp-3-0");
     std::fs::write(&empty, "").expect("write");
-    assert_eq!(run(d, &["generate"]).0, 0);
+    // Stamped, then edited: not a whole file a run wrote.
+    let edited = d.join("generated/.validate-demo.sh.qmspec-tmp-4-0");
+    std::fs::write(&edited, format!("{stamped}# MY EDITS\n")).expect("write");
+    let (code, _, stderr) = run(d, &["generate", "--force"]);
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         std::fs::read_to_string(&precious).expect("kept"),
         "precious\n"
     );
     assert!(
         !leftover.exists(),
-        "a stamped leftover of a killed run is swept"
+        "a whole, intact leftover of a killed run is swept"
     );
+    // An empty one proves nothing: it is kept, and reported.
+    assert!(empty.exists() && edited.exists());
     assert!(
-        !empty.exists(),
-        "an empty leftover of a killed run is swept"
+        stderr.contains("kept      generated/.validate-demo.sh.qmspec-tmp-3-0")
+            && stderr.contains("kept      generated/.validate-demo.sh.qmspec-tmp-4-0"),
+        "{stderr}"
     );
 }
 
@@ -403,6 +410,50 @@ fn an_empty_tag_list_is_refused() {
     let (code, _, stderr) = run(dir.path(), &["validate"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("ci.on-tags"), "{stderr}");
+    let dir = repo_with_spec(&spec.replace("on-tags: []", "on-tags: [\"\"]"));
+    let (code, _, stderr) = run(dir.path(), &["validate"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("ci.on-tags[0]"), "{stderr}");
+}
+
+#[test]
+fn long_strings_repeated_through_aliases_are_refused() {
+    let long = "n".repeat(8000);
+    let mut checks = format!("  checks:\n  - {{name: &n \"{long}\", run: &r \"true {long}\"}}\n");
+    for _ in 0..200 {
+        checks.push_str("  - {name: *n, run: *r}\n");
+    }
+    let spec = fixture("minimal.yaml").replace(
+        "  command: [python3, -m, demo]",
+        &format!("  command: [python3, -m, demo]\n{checks}"),
+    );
+    let dir = repo_with_spec(&spec);
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("qmspec::alias-budget"), "{stderr}");
+    assert!(stderr.contains("KiB of text"), "{stderr}");
+    assert!(!dir.path().join("generated").exists());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn an_output_over_one_mebibyte_is_refused() {
+    // Written out, no aliases: 130 checks of almost 8 KiB, on both platforms' scripts.
+    let run_text = format!("true {}", "x".repeat(8000));
+    let mut checks = String::from("  checks:\n");
+    for i in 0..130 {
+        checks.push_str(&format!("  - {{name: c{i}, run: \"{run_text}\"}}\n"));
+    }
+    let spec = fixture("minimal.yaml").replace(
+        "  command: [python3, -m, demo]",
+        &format!("  command: [python3, -m, demo]\n{checks}"),
+    );
+    let dir = repo_with_spec(&spec);
+    let (code, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("qmspec::output-too-large"), "{stderr}");
+    assert!(!dir.path().join("generated").exists());
 }
 
 #[test]
@@ -470,6 +521,10 @@ fn outputs_never_land_in_git_specs_or_inputs() {
         "generated/.qmspec-manifest",
         "schema/worker.schema.json",
         "generated/-rf",
+        "schema/worker.schema.json/x.sh",
+        "generated/.qmspec-manifest/x.sh",
+        "specs./x.sh",
+        "generated/.x.qmspec-tmp-1-1",
     ] {
         let spec = fixture("minimal.yaml").replace(
             "validation-script: generated/validate-demo.sh",

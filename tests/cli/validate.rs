@@ -339,63 +339,117 @@ fn injection() {
     qmspec::package-name
 
       × `tools[1].sources.amd64.package` `--override-channels` is not a valid conda package name
-        ╭─[tests/fixtures/validate/injection.yaml:32:51]
-     31 │     sources:
-     32 │       amd64: { kind: conda, via: system, package: "--override-channels" }
-        ·                                                   ───────────┬──────────
-        ·                                                              ╰── not a package name
-     33 │       arm64: { kind: base-image }
+        ╭─[tests/fixtures/validate/injection.yaml:33:50]
+     32 │     sources:
+     33 │       amd64: { kind: conda, via: conda, package: "--override-channels" }
+        ·                                                  ───────────┬──────────
+        ·                                                             ╰── not a package name
+     34 │       arm64: { kind: base-image }
         ╰────
       help: a conda name is letters, digits and `_.-`, starting with a letter, digit or `_`,
             optionally with a version, e.g. `xtb` or `xtb=6.7.1`
+    qmspec::unverified-download
+
+      ⚠ the download of `conda` is not verified: test
+        ╭─[tests/fixtures/validate/injection.yaml:39:86]
+     38 │     sources:
+     39 │       amd64: { kind: installer, url: "https://example.org/c-{{version}}.sh", sha256: unverified, unverified-reason: test, prefix: "PATH=/opt/conda" }
+        ·                                                                                      ─────┬────
+        ·                                                                                           ╰── no checksum
+     40 │       arm64: { kind: none, reason: not needed }
+        ╰────
+      help: record its sha256 (`sha256sum FILE`) to make the build verifiable
+    qmspec::relative-path
+
+      × `tools[2].sources.amd64.prefix` `PATH=/opt/conda` is not an absolute path
+        ╭─[tests/fixtures/validate/injection.yaml:39:131]
+     38 │     sources:
+     39 │       amd64: { kind: installer, url: "https://example.org/c-{{version}}.sh", sha256: unverified, unverified-reason: test, prefix: "PATH=/opt/conda" }
+        ·                                                                                                                                   ─────────┬────────
+        ·                                                                                                                                            ╰── a path inside the image
+     40 │       arm64: { kind: none, reason: not needed }
+        ╰────
+      help: write the path from the image's root, e.g. `/opt/tool`
+    qmspec::opted-out
+
+      ⚠ tool `conda` is not installed on arm64: not needed
+        ╭─[tests/fixtures/validate/injection.yaml:40:7]
+     39 │       amd64: { kind: installer, url: "https://example.org/c-{{version}}.sh", sha256: unverified, unverified-reason: test, prefix: "PATH=/opt/conda" }
+     40 │       arm64: { kind: none, reason: not needed }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     41 │   - name: hello
+        ╰────
     qmspec::unsafe-value
 
-      × `tools[2].sources.amd64.path[0]` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the
+      × `tools[3].sources.amd64.path[0]` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the
       │ shell would expand
-        ╭─[tests/fixtures/validate/injection.yaml:43:16]
-     42 │         dest: /opt/hello
-     43 │         path: [/opt/$HOME]
+        ╭─[tests/fixtures/validate/injection.yaml:50:16]
+     49 │         dest: /opt/hello
+     50 │         path: [/opt/$HOME]
         ·                ─────┬────
         ·                     ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
-     44 │       arm64:
+     51 │       arm64:
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
     qmspec::unsafe-value
 
       × `app.workdir` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand
-        ╭─[tests/fixtures/validate/injection.yaml:51:12]
-     50 │ app:
-     51 │   workdir: /srv/$HOME
+        ╭─[tests/fixtures/validate/injection.yaml:58:12]
+     57 │ app:
+     58 │   workdir: /srv/$HOME
         ·            ─────┬────
         ·                 ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
-     52 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
+     59 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
     qmspec::unsafe-value
 
       × `app.python.venv` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would
       │ expand
-        ╭─[tests/fixtures/validate/injection.yaml:52:32]
-     51 │   workdir: /srv/$HOME
-     52 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
+        ╭─[tests/fixtures/validate/injection.yaml:59:32]
+     58 │   workdir: /srv/$HOME
+     59 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
         ·                                ───────────┬───────────
         ·                                           ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
-     53 │   command: [python3, -m, demo]
+     60 │   command: [python3, -m, demo]
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
     qmspec::unsafe-value
 
       × `app.copy[0].from` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would
       │ expand
-        ╭─[tests/fixtures/validate/injection.yaml:54:18]
-     53 │   command: [python3, -m, demo]
-     54 │   copy: [{ from: "src/${SECRET}", to: /app/src }]
+        ╭─[tests/fixtures/validate/injection.yaml:61:18]
+     60 │   command: [python3, -m, demo]
+     61 │   copy: [{ from: "src/${SECRET}", to: /app/src }]
         ·                  ───────┬───────
         ·                         ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
-     55 │ ci:
+     62 │   scripts: { from: scripts, to: "!" }
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
-    tests/fixtures/validate/injection.yaml: invalid (13 errors, 0 warnings)
+    qmspec::relative-path
+
+      × `app.scripts.to` `!` is not an absolute path
+        ╭─[tests/fixtures/validate/injection.yaml:62:33]
+     61 │   copy: [{ from: "src/${SECRET}", to: /app/src }]
+     62 │   scripts: { from: scripts, to: "!" }
+        ·                                 ──┬─
+        ·                                   ╰── a path inside the image
+     63 │   checks: [{ name: "x\nRUN id", run: "true" }]
+        ╰────
+      help: write the path from the image's root, e.g. `/opt/tool`
+    qmspec::unsafe-value
+
+      × `app.checks[0].name` contains a line break
+        ╭─[tests/fixtures/validate/injection.yaml:63:20]
+     62 │   scripts: { from: scripts, to: "!" }
+     63 │   checks: [{ name: "x\nRUN id", run: "true" }]
+        ·                    ─────┬─────
+        ·                         ╰── a line break cannot be quoted safely here
+     64 │ ci:
+        ╰────
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    tests/fixtures/validate/injection.yaml: invalid (16 errors, 2 warnings)
     "#);
 }
 
