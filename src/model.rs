@@ -266,7 +266,10 @@ pub struct Tool {
     /// The one version installed on every platform; URLs use it as `{{version}}`, conda and pip
     /// sources are pinned to it. Quote it: `"6.10"`, not `6.10`.
     #[serde(default)]
-    #[schemars(extend("examples" = ["6.7.1"]))]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._+~!-]*$"),
+        extend("examples" = ["6.7.1"])
+    )]
     pub version: Option<String>,
     /// What the tool is for (shown in the Dockerfile comment).
     #[serde(default)]
@@ -660,8 +663,9 @@ pub enum Cache {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ExtraImage {
-    /// Image name, published as `REGISTRY/OWNER/NAME`.
-    #[schemars(regex(pattern = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"))]
+    /// Image name, published as `REGISTRY/OWNER/NAME` (it also names the workflow job, so no
+    /// dots).
+    #[schemars(regex(pattern = r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$"))]
     pub name: String,
     /// Path of the Dockerfile in the repository.
     pub dockerfile: String,

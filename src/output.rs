@@ -64,12 +64,17 @@ pub enum OutputError {
 }
 
 impl OutputError {
-    /// 1 when every refusal is one `--force` (or moving a file) resolves; 2 otherwise.
+    /// 1 when every refusal is the spec's or `--force`'s to resolve (an edit, a foreign file,
+    /// two outputs on one path); 2 when something on disk is in the way.
     pub fn exit_code(&self) -> u8 {
         match self {
             OutputError::Refused(r)
-                if r.iter()
-                    .all(|r| matches!(r, Refusal::Edited { .. } | Refusal::Foreign { .. })) =>
+                if r.iter().all(|r| {
+                    matches!(
+                        r,
+                        Refusal::Edited { .. } | Refusal::Foreign { .. } | Refusal::Conflict { .. }
+                    )
+                }) =>
             {
                 1
             }
@@ -448,7 +453,7 @@ fn orphan_candidates<'a>(
         .filter(|(spec, out)| {
             let run = specs.contains(spec);
             let gone = !run && matches!(repo.kind(spec), Ok(Kind::Absent));
-            (run || gone) && !produced.contains(&collision_key(out))
+            (run || gone) && !produced.contains(out)
         })
         .collect()
 }
@@ -498,11 +503,10 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
             None => writes.push((o, found, ident)),
         }
     }
-    let produced: BTreeSet<String> = plan
-        .outputs
-        .iter()
-        .map(|(_, o)| collision_key(&o.path))
-        .collect();
+    // Exact paths: after a case-only rename (`v.sh` → `V.sh`) the old name is an orphan on a
+    // case-sensitive file system; on a case-insensitive one its stamp, bound to the new path,
+    // no longer verifies at the old name, so nothing is removed there.
+    let produced: BTreeSet<String> = plan.outputs.iter().map(|(_, o)| o.path.clone()).collect();
     let mut removals = Vec::new();
     let mut actions = Vec::new();
     for (spec, out) in orphan_candidates(repo, &manifest, &spec_set, &produced) {
@@ -880,10 +884,7 @@ pub fn check(
     }
     let manifest = read_manifest(repo)?;
     let spec_set: BTreeSet<String> = spec_paths.iter().cloned().collect();
-    let produced: BTreeSet<String> = all_outputs
-        .iter()
-        .map(|(_, o)| collision_key(&o.path))
-        .collect();
+    let produced: BTreeSet<String> = all_outputs.iter().map(|(_, o)| o.path.clone()).collect();
     for (spec, out) in orphan_candidates(repo, &manifest, &spec_set, &produced) {
         if let AtPath::Stamped {
             state: StampState::Intact { spec: s },

@@ -37,6 +37,10 @@ fn ignorable(c: char) -> bool {
 /// Case folded as a case-insensitive file system compares names (`ſ` is `s`), with ignorable
 /// code points dropped.
 fn fold(s: &str) -> String {
+    // Nearly every path is ASCII: fold it without walking Unicode case tables.
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     s.chars()
         .filter(|c| !ignorable(*c))
         .flat_map(char::to_uppercase)
@@ -90,6 +94,9 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
     }
     if path.contains('$') {
         return Some("contains `$`, which Dockerfiles expand in COPY");
+    }
+    if path.contains(['*', '?', '[', ']']) {
+        return Some("contains a glob character (`*`, `?`, `[`), which COPY would expand");
     }
     if path.contains(':') {
         return Some("contains `:`, which Windows reads as a drive or a stream name");
@@ -218,6 +225,8 @@ mod tests {
             "schema",
             "generated/.x.qmspec-tmp-1-1",
             "generated/x.sh/.",
+            "generated/[v]alidate*.sh",
+            "generated/v?.sh",
         ] {
             assert!(
                 output_path_problem(bad).is_some(),

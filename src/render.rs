@@ -154,7 +154,12 @@ fn environment() -> Environment<'static> {
     env.add_filter("sh", |s: String| shell_quote(&s));
     env.add_filter("dq", |s: String| docker_quote(&s));
     env.add_filter("envq", |s: String| env_quote(&s));
-    env.add_filter("comment", |s: String| s.replace(['\n', '\r'], " "));
+    // Comment text: line breaks become spaces, every other control character an escape, so
+    // a comment stays one line of plain text (no NUL turning the file binary for git, no
+    // terminal escape sequence).
+    env.add_filter("comment", |s: String| {
+        comment_text(&s.replace(['\n', '\r'], " "))
+    });
     // Every spec value in the workflow goes through `yq`. Validation already refuses `${{` in
     // a spec; refusing it here too means no future field can carry an expression through.
     env.add_filter("yq", |s: String| {

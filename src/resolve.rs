@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::model::{Arch, DockerfileLayout, Emulation, Provider, Source, Spec, Strategy, TagRule};
-use crate::rules::{dependency_indices, source_env_path};
+use crate::rules::{needs_edges, source_env_path};
 
 /// Everything the templates need, for one spec.
 #[derive(Debug, Clone, Serialize)]
@@ -186,23 +186,22 @@ pub fn group_env(vars: Vec<(String, String)>) -> Vec<Vec<(String, String)>> {
 
 /// Tool indices in install order for one platform: depth-first over `needs`, spec order.
 fn install_order(spec: &Spec, arch: Arch) -> Vec<usize> {
-    fn visit(spec: &Spec, i: usize, state: &mut [u8], out: &mut Vec<usize>) {
+    fn visit(edges: &[Vec<usize>], i: usize, state: &mut [u8], out: &mut Vec<usize>) {
         if state[i] != 0 {
             return;
         }
         state[i] = 1;
-        for need in &spec.tools[i].needs {
-            for j in dependency_indices(spec, need) {
-                visit(spec, j, state, out);
-            }
+        for &j in &edges[i] {
+            visit(edges, j, state, out);
         }
         state[i] = 2;
         out.push(i);
     }
+    let edges = needs_edges(spec);
     let mut state = vec![0u8; spec.tools.len()];
     let mut out = Vec::new();
     for i in 0..spec.tools.len() {
-        visit(spec, i, &mut state, &mut out);
+        visit(&edges, i, &mut state, &mut out);
     }
     out.retain(|i| {
         !matches!(

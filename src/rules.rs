@@ -15,6 +15,8 @@ pub const PREDEFINED_VARS: [&str; 2] = ["PATH", "HOME"];
 struct Ctx<'a> {
     doc: &'a Document,
     out: Vec<Diagnostic>,
+    /// [`needs_edges`], computed once per spec.
+    edges: Vec<Vec<usize>>,
 }
 
 impl Ctx<'_> {
@@ -30,6 +32,7 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
     let mut cx = Ctx {
         doc,
         out: Vec::new(),
+        edges: needs_edges(spec),
     };
     tool_names(spec, &mut cx);
     needs(spec, &mut cx);
@@ -169,21 +172,7 @@ fn needs(spec: &Spec, cx: &mut Ctx<'_>) {
         }
     }
     // Cycles: depth-first search over tool → needed tools, on every platform at once.
-    let edges: Vec<Vec<usize>> = spec
-        .tools
-        .iter()
-        .map(|t| {
-            let mut v: Vec<usize> = t
-                .needs
-                .iter()
-                .flat_map(|n| dependency_indices(spec, n))
-                .filter(|j| spec.tools[*j].name != t.name)
-                .collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        })
-        .collect();
+    let edges = std::mem::take(&mut cx.edges);
     let mut state = vec![0u8; spec.tools.len()];
     let mut stack = Vec::new();
     let mut reported = HashSet::new();
@@ -219,15 +208,34 @@ fn needs(spec: &Spec, cx: &mut Ctx<'_>) {
             },
         );
     }
+    cx.edges = edges;
 }
 
-/// Every tool a `needs` entry names (a tool, or all providers of a capability).
-pub fn dependency_indices(spec: &Spec, name: &str) -> Vec<usize> {
+/// Tool → the tools its `needs` name (a tool, or every provider of a capability), itself left
+/// out, in `needs` order (the install order follows it), each once. Built once through a name index: a spec of 256 tools with many `needs` and
+/// `provides` must not cost a scan of every tool per edge.
+pub fn needs_edges(spec: &Spec) -> Vec<Vec<usize>> {
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, t) in spec.tools.iter().enumerate() {
+        by_name.entry(t.name.as_str()).or_default().push(i);
+        for p in &t.provides {
+            by_name.entry(p.as_str()).or_default().push(i);
+        }
+    }
     spec.tools
         .iter()
         .enumerate()
-        .filter(|(_, t)| t.name == name || t.provides.iter().any(|p| p == name))
-        .map(|(i, _)| i)
+        .map(|(i, t)| {
+            let mut v: Vec<usize> = t
+                .needs
+                .iter()
+                .flat_map(|n| by_name.get(n.as_str()).into_iter().flatten().copied())
+                .filter(|j| *j != i && spec.tools[*j].name != t.name)
+                .collect();
+            let mut seen = HashSet::new();
+            v.retain(|j| seen.insert(*j));
+            v
+        })
         .collect()
 }
 
@@ -549,7 +557,7 @@ fn check_provider(
             .with_help("name one tool in `via`"),
         ),
         Provider::Installer { index, tool: t, .. } => {
-            if !installed_before(spec, index, i) {
+            if !installed_before(&cx.edges, index, i) {
                 cx.out.push(
                     Diagnostic::error(
                         "qmspec::provider-order",
@@ -591,19 +599,17 @@ fn app_python(spec: &Spec, cx: &mut Ctx<'_>) {
 }
 
 /// Whether tool `dep` is reachable from `tool` through `needs`.
-fn installed_before(spec: &Spec, dep: usize, tool: usize) -> bool {
-    let mut seen = vec![false; spec.tools.len()];
+fn installed_before(edges: &[Vec<usize>], dep: usize, tool: usize) -> bool {
+    let mut seen = vec![false; edges.len()];
     let mut stack = vec![tool];
     while let Some(t) = stack.pop() {
-        for n in &spec.tools[t].needs {
-            for j in dependency_indices(spec, n) {
-                if j == dep {
-                    return true;
-                }
-                if !seen[j] {
-                    seen[j] = true;
-                    stack.push(j);
-                }
+        for &j in &edges[t] {
+            if j == dep {
+                return true;
+            }
+            if !seen[j] {
+                seen[j] = true;
+                stack.push(j);
             }
         }
     }
@@ -848,6 +854,8 @@ impl Ecosystem {
     fn accepts(self, s: &str) -> bool {
         let alnum = |c: char| c.is_ascii_alphanumeric();
         match self {
+            // apt-get reads a trailing `-` as "remove this package".
+            Ecosystem::Debian if s.ends_with('-') => false,
             Ecosystem::Debian => {
                 let (rest, version) = match s.split_once('=') {
                     Some((n, v)) => (n, Some(v)),
@@ -934,6 +942,8 @@ fn command_problem(value: &str) -> Option<&'static str> {
         Some("`<<`, which BuildKit reads as the start of a heredoc")
     } else if value.starts_with('-') {
         Some("a leading `-`, which BuildKit reads as a RUN flag (`--mount`, `--network`)")
+    } else if value.starts_with('[') {
+        Some("a leading `[`, which BuildKit reads as a JSON exec form that skips the shell")
     } else if value.is_empty() {
         Some("nothing")
     } else {
@@ -1055,9 +1065,44 @@ fn safety(spec: &Spec, cx: &mut Ctx<'_>) {
         commands.push((format!("/app/checks/{j}/run"), &c.run));
         values.push((format!("/app/checks/{j}/name"), &c.name));
     }
+    let mut image_names: HashMap<&str, usize> = HashMap::new();
+    image_names.insert(spec.name.as_str(), usize::MAX);
     for (j, e) in spec.ci.extra_images.iter().enumerate() {
         values.push((format!("/ci/extra-images/{j}/dockerfile"), &e.dockerfile));
         values.push((format!("/ci/extra-images/{j}/context"), &e.context));
+        // Build inputs stay inside the checkout: a relative path without `..`.
+        for (key, path) in [("dockerfile", &e.dockerfile), ("context", &e.context)] {
+            if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::unsafe-path",
+                        format!("`ci.extra-images[{j}].{key}` leaves the repository"),
+                    )
+                    .with_label(cx.at_value(
+                        &format!("/ci/extra-images/{j}/{key}"),
+                        "outside the checkout",
+                    ))
+                    .with_help("give a path relative to the repository root, without `..`"),
+                );
+            }
+        }
+        if let Some(first) = image_names.insert(e.name.as_str(), j) {
+            let what = if first == usize::MAX {
+                "the spec's own image".to_string()
+            } else {
+                format!("`ci.extra-images[{first}]`")
+            };
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::duplicate-image",
+                    format!("image `{}` is also {what}", e.name),
+                )
+                .with_label(cx.at_value(&format!("/ci/extra-images/{j}/name"), "published twice"))
+                .with_help(
+                    "give each image its own name; two builds would overwrite each other's tags",
+                ),
+            );
+        }
     }
     for (j, t) in spec.ci.on_tags.iter().enumerate() {
         values.push((format!("/ci/on-tags/{j}"), t));

@@ -340,7 +340,7 @@ fn a_file_where_another_output_needs_a_folder_is_refused_up_front() {
     let dir = repo_with_spec(&spec);
     let d = dir.path();
     let (code, _, stderr) = run(d, &["generate", "--force"]);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("qmspec::output-conflict"), "{stderr}");
     assert!(
         !d.join("out").exists() && !d.join("generated").exists(),
@@ -568,7 +568,7 @@ fn two_outputs_on_one_path_are_an_error_naming_both() {
         );
     write(d, "specs/other.yaml", &other);
     let (code, _, stderr) = run(d, &["generate"]);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("qmspec::output-conflict"), "{stderr}");
     // Both specs and both keys are named (miette may wrap the line between them).
     let flat = stderr
@@ -1167,5 +1167,140 @@ fn random_file_system_states_never_lose_a_foreign_file() {
         codes.keys().copied().collect::<Vec<_>>(),
         [0, 1, 2],
         "{codes:?}"
+    );
+}
+
+/// One spec value changed in the minimal spec: `validate` refuses it with `code`.
+fn refused_value(from: &str, to: &str, code: &str) -> String {
+    let spec = fixture("minimal.yaml");
+    assert!(spec.contains(from), "{from}");
+    let dir = repo_with_spec(&spec.replacen(from, to, 1));
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 1, "{to}: {stderr}");
+    assert!(stderr.contains(code), "{to}: {stderr}");
+    assert!(
+        !dir.path().join("generated").exists(),
+        "{to}: nothing written"
+    );
+    stderr
+}
+
+#[test]
+fn options_exec_forms_globs_and_match_specs_are_refused() {
+    // apt-get reads a trailing `-` as "remove".
+    refused_value("wget=1.21.3-1+b2", "wget-", "qmspec::package-name");
+    // A JSON array as the first command makes RUN skip the shell and its pipefail.
+    refused_value(
+        "app:\n",
+        "  - name: exec\n    sources:\n      amd64: { kind: commands, run: ['[\"/bin/sh\",\"-c\",\"id\"]'] }\n      arm64: { kind: base-image }\napp:\n",
+        "JSON exec form",
+    );
+    // Conda's bracket syntax in a version would pick another channel.
+    let out = refused_value(
+        "version: \"2.12\"",
+        "version: \"2.12[channel=https://evil.example/c]\"",
+        "qmspec::invalid-value",
+    );
+    assert!(out.contains("tools[0].version"), "{out}");
+    // COPY expands globs in the validation script's path.
+    refused_value(
+        "validation-script: generated/validate-demo.sh",
+        "validation-script: \"generated/[v]alidate*.sh\"",
+        "qmspec::unsafe-path",
+    );
+}
+
+#[test]
+fn extra_images_stay_in_the_checkout_and_have_their_own_names() {
+    let extra = |name: &str, context: &str| {
+        format!(
+            "workflow: generated/publish-demo.yml\n  extra-images:\n    - {{ name: {name}, dockerfile: Dockerfile.api, context: \"{context}\", platforms: [amd64] }}\n    - {{ name: api, dockerfile: Dockerfile.api, platforms: [amd64] }}"
+        )
+    };
+    let out = refused_value(
+        "workflow: generated/publish-demo.yml",
+        &extra("api", "/home/runner"),
+        "qmspec::duplicate-image",
+    );
+    assert!(out.contains("qmspec::unsafe-path"), "{out}");
+    refused_value(
+        "workflow: generated/publish-demo.yml",
+        &extra("demo", "."),
+        "the spec's own image",
+    );
+    refused_value(
+        "workflow: generated/publish-demo.yml",
+        &extra("a.b", "."),
+        "qmspec::invalid-value",
+    );
+}
+
+#[test]
+fn comments_carry_no_control_characters() {
+    let spec = fixture("minimal.yaml").replace(
+        "    check: hello --version",
+        "    check: hello --version\n    description: \"a\\0b \\e[2K\\e[1A \\u0085 next\"",
+    );
+    let dir = repo_with_spec(&spec);
+    let (code, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(code, 0, "{stderr}");
+    let dockerfile =
+        std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.amd64")).expect("read");
+    assert!(
+        dockerfile.contains("# hello 2.12: a\\u{0}b"),
+        "{dockerfile}"
+    );
+    assert!(
+        !dockerfile.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached the Dockerfile"
+    );
+}
+
+#[test]
+fn a_case_only_rename_removes_the_old_file() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    assert_eq!(run(d, &["generate"]).0, 0);
+    let spec = fixture("minimal.yaml").replace(
+        "validation-script: generated/validate-demo.sh",
+        "validation-script: generated/Validate-demo.sh",
+    );
+    write(d, "specs/worker.yaml", &spec);
+    let (code, stdout, stderr) = run(d, &["generate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("removed   generated/validate-demo.sh"),
+        "{stdout}"
+    );
+    assert!(d.join("generated/Validate-demo.sh").exists());
+    assert_eq!(run(d, &["check", "--no-schema"]).0, 0);
+}
+
+#[test]
+fn a_dense_needs_graph_validates_in_time() {
+    // 200 tools, each providing 60 capabilities and needing 60 earlier ones, on five
+    // platforms: the graph is built once, not rescanned per edge.
+    let mut tools = String::from("tools:\n");
+    for i in 0..200 {
+        let provides: Vec<String> = (0..60).map(|k| format!("c{i}x{k}")).collect();
+        let needs: Vec<String> = (0..60.min(i)).map(|k| format!("t{}", i - 1 - k)).collect();
+        tools.push_str(&format!(
+            "  - name: t{i}\n    provides: [{}]\n    needs: [{}]\n    sources:\n      amd64: {{ kind: base-image }}\n      arm64: {{ kind: base-image }}\n",
+            provides.join(", "),
+            needs.join(", ")
+        ));
+    }
+    let spec = fixture("minimal.yaml");
+    let start = spec.find("tools:\n").expect("tools");
+    let end = spec.find("app:\n").expect("app");
+    let spec = format!("{}{tools}{}", &spec[..start], &spec[end..]);
+    let dir = repo_with_spec(&spec);
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(code, 0, "{}", &stderr[..stderr.len().min(3000)]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
     );
 }
