@@ -254,6 +254,46 @@ mod tests {
     }
 
     #[test]
+    fn each_refusal_names_its_reason_and_limits_are_exact() {
+        assert_eq!(output_path_problem("/etc/passwd"), Some("is absolute"));
+        assert_eq!(output_path_problem("\\server\\x"), Some("is absolute"));
+        assert_eq!(output_path_problem("C:x"), Some("is absolute"));
+        assert_eq!(
+            output_path_problem("out/"),
+            Some("names a folder, not a file")
+        );
+        assert_eq!(
+            output_path_problem("out/x/."),
+            Some("names a folder, not a file")
+        );
+        assert_eq!(output_path_problem("."), Some("names a folder, not a file"));
+        // 1,024 bytes is the longest path; names stay under 200 bytes.
+        let path = |len: usize| {
+            let mut p = "a".repeat(99);
+            while p.len() + 100 <= len {
+                p.push('/');
+                p.push_str(&"b".repeat(99));
+            }
+            while p.len() < len {
+                p.push('c');
+            }
+            p
+        };
+        assert_eq!(path(1024).len(), 1024);
+        assert_eq!(output_path_problem(&path(1024)), None);
+        assert_eq!(
+            output_path_problem(&path(1025)),
+            Some("is longer than 1024 bytes")
+        );
+        let spec = |len: usize| format!("specs/{}", "s".repeat(len - 6));
+        assert_eq!(spec_path_problem(&spec(1024)), None);
+        assert_eq!(
+            spec_path_problem(&spec(1025)),
+            Some("is longer than 1024 bytes")
+        );
+    }
+
+    #[test]
     fn normal_forms_and_collisions() {
         assert_eq!(normalize("./generated//x"), "generated/x");
         assert_eq!(collision_key("./Generated/X"), collision_key("generated/x"));
