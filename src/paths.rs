@@ -135,6 +135,7 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
         return Some("is inside `specs/`, where only specs belong");
     }
     // The inputs: neither the file, nor a folder on its path, nor anything under it.
+    // The inputs' paths are their own collision keys (lowercase ASCII, normal form).
     for (input, is, folder_of, under) in [
         (
             MANIFEST,
@@ -149,7 +150,6 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
             "is under the spec schema",
         ),
     ] {
-        let input = collision_key(input);
         if key == input {
             return Some(is);
         }
@@ -291,6 +291,13 @@ mod tests {
             spec_path_problem(&spec(1025)),
             Some("is longer than 1024 bytes")
         );
+    }
+
+    #[test]
+    fn input_paths_are_their_own_keys() {
+        for p in [MANIFEST, SCHEMA_PATH, SPEC_DIR] {
+            assert_eq!(collision_key(p), p);
+        }
     }
 
     #[test]

@@ -292,15 +292,20 @@ fn hash(text: &str) -> String {
 /// character spelled as an escape (validation refuses such names; this keeps any that slip
 /// through from starting an instruction).
 pub fn comment_text(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| -> Vec<char> {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}') {
-                c.escape_unicode().collect()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    let special =
+        |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}');
+    if !s.chars().any(special) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if special(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The hash a stamp records: of the body, the spec that produced it and the path it was

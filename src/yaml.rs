@@ -41,6 +41,8 @@ pub struct Place {
 #[derive(Debug, Clone)]
 pub struct Document {
     pub value: Value,
+    /// Length of the spec text in bytes: no single value is longer, aliases or not.
+    pub text_len: usize,
     pub places: HashMap<String, Place>,
     /// Length of the line (from each collection's start) for collections without a key.
     first_line_len: HashMap<usize, usize>,
@@ -166,6 +168,7 @@ pub fn parse(text: &str) -> Result<Document, Vec<Diagnostic>> {
                 })
                 .collect();
             Ok(Document {
+                text_len: text.len(),
                 value,
                 places: b.places,
                 first_line_len,
