@@ -467,16 +467,12 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
     let spec_set: BTreeSet<String> = plan.specs.iter().map(|(s, _)| s.clone()).collect();
     let mut refusals = conflicts(&plan.outputs);
     // A foreign file where the manifest goes is replaced only with `--force`; something that
-    // is not a regular file never, and a folder on its way that is not one is found now, not
-    // after the outputs were written.
+    // is not a regular file, at the path or on the way to it, never (found now, not after the
+    // outputs were written: reading it walked the same folders).
     match &manifest.refusal {
         Some(r @ Refusal::NotAFile { .. }) => refusals.push(r.clone()),
         Some(r) if !force => refusals.push(r.clone()),
-        _ => match repo.writable(MANIFEST) {
-            Ok(()) => {}
-            Err(WalkError::NotADir { kind, .. }) => refusals.push(not_a_file(MANIFEST, kind)),
-            Err(e) => return Err(read_err(MANIFEST, e)),
-        },
+        _ => {}
     }
     let mut writes = Vec::new();
     for (spec, o) in &plan.outputs {
@@ -490,13 +486,8 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
             });
             continue;
         }
-        if let Err(e) = repo.writable(&o.path) {
-            match e {
-                WalkError::NotADir { kind, .. } => refusals.push(not_a_file(&o.path, kind)),
-                other => return Err(read_err(&o.path, other)),
-            }
-            continue;
-        }
+        // Classifying walks every folder on the way: a file or symlink where a folder should be
+        // is found here, before anything is written.
         let (found, ident) = classify_file(repo, &o.path, Some(&o.content))?;
         match write_refusal(&o.path, spec, &found, force) {
             Some(r) => refusals.push(r),

@@ -135,6 +135,11 @@ impl Repo {
     /// Take the repository's lock: an exclusive `flock` on the root directory itself, so no
     /// lock file is ever written. Waits at most [`LOCK_WAIT`].
     pub fn lock(&self) -> io::Result<Lock> {
+        self.lock_within(LOCK_WAIT)
+    }
+
+    /// [`Repo::lock`], waiting at most `wait`.
+    pub fn lock_within(&self, wait: Duration) -> io::Result<Lock> {
         let fd = rustix::fs::openat(
             &self.root,
             ".",
@@ -146,7 +151,7 @@ impl Repo {
         loop {
             match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => return Ok(Lock { _fd: fd }),
-                Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < LOCK_WAIT => {
+                Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < wait => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(rustix::io::Errno::WOULDBLOCK) => {
@@ -247,21 +252,6 @@ impl Repo {
             return Ok(Found::TooLarge(size.max(limit + 1), bytes, ident));
         }
         Ok(Found::Bytes(bytes, ident))
-    }
-
-    /// Check that `rel` could be written: every existing parent is a plain directory and the
-    /// path itself is absent or a regular file.
-    pub fn writable(&self, rel: &str) -> Result<(), WalkError> {
-        match self.parent(rel, false)? {
-            None => Ok(()),
-            Some((dir, name)) => match kind_at(&dir, &name)? {
-                Kind::Absent | Kind::File => Ok(()),
-                kind => Err(WalkError::NotADir {
-                    component: name,
-                    kind,
-                }),
-            },
-        }
     }
 
     /// Write `rel` atomically: a temporary file beside it (a name unique to this process and
@@ -609,6 +599,65 @@ mod tests {
     }
 
     #[test]
+    fn kinds_describe_themselves() {
+        assert_eq!(Kind::Absent.describe(), "nothing");
+        assert_eq!(Kind::File.describe(), "a file");
+        assert_eq!(Kind::Dir.describe(), "a directory");
+        assert_eq!(Kind::Symlink.describe(), "a symlink");
+        assert_eq!(Kind::Special.describe(), "a FIFO, socket or device");
+    }
+
+    #[test]
+    fn reads_are_bounded_and_paths_normalised() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = Repo::open(dir.path()).expect("open");
+        std::fs::create_dir(dir.path().join("out")).expect("mkdir");
+        std::fs::write(dir.path().join("out/x"), "12345").expect("write");
+        assert!(matches!(repo.read("./out//x", 5), Ok(Found::Bytes(b, _)) if b == b"12345"));
+        assert!(matches!(repo.read("out/x", 4), Ok(Found::TooLarge(5, b, _)) if b == b"1234"));
+        assert_eq!(repo.read("out/y", 4).expect("read"), Found::Absent);
+        assert_eq!(repo.kind("out").expect("kind"), Kind::Dir);
+        assert_eq!(repo.kind("./out//x").expect("kind"), Kind::File);
+    }
+
+    #[test]
+    fn new_files_get_their_mode_from_their_first_bytes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = Repo::open(dir.path()).expect("open");
+        repo.write_atomic("a.sh", b"#!/bin/sh\n", None)
+            .expect("write");
+        repo.write_atomic("b", b"FROM x\n", None).expect("write");
+        let mode = |n: &str| {
+            std::fs::metadata(dir.path().join(n))
+                .expect("stat")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!((mode("a.sh"), mode("b")), (0o755, 0o644));
+    }
+
+    #[test]
+    fn a_held_lock_makes_the_next_one_wait_then_give_up() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let first = Repo::open(dir.path()).expect("open");
+        let second = Repo::open(dir.path()).expect("open");
+        let held = first.lock().expect("lock");
+        let started = Instant::now();
+        let err = second
+            .lock_within(Duration::from_millis(200))
+            .err()
+            .expect("the lock is held");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        drop(held);
+        second
+            .lock_within(Duration::from_millis(200))
+            .expect("released");
+    }
+
+    #[test]
     fn symlinks_and_fifos_are_never_followed_or_opened() {
         let dir = tempfile::tempdir().expect("tmp");
         let outside = tempfile::tempdir().expect("tmp");
@@ -636,5 +685,17 @@ mod tests {
             Found::NotAFile(Kind::Special)
         );
         assert_eq!(repo.kind("fifo").expect("kind"), Kind::Special);
+        // A FIFO where a folder should be is never opened either (it would block).
+        assert_eq!(
+            repo.read("fifo/x", 10).expect("read"),
+            Found::NotAFile(Kind::Special)
+        );
+        assert!(matches!(
+            repo.write_atomic("fifo/x", b"x", None),
+            Err(WalkError::NotADir {
+                kind: Kind::Special,
+                ..
+            })
+        ));
     }
 }
