@@ -599,6 +599,20 @@ mod tests {
     }
 
     #[test]
+    fn only_a_directory_opens_as_a_repository() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("file"), "x").expect("write");
+        let err = Repo::open(&dir.path().join("file"))
+            .err()
+            .expect("a file is no repository");
+        assert_eq!(
+            err.raw_os_error(),
+            Some(rustix::io::Errno::NOTDIR.raw_os_error())
+        );
+        assert!(Repo::open(dir.path()).is_ok());
+    }
+
+    #[test]
     fn kinds_describe_themselves() {
         assert_eq!(Kind::Absent.describe(), "nothing");
         assert_eq!(Kind::File.describe(), "a file");
