@@ -148,7 +148,7 @@ fn yaml11_booleans(doc: &Document) -> Vec<Diagnostic> {
         .filter_map(|(pointer, place)| {
             let raw = place.plain_scalar.as_deref()?;
             if yaml::yaml11_bool(raw).is_none() {
-                return yaml11_number(pointer, place, raw);
+                return yaml11_number(place, raw);
             }
             let key = pointer.rsplit('/').next().unwrap_or("");
             let fix = if place.key.is_some() {
@@ -172,13 +172,12 @@ fn yaml11_booleans(doc: &Document) -> Vec<Diagnostic> {
 
 /// A plain number YAML 1.1 reads differently (`010001` is octal 4097 there, `1:30` is 90):
 /// qmspec reads YAML 1.2, a YAML 1.1 tool reading the same file gets another number.
-fn yaml11_number(pointer: &str, place: &yaml::Place, raw: &str) -> Option<Diagnostic> {
+fn yaml11_number(place: &yaml::Place, raw: &str) -> Option<Diagnostic> {
     if !yaml::yaml11_differs(raw)
         || !raw.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+')
     {
         return None;
     }
-    let _ = pointer;
     Some(
         Diagnostic::warning(
             "qmspec::yaml11-number",

@@ -168,15 +168,9 @@ pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
 }
 
 fn read_err(path: &str, e: WalkError) -> OutputError {
-    match e {
-        WalkError::Io(source) => OutputError::Read {
-            path: path.to_string(),
-            source,
-        },
-        other => OutputError::Read {
-            path: path.to_string(),
-            source: std::io::Error::other(other.to_string()),
-        },
+    OutputError::Read {
+        path: path.to_string(),
+        source: e.into_io(),
     }
 }
 
@@ -200,12 +194,15 @@ pub fn plan(repo: &Repo, spec_paths: &[String]) -> Result<Plan, OutputError> {
 /// file itself may be rewritten.
 struct Manifest {
     entries: BTreeSet<(String, String)>,
+    /// Specs the manifest names whose file is gone (looked up once per spec).
+    gone: BTreeSet<String>,
     refusal: Option<Refusal>,
 }
 
 fn read_manifest(repo: &Repo) -> Result<Manifest, OutputError> {
     let mut m = Manifest {
         entries: BTreeSet::new(),
+        gone: BTreeSet::new(),
         refusal: None,
     };
     let text = match repo
@@ -253,6 +250,12 @@ fn read_manifest(repo: &Repo) -> Result<Manifest, OutputError> {
                 .insert((crate::paths::normalize(spec), crate::paths::normalize(out)));
         }
     }
+    let specs: BTreeSet<&String> = m.entries.iter().map(|(spec, _)| spec).collect();
+    m.gone = specs
+        .into_iter()
+        .filter(|spec| matches!(repo.kind(spec), Ok(Kind::Absent)))
+        .cloned()
+        .collect();
     Ok(m)
 }
 
@@ -333,25 +336,21 @@ fn classify_file(
 }
 
 fn classify_bytes(path: &str, b: Vec<u8>, expected: Option<&str>) -> AtPath {
-    {
-        {
-            if expected.is_some_and(|e| e.as_bytes() == b.as_slice()) {
-                return AtPath::Same;
-            }
-            match String::from_utf8(b) {
-                Err(_) => AtPath::Foreign {
-                    why: "is not UTF-8 text, so qmspec did not write it".into(),
-                    text: None,
-                },
-                Ok(text) => match stamp_state(&text, path) {
-                    StampState::Unstamped => AtPath::Foreign {
-                        why: "has no qmspec stamp".into(),
-                        text: Some(text),
-                    },
-                    state => AtPath::Stamped { state, text },
-                },
-            }
-        }
+    if expected.is_some_and(|e| e.as_bytes() == b.as_slice()) {
+        return AtPath::Same;
+    }
+    match String::from_utf8(b) {
+        Err(_) => AtPath::Foreign {
+            why: "is not UTF-8 text, so qmspec did not write it".into(),
+            text: None,
+        },
+        Ok(text) => match stamp_state(&text, path) {
+            StampState::Unstamped => AtPath::Foreign {
+                why: "has no qmspec stamp".into(),
+                text: Some(text),
+            },
+            state => AtPath::Stamped { state, text },
+        },
     }
 }
 
@@ -442,7 +441,6 @@ fn conflicts(outputs: &[(String, Output)]) -> Vec<Refusal> {
 /// Manifest entries whose file may be an orphan: the spec was run and no longer produces the
 /// path, or the spec file is gone.
 fn orphan_candidates<'a>(
-    repo: &Repo,
     manifest: &'a Manifest,
     specs: &BTreeSet<String>,
     produced: &BTreeSet<String>,
@@ -451,9 +449,7 @@ fn orphan_candidates<'a>(
         .entries
         .iter()
         .filter(|(spec, out)| {
-            let run = specs.contains(spec);
-            let gone = !run && matches!(repo.kind(spec), Ok(Kind::Absent));
-            (run || gone) && !produced.contains(out)
+            (specs.contains(spec) || manifest.gone.contains(spec)) && !produced.contains(out)
         })
         .collect()
 }
@@ -500,7 +496,7 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
     let produced: BTreeSet<String> = plan.outputs.iter().map(|(_, o)| o.path.clone()).collect();
     let mut removals = Vec::new();
     let mut actions = Vec::new();
-    for (spec, out) in orphan_candidates(repo, &manifest, &spec_set, &produced) {
+    for (spec, out) in orphan_candidates(&manifest, &spec_set, &produced) {
         let (found, ident) = classify_file(repo, out, None)?;
         match found {
             AtPath::Absent => {}
@@ -536,10 +532,7 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
     }
     let werr = |path: &str, e: WalkError| OutputError::Write {
         path: path.to_string(),
-        source: match e {
-            WalkError::Io(source) => source,
-            other => std::io::Error::other(other.to_string()),
-        },
+        source: e.into_io(),
     };
     let mut written = Vec::new();
     for (o, ..) in &writes {
@@ -583,9 +576,7 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
     let mut entries: BTreeSet<(String, String)> = manifest
         .entries
         .iter()
-        .filter(|(spec, _)| {
-            !spec_set.contains(spec) && !matches!(repo.kind(spec), Ok(Kind::Absent))
-        })
+        .filter(|(spec, _)| !spec_set.contains(spec) && !manifest.gone.contains(spec))
         .cloned()
         .collect();
     for (spec, o) in &plan.outputs {
@@ -876,7 +867,7 @@ pub fn check(
     let manifest = read_manifest(repo)?;
     let spec_set: BTreeSet<String> = spec_paths.iter().cloned().collect();
     let produced: BTreeSet<String> = all_outputs.iter().map(|(_, o)| o.path.clone()).collect();
-    for (spec, out) in orphan_candidates(repo, &manifest, &spec_set, &produced) {
+    for (spec, out) in orphan_candidates(&manifest, &spec_set, &produced) {
         if let AtPath::Stamped {
             state: StampState::Intact { spec: s },
             ..

@@ -93,6 +93,16 @@ pub enum WalkError {
     Io(#[from] io::Error),
 }
 
+impl WalkError {
+    /// As an I/O error, for reports that carry one.
+    pub fn into_io(self) -> io::Error {
+        match self {
+            WalkError::Io(e) => e,
+            other => io::Error::other(other.to_string()),
+        }
+    }
+}
+
 /// An open repository root.
 pub struct Repo {
     root: OwnedFd,
@@ -228,25 +238,15 @@ impl Repo {
             other => return Ok(Found::NotAFile(other)),
         }
         // Checked again on the open file: it may have been swapped since the stat above.
-        let fd = match rustix::fs::openat(
-            &dir,
-            name.as_str(),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => return Ok(Found::Absent),
-            Err(rustix::io::Errno::LOOP) => return Ok(Found::NotAFile(Kind::Symlink)),
-            Err(e) => return Err(errno(e).into()),
+        let (file, st) = match open_regular(&dir, &name)? {
+            Ok(opened) => opened,
+            Err(Kind::Absent) => return Ok(Found::Absent),
+            Err(kind) => return Ok(Found::NotAFile(kind)),
         };
-        let st = rustix::fs::fstat(&fd).map_err(errno)?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return Ok(Found::NotAFile(Kind::Special));
-        }
         let size = u64::try_from(st.st_size).unwrap_or(0);
         let ident = Ident::of(&st);
         let mut bytes = Vec::new();
-        File::from(fd).take(limit + 1).read_to_end(&mut bytes)?;
+        file.take(limit + 1).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > limit {
             bytes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             return Ok(Found::TooLarge(size.max(limit + 1), bytes, ident));
@@ -403,22 +403,35 @@ impl Repo {
 /// Most bytes read from a leftover temporary file to prove it is qmspec's.
 const MAX_SWEEP_BYTES: u64 = 8 << 20;
 
-/// A regular file's content (at most `n` bytes) and its stat, opened without following a
-/// symlink or blocking on a FIFO.
-fn head_at<Fd: AsFd>(dir: Fd, name: &str, n: u64) -> Option<(Vec<u8>, rustix::fs::Stat)> {
-    let fd = rustix::fs::openat(
+/// Open a regular file in `dir` for reading, without following a symlink or blocking on a
+/// FIFO; the type is checked on the open file. `Ok(Err(kind))`: what is there instead.
+fn open_regular<Fd: AsFd>(
+    dir: Fd,
+    name: &str,
+) -> io::Result<Result<(File, rustix::fs::Stat), Kind>> {
+    let fd = match rustix::fs::openat(
         dir,
         name,
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
-    )
-    .ok()?;
-    let st = rustix::fs::fstat(&fd).ok()?;
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(Err(Kind::Absent)),
+        Err(rustix::io::Errno::LOOP) => return Ok(Err(Kind::Symlink)),
+        Err(e) => return Err(errno(e)),
+    };
+    let st = rustix::fs::fstat(&fd).map_err(errno)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return None;
+        return Ok(Err(Kind::Special));
     }
+    Ok(Ok((File::from(fd), st)))
+}
+
+/// A regular file's content (at most `n` bytes) and its stat, or nothing if it is not one.
+fn head_at<Fd: AsFd>(dir: Fd, name: &str, n: u64) -> Option<(Vec<u8>, rustix::fs::Stat)> {
+    let (file, st) = open_regular(dir, name).ok()?.ok()?;
     let mut head = Vec::new();
-    File::from(fd).take(n).read_to_end(&mut head).ok()?;
+    file.take(n).read_to_end(&mut head).ok()?;
     Some((head, st))
 }
 
