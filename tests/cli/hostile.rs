@@ -4,12 +4,8 @@
 //! nothing at all.
 
 use std::path::Path;
-use std::time::Duration;
 
-use crate::support::{fixture, qmspec, repo_with_spec};
-
-/// A hang is a failure; a normal run takes milliseconds, even for a 50 MiB file.
-const TIMEOUT: Duration = Duration::from_secs(20);
+use crate::support::{TIMEOUT, fixture, qmspec, repo_with_spec, run_bounded};
 
 /// Every file under `dir`, relative, sorted.
 fn files(dir: &Path) -> Vec<String> {
@@ -35,16 +31,7 @@ fn files(dir: &Path) -> Vec<String> {
 fn generate(bytes: &[u8]) -> (i32, String, Vec<String>, tempfile::TempDir) {
     let dir = repo_with_spec("");
     std::fs::write(dir.path().join("specs/worker.yaml"), bytes).expect("write spec");
-    let out = qmspec(dir.path())
-        .arg("generate")
-        .timeout(TIMEOUT)
-        .output()
-        .expect("qmspec runs");
-    let code = out
-        .status
-        .code()
-        .unwrap_or_else(|| panic!("qmspec was killed (signal or timeout): {:?}", out.status));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (code, _, stderr) = run_bounded(dir.path(), &["generate"]);
     let after = files(dir.path());
     (code, stderr, after, dir)
 }

@@ -17,6 +17,28 @@ pub fn qmspec(dir: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// A hang is a failure: a normal run takes milliseconds, even on hostile input.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Run qmspec in `dir` with a kill timeout; returns (exit code, stdout, stderr). A run killed
+/// by a signal or the timeout fails the test.
+pub fn run_bounded(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = qmspec(dir)
+        .args(args)
+        .timeout(TIMEOUT)
+        .output()
+        .expect("qmspec runs");
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("qmspec was killed (signal or timeout): {:?}", out.status));
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Where `tests/setup.sh` installed the referees.
 pub fn referees() -> PathBuf {
     std::env::var_os("QMSPEC_REFEREES").map_or_else(|| root().join(".referees"), PathBuf::from)
