@@ -1279,3 +1279,26 @@ fn a_dense_needs_graph_validates_in_time() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_rendered_line_buildkit_would_refuse_is_refused() {
+    // Five `PATH` entries of almost 8 KiB each: every value is within its limit, but they
+    // join on one `ENV PATH=` line of about 40 KiB.
+    let entries: Vec<String> = (0..5)
+        .map(|i| format!("/opt/{i}{}", "p".repeat(7900)))
+        .collect();
+    let spec = fixture("minimal.yaml").replacen(
+        "        path: [/opt/hello]",
+        &format!("        path: [{}]", entries.join(", ")),
+        1,
+    );
+    let dir = repo_with_spec(&spec);
+    let (code, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("qmspec::line-too-long"), "{stderr}");
+    assert!(
+        stderr.contains("generated/Dockerfile.demo.amd64"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("generated").exists(), "nothing written");
+}
