@@ -79,6 +79,8 @@ pub struct Diagnostic {
     pub message: String,
     pub help: Option<String>,
     pub labels: Vec<Label>,
+    /// Text shown after the report, e.g. the diff of a stale file.
+    pub detail: Option<String>,
 }
 
 impl Diagnostic {
@@ -89,6 +91,7 @@ impl Diagnostic {
             message: printable(message.into()),
             help: None,
             labels: Vec::new(),
+            detail: None,
         }
     }
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
@@ -99,6 +102,10 @@ impl Diagnostic {
     }
     pub fn with_label(mut self, label: Label) -> Self {
         self.labels.push(label);
+        self
+    }
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into()).filter(|d: &String| !d.is_empty());
         self
     }
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -235,8 +242,34 @@ pub fn render_human(diags: &[Diagnostic], file: &str, text: &str, color: bool) -
         };
         // Writing into a String cannot fail; a formatter error would only drop this report.
         let _ = handler.render_report(&mut out, &report);
+        if let Some(detail) = &diag.detail {
+            out.push_str(&if color {
+                colorize(detail)
+            } else {
+                detail.clone()
+            });
+        }
     }
     out
+}
+
+/// ANSI colours for a unified diff, on a terminal only.
+fn colorize(diff: &str) -> String {
+    diff.lines()
+        .map(|l| {
+            if l.starts_with("+++") || l.starts_with("---") {
+                format!("\x1b[1m{l}\x1b[0m\n")
+            } else if l.starts_with('+') {
+                format!("\x1b[32m{l}\x1b[0m\n")
+            } else if l.starts_with('-') {
+                format!("\x1b[31m{l}\x1b[0m\n")
+            } else if l.starts_with("@@") {
+                format!("\x1b[36m{l}\x1b[0m\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
 }
 
 /// Where a diagnostic points when one of its labels sits on a line too long to print.
@@ -263,6 +296,8 @@ struct JsonDiag<'a> {
     column: usize,
     end_line: usize,
     end_column: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<&'a str>,
 }
 
 fn json_diag<'a>(d: &'a Diagnostic, file: &'a str, text: &str) -> JsonDiag<'a> {
@@ -283,6 +318,7 @@ fn json_diag<'a>(d: &'a Diagnostic, file: &'a str, text: &str) -> JsonDiag<'a> {
         column,
         end_line,
         end_column,
+        diff: d.detail.as_deref(),
     }
 }
 
@@ -332,6 +368,18 @@ pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
         .collect();
     rules.sort_unstable();
     rules.dedup();
+    // Each rule is described from the code registry.
+    let rules: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|id| match crate::codes::lookup(id) {
+            Some(c) => json!({
+                "id": id,
+                "shortDescription": { "text": c.summary },
+                "help": { "text": c.help }
+            }),
+            None => json!({ "id": id }),
+        })
+        .collect();
     let results: Vec<_> = files
         .iter()
         .flat_map(|(file, text, ds)| {
@@ -366,7 +414,7 @@ pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
                 "name": "qmspec",
                 "version": env!("CARGO_PKG_VERSION"),
                 "informationUri": "https://github.com/qmspec/qmspec",
-                "rules": rules.iter().map(|r| json!({ "id": r })).collect::<Vec<_>>()
+                "rules": rules
             }},
             "columnKind": "unicodeCodePoints",
             "results": results

@@ -1,10 +1,12 @@
 //! qmspec: compile one declarative worker spec into per-architecture Dockerfiles and CI.
 #![warn(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
+pub mod codes;
 pub mod diag;
 pub mod load;
 pub mod model;
 pub mod output;
+pub mod outputs;
 pub mod paths;
 pub mod pins;
 pub mod render;

@@ -18,6 +18,16 @@ impl Loaded {
     pub fn has_errors(&self) -> bool {
         has_error(&self.diagnostics)
     }
+
+    /// A spec already known to be valid (its text and findings are not kept).
+    pub fn valid(spec: Spec) -> Loaded {
+        Loaded {
+            text: String::new(),
+            diagnostics: Vec::new(),
+            doc: None,
+            spec: Some(spec),
+        }
+    }
 }
 
 /// A spec whose repository path cannot be used (see [`crate::paths::spec_path_problem`]).

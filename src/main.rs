@@ -59,6 +59,10 @@ enum Command {
         /// stamp are never deleted, even with this).
         #[arg(long)]
         force: bool,
+        /// Seconds to wait for another `qmspec generate` in the same repository to finish
+        /// (`0`: fail at once when one is running).
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        wait: u64,
     },
     /// Report generated files that are missing, stale, edited by hand or orphaned.
     #[command(after_help = AFTER_HELP)]
@@ -189,6 +193,19 @@ fn spec_list(root: &Path, specs: Vec<String>, out: &mut Out) -> Result<Vec<Strin
     Ok(found)
 }
 
+/// When specs are named on the command line, the repository's other specs: the files specs
+/// share (the publish workflow) are made from all of them.
+fn other_specs(root: &Path, args: &[String], out: &mut Out) -> Vec<String> {
+    if args.is_empty() {
+        return Vec::new();
+    }
+    spec_list(root, Vec::new(), out)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| root.join(p).is_file())
+        .collect()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = Out::default();
@@ -245,16 +262,23 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
     match cli.command {
         Command::Schema { .. } => 0,
         Command::Validate { specs, format } => validate(&root, &repo, specs, format, out),
-        Command::Generate { specs, force } => match spec_list(&root, specs, out) {
-            Ok(specs) => generate(&repo, specs, force, out),
+        Command::Generate { specs, force, wait } => match spec_list(&root, specs.clone(), out) {
+            Ok(list) => {
+                let others = other_specs(&root, &specs, out);
+                let wait = std::time::Duration::from_secs(wait);
+                generate(&repo, list, &others, force, wait, out)
+            }
             Err(()) => 2,
         },
         Command::Check {
             specs,
             format,
             no_schema,
-        } => match spec_list(&root, specs, out) {
-            Ok(specs) => check(&repo, specs, format, !no_schema, out),
+        } => match spec_list(&root, specs.clone(), out) {
+            Ok(list) => {
+                let others = other_specs(&root, &specs, out);
+                check(&repo, list, &others, format, !no_schema, out)
+            }
             Err(()) => 2,
         },
     }
@@ -372,12 +396,20 @@ fn summary(file: &str, diags: &[Diagnostic]) -> String {
     }
 }
 
-fn generate(repo: &Repo, specs: Vec<String>, force: bool, out: &mut Out) -> u8 {
-    let plan = match output::plan(repo, &specs) {
+fn generate(
+    repo: &Repo,
+    specs: Vec<String>,
+    others: &[String],
+    force: bool,
+    wait: std::time::Duration,
+    out: &mut Out,
+) -> u8 {
+    let plan = match output::plan(repo, &specs, others) {
         Ok(p) => p,
         Err(e) => {
+            let code = e.exit_code();
             warn!(out, "{:?}", miette::Report::new(e));
-            return 2;
+            return code;
         }
     };
     if !plan.valid() {
@@ -394,7 +426,7 @@ fn generate(repo: &Repo, specs: Vec<String>, force: bool, out: &mut Out) -> u8 {
             );
         }
     }
-    match output::generate(repo, &plan, force) {
+    match output::generate(repo, &plan, force, wait) {
         Ok(actions) => {
             for a in actions {
                 match a {
@@ -418,12 +450,20 @@ fn generate(repo: &Repo, specs: Vec<String>, force: bool, out: &mut Out) -> u8 {
     }
 }
 
-fn check(repo: &Repo, specs: Vec<String>, format: Format, with_schema: bool, out: &mut Out) -> u8 {
-    let (checks, schema_drift) = match output::check(repo, &specs, with_schema) {
+fn check(
+    repo: &Repo,
+    specs: Vec<String>,
+    others: &[String],
+    format: Format,
+    with_schema: bool,
+    out: &mut Out,
+) -> u8 {
+    let (checks, schema_drift) = match output::check(repo, &specs, others, with_schema) {
         Ok(r) => r,
         Err(e) => {
+            let code = e.exit_code();
             warn!(out, "{:?}", miette::Report::new(e));
-            return 2;
+            return code;
         }
     };
     let files = checks.iter().map(|c| c.files).sum();
@@ -444,19 +484,19 @@ fn check(repo: &Repo, specs: Vec<String>, format: Format, with_schema: bool, out
     u8::from(!drift.is_empty())
 }
 
+/// Print what `check` found on disk: each finding is a diagnostic on its file, printed by the
+/// same printer as the specs' findings.
 fn print_drift(drift: &[Drift], format: Format, files: usize, out: &mut Out) {
+    let found: Vec<(String, String, Vec<Diagnostic>)> = drift
+        .iter()
+        .map(|d| (d.path().to_string(), String::new(), vec![d.diagnostic()]))
+        .collect();
     match format {
         Format::Human => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            for d in drift {
-                say!(out, "{}: {}", d.code(), d.message());
-                if let Some(diff) = d.diff() {
-                    out.stdout.push_str(&if color {
-                        colorize(diff)
-                    } else {
-                        diff.to_string()
-                    });
-                }
+            for (file, text, diags) in &found {
+                out.stdout
+                    .push_str(&diag::render_human(diags, file, text, color));
             }
             if drift.is_empty() {
                 say!(out, "qmspec check: {files} generated files are up to date");
@@ -469,51 +509,15 @@ fn print_drift(drift: &[Drift], format: Format, files: usize, out: &mut Out) {
             }
         }
         Format::Json => {
-            for d in drift {
-                let v = serde_json::json!({"file": d.path(), "code": d.code(), "message": d.message(), "diff": d.diff()});
-                say!(out, "{v}");
+            for (file, text, diags) in &found {
+                out.stdout.push_str(&diag::render_json(diags, file, text));
             }
         }
         Format::Github => {
-            for d in drift {
-                let msg = d.message().replace('%', "%25").replace('\n', "%0A");
-                say!(
-                    out,
-                    "::error file={},line=1,col=1,title={}::{msg}",
-                    d.path(),
-                    d.code().replace(':', "%3A")
-                );
+            for (file, text, diags) in &found {
+                out.stdout.push_str(&diag::render_github(diags, file, text));
             }
         }
-        Format::Sarif => {
-            let files: Vec<(String, String, Vec<Diagnostic>)> = drift
-                .iter()
-                .map(|d| {
-                    let mut diag = Diagnostic::error(d.code(), d.message());
-                    diag.labels.push(qmspec::diag::Label::primary(0..0, ""));
-                    (d.path().to_string(), String::new(), vec![diag])
-                })
-                .collect();
-            out.stdout.push_str(&diag::render_sarif(&files));
-        }
+        Format::Sarif => out.stdout.push_str(&diag::render_sarif(&found)),
     }
-}
-
-/// ANSI colours for a unified diff, on a terminal only.
-fn colorize(diff: &str) -> String {
-    diff.lines()
-        .map(|l| {
-            if l.starts_with("+++") || l.starts_with("---") {
-                format!("\x1b[1m{l}\x1b[0m\n")
-            } else if l.starts_with('+') {
-                format!("\x1b[32m{l}\x1b[0m\n")
-            } else if l.starts_with('-') {
-                format!("\x1b[31m{l}\x1b[0m\n")
-            } else if l.starts_with("@@") {
-                format!("\x1b[36m{l}\x1b[0m\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect()
 }

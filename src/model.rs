@@ -27,7 +27,7 @@ pub struct Spec {
     pub owner: String,
     /// OCI labels written into every image (`org.opencontainers.image.*` and any others).
     #[serde(default)]
-    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9]+(?:[._-][a-z0-9]+)*$"}))]
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9]+(?:[._-][a-z0-9]+)*$"}, "x-qmspec-use" = "text"))]
     pub labels: IndexMap<String, String>,
     /// Which Dockerfiles to generate: one per platform (`per-platform`), one with a stage per
     /// platform chosen by BuildKit's `TARGETARCH` (`multi-arch`), or `both`.
@@ -35,30 +35,44 @@ pub struct Spec {
     pub dockerfiles: DockerfileLayout,
     /// Path of the multi-arch Dockerfile, relative to the repository root.
     #[serde(default)]
-    #[schemars(extend("examples" = ["generated/Dockerfile.worker"]))]
+    #[schemars(extend("examples" = ["generated/Dockerfile.worker"], "x-qmspec-use" = "word"))]
     pub multi_arch_dockerfile: Option<String>,
     /// Path of the generated validation script, relative to the repository root. It runs every
-    /// tool's `check` inside the image and is copied into it.
-    #[schemars(extend("examples" = ["generated/validate-worker.sh"]))]
-    pub validation_script: String,
+    /// tool's and the app's `check` inside the image, is copied into it, and CI runs it on every
+    /// platform before publishing. Leave it out and no script is written or copied.
+    #[serde(default)]
+    #[schemars(extend("examples" = ["generated/validate-worker.sh"], "x-qmspec-use" = "context-path"))]
+    pub validation_script: Option<String>,
     /// The architectures to build, each with its base image, CI runner and Dockerfile.
     pub platforms: PerPlatform<Platform>,
+    /// Build arguments (`ARG NAME=default`) every stage declares; `docker build --build-arg`
+    /// overrides them, and values may use them as `${NAME}`.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}, "x-qmspec-use" = "env-value"))]
+    pub args: IndexMap<String, String>,
+    /// Build stages before the final image, in order, e.g. a builder that compiles or resolves
+    /// dependencies; the app copies their results with `copy: [{stage: NAME, …}]`.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub stages: Vec<Stage>,
     /// Debian/Ubuntu packages installed with `apt-get --no-install-recommends` in one layer.
     #[serde(default)]
     pub apt: Apt,
     /// Environment of the image, in order; later values may use `${NAME}` of earlier ones.
     #[serde(default)]
-    #[schemars(extend("examples" = [{"OMP_STACKSIZE": "2G"}]))]
+    #[schemars(extend("examples" = [{"OMP_STACKSIZE": "2G"}], "x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// Per-platform environment: overrides or adds to `env` on that platform only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub platform_env: PerPlatform<EnvMap>,
     /// Tools installed into the image, each with one version and a source per platform.
     /// At most 256 (one image layer each, and Docker allows 127 layers at most anyway).
     #[serde(default)]
     #[schemars(length(max = 256))]
     pub tools: Vec<Tool>,
-    /// The application: virtual environment, files, user and entrypoint.
+    /// The application: virtual environment, files, user and how it runs.
+    #[serde(default)]
     pub app: App,
     /// How GitHub Actions builds and publishes the images.
     pub ci: Ci,
@@ -199,13 +213,13 @@ pub struct Platform {
     pub base: BaseImage,
     /// GitHub-hosted runner label that builds this platform, e.g. `ubuntu-latest` (x86-64) or
     /// `ubuntu-24.04-arm` (ARM64).
-    #[schemars(extend("examples" = ["ubuntu-latest", "ubuntu-24.04-arm"]))]
+    #[schemars(extend("examples" = ["ubuntu-latest", "ubuntu-24.04-arm"], "x-qmspec-use" = "word"))]
     pub runner: String,
     /// `native` when the runner has this CPU; `qemu` to emulate it on the runner (slower).
     #[serde(default)]
     pub emulation: Emulation,
     /// Path of this platform's generated Dockerfile, relative to the repository root.
-    #[schemars(extend("examples" = ["generated/Dockerfile.worker.amd64"]))]
+    #[schemars(extend("examples" = ["generated/Dockerfile.worker.amd64"], "x-qmspec-use" = "word"))]
     pub dockerfile: String,
 }
 
@@ -237,7 +251,52 @@ pub struct BaseImage {
     pub digest: Option<String>,
     /// Why this base is used without a digest; written next to the `FROM` line.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
     pub unpinned_reason: Option<String>,
+    /// `non-root` when the image runs as a user other than root: qmspec switches to root to
+    /// install packages and tools (`USER root`), and the app's `user` decides the final user.
+    #[serde(default)]
+    pub runs_as: RunsAs,
+}
+
+/// Who a base image runs as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunsAs {
+    /// root: installs need no `USER` switch.
+    #[default]
+    Root,
+    /// A user other than root.
+    NonRoot,
+}
+
+/// A named build stage: its own base per platform, environment, packages and files. Only what
+/// the final image copies from it with `copy: [{stage: NAME, …}]` reaches the image.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Stage {
+    /// Stage name, used in `copy: [{stage: NAME}]` (`FROM … AS NAME`).
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9_-]{0,62}$"), extend("examples" = ["builder"]))]
+    pub name: String,
+    /// The stage's base image on each platform the spec builds.
+    pub base: PerPlatform<BaseImage>,
+    /// Working directory of the stage.
+    #[serde(default)]
+    #[schemars(extend("examples" = ["/app"], "x-qmspec-use" = "image-path"))]
+    pub workdir: Option<String>,
+    /// Environment of the stage, in order.
+    #[serde(default)]
+    #[schemars(extend("examples" = [{"UV_COMPILE_BYTECODE": "1"}], "x-qmspec-use" = "env-value"))]
+    pub env: EnvMap,
+    /// Distribution packages installed in the stage.
+    #[serde(default)]
+    pub apt: Apt,
+    /// A Python project installed into a virtual environment in this stage.
+    #[serde(default)]
+    pub python: Option<AppPython>,
+    /// Files copied into the stage after the Python dependencies, before the project itself.
+    #[serde(default)]
+    pub copy: Vec<CopyItem>,
 }
 
 /// System packages from the base image's distribution.
@@ -246,13 +305,15 @@ pub struct BaseImage {
 pub struct Apt {
     /// Packages for every platform, `name` or `name=version`.
     #[serde(default)]
-    #[schemars(extend("items" = {"type": "string", "pattern": "^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$"}))]
+    #[schemars(extend("items" = {"type": "string", "pattern": "^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$"}, "x-qmspec-use" = "debian-package"))]
     pub packages: Vec<String>,
     /// Extra packages for one platform only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "debian-package"))]
     pub platforms: PerPlatform<Vec<String>>,
     /// Why packages are not pinned to versions (`name=version`); written into the Dockerfile.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
     pub unpinned_reason: Option<String>,
 }
 
@@ -273,25 +334,29 @@ pub struct Tool {
     pub version: Option<String>,
     /// What the tool is for (shown in the Dockerfile comment).
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
     pub description: Option<String>,
     /// Tools (or capabilities, see `provides`) installed before this one, e.g. `conda` before
     /// conda packages.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "word"))]
     pub needs: Vec<String>,
     /// Capabilities this tool offers to others, e.g. `conda` and `python`; `via` and `needs` may
     /// name a capability instead of a tool, so each platform can use a different provider.
     #[serde(default)]
-    #[schemars(extend("examples" = [["conda", "python"]]))]
+    #[schemars(extend("examples" = [["conda", "python"]], "x-qmspec-use" = "word"))]
     pub provides: Vec<String>,
     /// Environment variables this tool needs, on every platform.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// Directories prepended to `PATH`, on every platform.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
     /// Shell command that proves the tool works inside the image, e.g. `xtb --version`.
     #[serde(default)]
-    #[schemars(extend("examples" = ["xtb --version"]))]
+    #[schemars(extend("examples" = ["xtb --version"], "x-qmspec-use" = "command"))]
     pub check: Option<String>,
     /// Where the tool comes from on each platform.
     pub sources: PerPlatform<Source>,
@@ -359,28 +424,32 @@ pub type Sha256 = String;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ArchiveSource {
     /// Download URL; `{{version}}` is replaced by the tool's version.
-    #[schemars(extend("examples" = ["https://github.com/grimme-lab/xtb/releases/download/v{{version}}/xtb-{{version}}-linux-x86_64.tar.xz"]))]
+    #[schemars(extend("examples" = ["https://github.com/grimme-lab/xtb/releases/download/v{{version}}/xtb-{{version}}-linux-x86_64.tar.xz"], "x-qmspec-use" = "word"))]
     pub url: String,
     /// Expected sha256 of the download (64 hex digits), or `unverified`.
     #[schemars(regex(pattern = "^([0-9a-f]{64}|unverified)$"))]
     pub sha256: Sha256,
     /// Why the download cannot be verified (required with `sha256: unverified`).
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
     pub unverified_reason: Option<String>,
     /// Leading path components dropped while unpacking (`tar --strip-components`).
     #[serde(default)]
     pub strip_components: u32,
     /// Directory the archive is unpacked into.
-    #[schemars(extend("examples" = ["/opt/xtb"]))]
+    #[schemars(extend("examples" = ["/opt/xtb"], "x-qmspec-use" = "image-path"))]
     pub dest: String,
     /// Files (relative to `dest`) made executable after unpacking.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "word"))]
     pub executables: Vec<String>,
     /// Environment variables for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// `PATH` entries for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
 }
 
@@ -388,21 +457,25 @@ pub struct ArchiveSource {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InstallerSource {
     /// Download URL of the installer script; `{{version}}` is replaced by the tool's version.
+    #[schemars(extend("x-qmspec-use" = "word"))]
     pub url: String,
     /// Expected sha256 of the installer (64 hex digits), or `unverified`.
     #[schemars(regex(pattern = "^([0-9a-f]{64}|unverified)$"))]
     pub sha256: Sha256,
     /// Why the download cannot be verified (required with `sha256: unverified`).
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
     pub unverified_reason: Option<String>,
     /// Install prefix, passed as `-b -p PREFIX`; conda and pip sources find `PREFIX/bin` here.
-    #[schemars(extend("examples" = ["/opt/conda"]))]
+    #[schemars(extend("examples" = ["/opt/conda"], "x-qmspec-use" = "image-path"))]
     pub prefix: String,
     /// Environment variables for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// `PATH` entries for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
 }
 
@@ -411,20 +484,23 @@ pub struct InstallerSource {
 pub struct CondaSource {
     /// Channel to install from.
     #[serde(default = "default_channel")]
-    #[schemars(extend("examples" = ["conda-forge"]))]
+    #[schemars(extend("examples" = ["conda-forge"], "x-qmspec-use" = "word"))]
     pub channel: String,
     /// Package name; defaults to the tool's name. It is pinned to the tool's version.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "conda-package"))]
     pub package: Option<String>,
     /// Tool or capability (an `installer` on this platform) whose conda installs the package, or
     /// `system` for the `conda` already on `PATH`.
-    #[schemars(extend("examples" = ["miniforge"]))]
+    #[schemars(extend("examples" = ["miniforge"], "x-qmspec-use" = "word"))]
     pub via: String,
     /// Environment variables for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// `PATH` entries for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
 }
 
@@ -437,19 +513,22 @@ fn default_channel() -> String {
 pub struct PipSource {
     /// PyPI package name; defaults to the tool's name. It is pinned to the tool's version.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "python-package"))]
     pub package: Option<String>,
     /// Python that creates the tool's virtual environment: a tool or capability (an `installer`
     /// on this platform), or `system` for the image's `python3`.
-    #[schemars(extend("examples" = ["system"]))]
+    #[schemars(extend("examples" = ["system"], "x-qmspec-use" = "word"))]
     pub via: String,
     /// Directory of the tool's own virtual environment; its `bin` goes on `PATH`.
-    #[schemars(extend("examples" = ["/opt/pyflakes"]))]
+    #[schemars(extend("examples" = ["/opt/pyflakes"], "x-qmspec-use" = "image-path"))]
     pub prefix: String,
     /// Environment variables for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// `PATH` entries for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
 }
 
@@ -457,12 +536,15 @@ pub struct PipSource {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AptSource {
     /// Packages, `name` or `name=version`.
+    #[schemars(extend("x-qmspec-use" = "debian-package"))]
     pub packages: Vec<String>,
     /// Environment variables for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// `PATH` entries for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
 }
 
@@ -471,9 +553,11 @@ pub struct AptSource {
 pub struct BaseImageSource {
     /// Environment variables the tool needs on this platform.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// `PATH` entries where the base image keeps the tool.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
 }
 
@@ -481,12 +565,15 @@ pub struct BaseImageSource {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CommandsSource {
     /// Shell commands run in order in one layer; the first failure stops the build.
+    #[schemars(extend("x-qmspec-use" = "command"))]
     pub run: Vec<String>,
     /// Environment variables for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
     /// `PATH` entries for this platform's install only.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
 }
 
@@ -494,86 +581,260 @@ pub struct CommandsSource {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NoneSource {
     /// Why the tool is not installed on this platform.
+    #[schemars(extend("x-qmspec-use" = "text"))]
     pub reason: String,
 }
 
-/// The application layered on top of the tools.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+/// The application layered on top of the tools: its Python environment, files, user and how
+/// it runs. Every part is optional; the image gets only the instructions it asks for.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct App {
     /// Working directory of the image.
-    #[schemars(extend("examples" = ["/app"]))]
-    pub workdir: String,
-    /// The app's Python virtual environment.
-    pub python: AppPython,
-    /// Files copied before the source, e.g. a lock file; installing them is its own layer so that
-    /// a source change does not reinstall dependencies.
     #[serde(default)]
-    pub requirements: Option<String>,
-    /// Source files and directories copied last, each `from` (build context) and `to` (image).
+    #[schemars(extend("examples" = ["/app"], "x-qmspec-use" = "image-path"))]
+    pub workdir: Option<String>,
+    /// The app's Python virtual environment and how its dependencies are installed.
+    #[serde(default)]
+    pub python: Option<AppPython>,
+    /// Files and directories copied into the image, each `from` the build context (or from a
+    /// build `stage`) `to` a path in the image. They come after the Python dependencies, so a
+    /// source change does not reinstall them.
     #[serde(default)]
     pub copy: Vec<CopyItem>,
-    /// `pip install` target after the source is copied, e.g. `.`; dependencies are installed from
-    /// `requirements`, so this runs with `--no-deps` when `requirements` is set.
+    /// Directories created in the image (owned by the app's `user`, when there is one).
     #[serde(default)]
-    pub install: Option<String>,
-    /// Directories created in the image and owned by the app's user.
-    #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub data_dirs: Vec<String>,
-    /// Scripts copied into the image and made executable.
+    /// Scripts copied into the image and made executable, e.g. a smoke test the project keeps.
     #[serde(default)]
-    pub scripts: Option<CopyItem>,
-    /// Non-root user the image runs as.
+    pub scripts: Vec<CopyItem>,
+    /// The user the image runs as: created here, or one the base image has. Leave it out to
+    /// keep the base image's user.
     #[serde(default)]
     pub user: Option<User>,
+    /// Ports the app listens on, e.g. `8000` or `8000/tcp` (`EXPOSE`).
+    #[serde(default)]
+    #[schemars(extend("items" = {"type": "string", "pattern": "^[0-9]{1,5}(/(tcp|udp))?$"}, "x-qmspec-use" = "word"))]
+    pub expose: Vec<String>,
+    /// Directories that hold data outside the image's layers (`VOLUME`).
+    #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
+    pub volumes: Vec<String>,
+    /// How the container engine probes the running app (`HEALTHCHECK`).
+    #[serde(default)]
+    pub healthcheck: Option<Healthcheck>,
+    /// Signal that stops the container, e.g. `SIGINT` (`STOPSIGNAL`).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$"), extend("x-qmspec-use" = "word"))]
+    pub stopsignal: Option<String>,
     /// `ENTRYPOINT` as a list; `[]` resets the base image's entrypoint.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
     pub entrypoint: Option<Vec<String>>,
     /// `CMD` as a list.
     #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
     pub command: Vec<String>,
     /// Extra checks for the validation script, after the tools' checks.
     #[serde(default)]
     pub checks: Vec<Check>,
 }
 
+/// A Python virtual environment and what is installed into it.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AppPython {
-    /// Python that creates the venv: a tool or capability (an `installer` on each platform), or
-    /// `system` for the image's `python3`.
+    /// Program that creates the environment: a tool or capability (an `installer` on each
+    /// platform), or `system` for the image's own `python3` (pip) or `uv` (uv).
+    #[serde(default = "default_via")]
+    #[schemars(extend("examples" = ["system"], "x-qmspec-use" = "word"))]
     pub via: String,
     /// Directory of the virtual environment; its `bin` goes first on `PATH`.
-    #[schemars(extend("examples" = ["/app/.venv"]))]
+    #[schemars(extend("examples" = ["/app/.venv"], "x-qmspec-use" = "image-path"))]
     pub venv: String,
+    /// How dependencies and the project are installed; leave it out for an empty environment.
+    #[serde(default)]
+    pub install: Option<PythonInstall>,
 }
 
+fn default_via() -> String {
+    "system".to_string()
+}
+
+/// How a Python project is installed; `with` selects the installer.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "with", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum PythonInstall {
+    /// `pip install .` from `pyproject.toml`: the build backend's files first, then the app's
+    /// `copy`, then one install of the project with its dependencies.
+    #[schemars(title = "pip: the project from pyproject.toml")]
+    Pip(PipInstall),
+    /// `pip install -r FILE` in its own layer, then the project with `--no-deps`.
+    #[schemars(title = "requirements: a requirements file, then the project")]
+    Requirements(RequirementsInstall),
+    /// `uv sync --locked`: dependencies from the lock file in their own cached layer (the lock
+    /// and `pyproject.toml` bind-mounted), then the project.
+    #[schemars(title = "uv: a uv project with its lock file")]
+    Uv(UvInstall),
+}
+
+impl PythonInstall {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PythonInstall::Pip(_) => "pip",
+            PythonInstall::Requirements(_) => "requirements",
+            PythonInstall::Uv(_) => "uv",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PipInstall {
+    /// Build-context files the build backend reads, copied into the working directory before
+    /// the install: `pyproject.toml` and whatever it names, e.g. its `readme`.
+    #[serde(default = "default_pyproject_files")]
+    #[schemars(extend("examples" = [["pyproject.toml", "README.md"]], "x-qmspec-use" = "context-path"))]
+    pub files: Vec<String>,
+}
+
+fn default_pyproject_files() -> Vec<String> {
+    vec!["pyproject.toml".to_string()]
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RequirementsInstall {
+    /// The requirements file in the build context, installed in its own layer.
+    #[schemars(extend("examples" = ["requirements.txt"], "x-qmspec-use" = "context-path"))]
+    pub file: String,
+    /// Files the project's build backend reads (copied before the project install); empty
+    /// to install only the requirements.
+    #[serde(default)]
+    #[schemars(extend("examples" = [["pyproject.toml", "README.md"]], "x-qmspec-use" = "context-path"))]
+    pub project_files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UvInstall {
+    /// The lock file in the build context.
+    #[serde(default = "default_uv_lock")]
+    #[schemars(extend("x-qmspec-use" = "context-path"))]
+    pub lock: String,
+    /// The project file in the build context.
+    #[serde(default = "default_pyproject")]
+    #[schemars(extend("x-qmspec-use" = "context-path"))]
+    pub pyproject: String,
+    /// Other files the project install reads, e.g. the `readme`.
+    #[serde(default)]
+    #[schemars(extend("examples" = [["README.md"]], "x-qmspec-use" = "context-path"))]
+    pub files: Vec<String>,
+    /// Also install the `dev` dependency group.
+    #[serde(default)]
+    pub dev: bool,
+}
+
+fn default_uv_lock() -> String {
+    "uv.lock".to_string()
+}
+
+fn default_pyproject() -> String {
+    "pyproject.toml".to_string()
+}
+
+/// A file or directory copied into the image.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CopyItem {
-    /// Path in the build context.
+    /// Path in the build context (relative), or in the `stage` when one is named (absolute).
+    #[schemars(extend("x-qmspec-use" = "word"))]
     pub from: String,
-    /// Path in the image.
+    /// Path in the image; ending in `/` copies into that directory.
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub to: String,
+    /// Build stage to copy from (`COPY --from=STAGE`) instead of the build context.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9_-]{0,62}$"))]
+    pub stage: Option<String>,
+    /// Give the copied files to the app's user (`COPY --chown=USER:GROUP`).
+    #[serde(default)]
+    pub chown: bool,
 }
 
+/// The user the image runs as.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct User {
-    /// User name, created if the base image does not have it.
+    /// User name.
     #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]{0,31}$"))]
     pub name: String,
-    /// Numeric user id (also used as group id).
-    #[schemars(range(min = 1, max = 2147483647))]
-    pub uid: u32,
+    /// Numeric user id (required when the user is created).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub uid: Option<u32>,
+    /// Group name; defaults to the user name.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]{0,31}$"))]
+    pub group: Option<String>,
+    /// Numeric group id; defaults to the uid.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub gid: Option<u32>,
+    /// Create a system account (`useradd --system`).
+    #[serde(default)]
+    pub system: bool,
+    /// Home directory; defaults to `/home/NAME`.
+    #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
+    pub home: Option<String>,
+    /// `false` when the base image already has this user: nothing is created.
+    #[serde(default = "default_true")]
+    pub create: bool,
+    /// Why the image runs as root; required to make `root` (or uid 0) the final user.
+    #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
+    pub root_reason: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `HEALTHCHECK`: a command the container engine runs inside the container.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Healthcheck {
+    /// Shell command; exit status 0 means healthy.
+    #[schemars(extend("examples" = ["curl --fail http://localhost:8000/health || exit 1"], "x-qmspec-use" = "command"))]
+    pub run: String,
+    /// Time between probes, e.g. `30s`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
+    pub interval: Option<String>,
+    /// Time a probe may take, e.g. `5s`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
+    pub timeout: Option<String>,
+    /// Grace time after start before failures count, e.g. `10s`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
+    pub start_period: Option<String>,
+    /// Consecutive failures that make the container unhealthy.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub retries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Check {
     /// Name printed with PASS/FAIL.
+    #[schemars(extend("x-qmspec-use" = "word"))]
     pub name: String,
     /// Shell command; exit status 0 means PASS.
+    #[schemars(extend("x-qmspec-use" = "command"))]
     pub run: String,
 }
 
@@ -582,11 +843,11 @@ pub struct Check {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Ci {
     /// Path of the generated workflow, relative to the repository root.
-    #[schemars(extend("examples" = ["generated/publish-images.yml"]))]
+    #[schemars(extend("examples" = ["generated/publish-images.yml"], "x-qmspec-use" = "word"))]
     pub workflow: String,
     /// Git tag patterns whose push publishes the images (at least one).
     #[serde(default = "default_tags")]
-    #[schemars(length(min = 1), extend("items" = {"type": "string", "minLength": 1}))]
+    #[schemars(length(min = 1), extend("items" = {"type": "string", "minLength": 1}, "x-qmspec-use" = "word"))]
     pub on_tags: Vec<String>,
     /// Also allow starting the workflow by hand.
     #[serde(default)]
@@ -608,9 +869,6 @@ pub struct Ci {
         "propertyNames" = {"pattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+$"}
     ))]
     pub pins: IndexMap<String, String>,
-    /// Images built from hand-written Dockerfiles, published by the same workflow.
-    #[serde(default)]
-    pub extra_images: Vec<ExtraImage>,
 }
 
 fn default_tags() -> Vec<String> {
@@ -657,27 +915,6 @@ pub enum Cache {
     Gha,
     /// No cache.
     None,
-}
-
-/// An image built from a hand-written Dockerfile.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ExtraImage {
-    /// Image name, published as `REGISTRY/OWNER/NAME` (it also names the workflow job, so no
-    /// dots).
-    #[schemars(regex(pattern = r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$"))]
-    pub name: String,
-    /// Path of the Dockerfile in the repository.
-    pub dockerfile: String,
-    /// Build context directory.
-    #[serde(default = "default_context")]
-    pub context: String,
-    /// Platforms to build (under QEMU in one job).
-    pub platforms: Vec<Arch>,
-}
-
-fn default_context() -> String {
-    ".".to_string()
 }
 
 /// What a `via` names on one platform.

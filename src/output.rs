@@ -12,7 +12,9 @@ use similar::TextDiff;
 
 use crate::load::{Loaded, load};
 use crate::paths::{collision_key, output_path_problem, spec_path_problem};
-use crate::render::{Output, RenderError, StampState, render_spec, stamp_state};
+use crate::render::{
+    Output, RenderError, StampState, render_shared, render_spec, stamp_names, stamp_state,
+};
 use crate::repo::{Found, Ident, Kind, Repo, WalkError};
 use crate::schema::schema_text_2020;
 
@@ -61,6 +63,14 @@ pub enum OutputError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Render(#[from] RenderError),
+    #[error(
+        "{spec} is invalid, and the files the specs share (the publish workflow) are made from every spec"
+    )]
+    #[diagnostic(
+        code("qmspec::shared-output"),
+        help("run `qmspec validate {spec}` and fix what it reports, then run qmspec again")
+    )]
+    SharedInvalid { spec: String },
 }
 
 impl OutputError {
@@ -76,6 +86,10 @@ impl OutputError {
                     )
                 }) =>
             {
+                1
+            }
+            // The specs disagree about a file they share: theirs to fix.
+            OutputError::SharedInvalid { .. } | OutputError::Render(RenderError::Shared { .. }) => {
                 1
             }
             _ => 2,
@@ -174,8 +188,10 @@ fn read_err(path: &str, e: WalkError) -> OutputError {
     }
 }
 
-/// Validate every spec and render the files of the valid ones.
-pub fn plan(repo: &Repo, spec_paths: &[String]) -> Result<Plan, OutputError> {
+/// Validate every spec and render the files of the valid ones: each spec's own files, and
+/// the files specs share, assembled from every spec of the repository (`others` are the
+/// repository's specs not asked for, read only for that).
+pub fn plan(repo: &Repo, spec_paths: &[String], others: &[String]) -> Result<Plan, OutputError> {
     let mut specs = Vec::new();
     let mut outputs = Vec::new();
     for sp in spec_paths {
@@ -187,7 +203,47 @@ pub fn plan(repo: &Repo, spec_paths: &[String]) -> Result<Plan, OutputError> {
         }
         specs.push((sp.clone(), loaded));
     }
+    let extra = load_others(repo, spec_paths, others)?;
+    if specs.iter().all(|(_, l)| !l.has_errors()) {
+        outputs.extend(shared_outputs(&specs, &extra)?);
+    }
     Ok(Plan { specs, outputs })
+}
+
+/// The repository's other specs, read for the files they share with the asked-for ones.
+fn load_others(
+    repo: &Repo,
+    spec_paths: &[String],
+    others: &[String],
+) -> Result<Vec<(String, Loaded)>, OutputError> {
+    others
+        .iter()
+        .filter(|o| !spec_paths.contains(o))
+        .map(|o| Ok((o.clone(), read_spec(repo, o)?)))
+        .collect()
+}
+
+/// The shared files of all valid specs, each owned by the specs it is made from. A shared file
+/// that an invalid spec also names cannot be assembled: that is an error naming the spec.
+fn shared_outputs(
+    specs: &[(String, Loaded)],
+    others: &[(String, Loaded)],
+) -> Result<Vec<(String, Output)>, OutputError> {
+    if let Some((path, _)) = others
+        .iter()
+        .find(|(_, l)| l.has_errors() || l.spec.is_none())
+    {
+        return Err(OutputError::SharedInvalid { spec: path.clone() });
+    }
+    let valid: Vec<(String, &crate::model::Spec)> = specs
+        .iter()
+        .chain(others)
+        .filter_map(|(p, l)| l.spec.as_ref().map(|s| (p.clone(), s)))
+        .collect();
+    Ok(render_shared(&valid)?
+        .into_iter()
+        .map(|o| (crate::render::owners_name(&o.owners), o))
+        .collect())
 }
 
 /// The manifest as found: its entries (spec, output) that name safe paths, and whether the
@@ -364,19 +420,31 @@ fn not_a_file(path: &str, kind: Kind) -> Refusal {
     }
 }
 
-/// The refusal for writing `spec`'s output over what is found there, if any.
-fn write_refusal(path: &str, spec: &str, found: &AtPath, force: bool) -> Option<Refusal> {
+/// Whether a stamp's spec name proves the file belongs to one of `owners`: it names one of
+/// them (a shared file gains and loses specs as the repository does).
+fn owned(stamp_spec: &str, owners: &[String]) -> bool {
+    owners.iter().any(|o| stamp_names(stamp_spec, o))
+}
+
+/// The refusal for writing an output of `owners` (named `spec`) over what is found there, if any.
+fn write_refusal(
+    path: &str,
+    spec: &str,
+    owners: &[String],
+    found: &AtPath,
+    force: bool,
+) -> Option<Refusal> {
     match found {
         AtPath::Absent | AtPath::Same => None,
         AtPath::NotAFile(kind) => Some(not_a_file(path, *kind)),
         AtPath::Stamped {
             state: StampState::Intact { spec: s } | StampState::Legacy { spec: s },
             ..
-        } if s == spec => None,
+        } if owned(s, owners) => None,
         AtPath::Stamped {
             state: StampState::Edited { spec: s },
             ..
-        } if s == spec => (!force).then(|| Refusal::Edited { path: path.into() }),
+        } if owned(s, owners) => (!force).then(|| Refusal::Edited { path: path.into() }),
         AtPath::Stamped { state, .. } => (!force).then(|| Refusal::Foreign {
             path: path.into(),
             why: format!(
@@ -457,8 +525,15 @@ fn orphan_candidates<'a>(
 /// Write what the plan produces. Takes the repository's lock, then plans every write and
 /// removal and checks every condition that can be known up front; only when nothing is refused
 /// does it write, each file atomically.
-pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, OutputError> {
-    let _lock = repo.lock().map_err(|source| OutputError::Lock { source })?;
+pub fn generate(
+    repo: &Repo,
+    plan: &Plan,
+    force: bool,
+    wait: std::time::Duration,
+) -> Result<Vec<Action>, OutputError> {
+    let _lock = repo
+        .lock_within(wait)
+        .map_err(|source| OutputError::Lock { source })?;
     let manifest = read_manifest(repo)?;
     let spec_set: BTreeSet<String> = plan.specs.iter().map(|(s, _)| s.clone()).collect();
     let mut refusals = conflicts(&plan.outputs);
@@ -485,7 +560,7 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
         // Classifying walks every folder on the way: a file or symlink where a folder should be
         // is found here, before anything is written.
         let (found, ident) = classify_file(repo, &o.path, Some(&o.content))?;
-        match write_refusal(&o.path, spec, &found, force) {
+        match write_refusal(&o.path, spec, &o.owners, &found, force) {
             Some(r) => refusals.push(r),
             None => writes.push((o, found, ident)),
         }
@@ -503,7 +578,7 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
             AtPath::Stamped {
                 state: StampState::Intact { spec: s },
                 ..
-            } if &s == spec => {
+            } if stamp_names(&s, spec) => {
                 if let Some(ident) = ident {
                     removals.push((out.clone(), ident));
                 }
@@ -517,7 +592,7 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
                     AtPath::Stamped {
                         state: StampState::Edited { spec: s } | StampState::Legacy { spec: s },
                         ..
-                    } if &s == spec => "was edited, copied or moved since qmspec wrote it there (its stamp does not verify at this path)".to_string(),
+                    } if stamp_names(&s, spec) => "was edited, copied or moved since qmspec wrote it there (its stamp does not verify at this path)".to_string(),
                     AtPath::Stamped { state, .. } => format!(
                         "its stamp names {}, not {spec}",
                         state.spec().unwrap_or("no spec")
@@ -579,8 +654,10 @@ pub fn generate(repo: &Repo, plan: &Plan, force: bool) -> Result<Vec<Action>, Ou
         .filter(|(spec, _)| !spec_set.contains(spec) && !manifest.gone.contains(spec))
         .cloned()
         .collect();
-    for (spec, o) in &plan.outputs {
-        entries.insert((spec.clone(), o.path.clone()));
+    for (_, o) in &plan.outputs {
+        for owner in &o.owners {
+            entries.insert((owner.clone(), o.path.clone()));
+        }
     }
     let text = manifest_text(&entries);
     let (found, ident) = classify_file(repo, MANIFEST, Some(&text))?;
@@ -655,31 +732,45 @@ impl Drift {
     }
     pub fn message(&self) -> String {
         match self {
-            Drift::Missing { path } => {
-                format!("{path} is missing: the spec produces it. Run `qmspec generate`.")
+            Drift::Missing { path } => format!("{path} is missing: the spec produces it"),
+            Drift::Stale { path, .. } => {
+                format!("{path} is stale: the spec changed since it was generated")
             }
-            Drift::Stale { path, .. } => format!(
-                "{path} is stale: the spec changed since it was generated. Run `qmspec generate`."
-            ),
-            Drift::Edited { path, .. } => format!(
-                "{path} was edited by hand: `qmspec generate` would lose these edits. Move them into the spec, then run `qmspec generate` (or `--force` to discard them)."
-            ),
-            Drift::Foreign { path, why, .. } => format!(
-                "{path} {why}, but the spec writes it. Move it away, then run `qmspec generate`."
-            ),
+            Drift::Edited { path, .. } => {
+                format!("{path} was edited by hand: `qmspec generate` would lose these edits")
+            }
+            Drift::Foreign { path, why, .. } => format!("{path} {why}, but the spec writes it"),
             Drift::NotAFile { path, kind } => format!(
-                "{path}: there is {} at or on the way to the path, but the spec writes a file there. Remove it, then run `qmspec generate`.",
+                "{path}: there is {} at or on the way to the path, but the spec writes a file there",
                 kind.describe()
             ),
             Drift::Orphaned { path } => format!(
-                "{path} is orphaned: qmspec generated it, but the spec no longer produces it. Run `qmspec generate` to remove it."
+                "{path} is orphaned: qmspec generated it, but the spec no longer produces it"
             ),
-            Drift::Conflict { message, .. } => {
-                format!("{message}. Give each generated file its own path.")
-            }
+            Drift::Conflict { message, .. } => message.clone(),
             Drift::SchemaOutdated { path, .. } => {
-                format!("{path} does not match this qmspec's schema. Run `qmspec schema > {path}`.")
+                format!("{path} does not match this qmspec's schema")
             }
+        }
+    }
+    /// What to do about it, naming the command that fixes it.
+    pub fn help(&self) -> String {
+        match self {
+            Drift::Missing { .. } | Drift::Stale { .. } => "run `qmspec generate`".into(),
+            Drift::Edited { .. } => "move the edits into the spec, then run `qmspec generate` (or `qmspec generate --force` to discard them)".into(),
+            Drift::Foreign { .. } => "move the file away, then run `qmspec generate`".into(),
+            Drift::NotAFile { .. } => "remove what is there, then run `qmspec generate`".into(),
+            Drift::Orphaned { .. } => "run `qmspec generate` to remove it".into(),
+            Drift::Conflict { .. } => "give each generated file its own path".into(),
+            Drift::SchemaOutdated { path, .. } => format!("run `qmspec schema > {path}`"),
+        }
+    }
+    /// The finding as a diagnostic on its file, with the diff as its detail.
+    pub fn diagnostic(&self) -> crate::diag::Diagnostic {
+        let d = crate::diag::Diagnostic::error(self.code(), self.message()).with_help(self.help());
+        match self.diff() {
+            Some(diff) => d.with_detail(diff),
+            None => d,
         }
     }
     pub fn diff(&self) -> Option<&str> {
@@ -726,7 +817,7 @@ pub struct SpecCheck {
 }
 
 /// Compare one rendered file with the committed one.
-fn compare(repo: &Repo, spec: &str, o: &Output) -> Result<Option<Drift>, OutputError> {
+fn compare(repo: &Repo, o: &Output) -> Result<Option<Drift>, OutputError> {
     let path = o.path.clone();
     Ok(match classify(repo, &o.path, Some(&o.content))? {
         AtPath::Same => None,
@@ -742,10 +833,14 @@ fn compare(repo: &Repo, spec: &str, o: &Output) -> Result<Option<Drift>, OutputE
         AtPath::Stamped { state, text } => {
             let diff = unified_diff(&o.path, &text, &o.content);
             Some(match state {
-                StampState::Intact { spec: s } | StampState::Legacy { spec: s } if s == spec => {
+                StampState::Intact { spec: s } | StampState::Legacy { spec: s }
+                    if owned(&s, &o.owners) =>
+                {
                     Drift::Stale { path, diff }
                 }
-                StampState::Edited { spec: s } if s == spec => Drift::Edited { path, diff },
+                StampState::Edited { spec: s } if owned(&s, &o.owners) => {
+                    Drift::Edited { path, diff }
+                }
                 other => Drift::Foreign {
                     path,
                     why: format!(
@@ -761,7 +856,9 @@ fn compare(repo: &Repo, spec: &str, o: &Output) -> Result<Option<Drift>, OutputE
 
 /// Validate, render and compare one spec; nothing of it is kept but the findings and the
 /// paths it produces (for conflicts across specs).
-fn check_one(repo: &Repo, spec_path: &str) -> Result<(SpecCheck, Vec<Output>), OutputError> {
+type Checked = (SpecCheck, Vec<Output>, Option<crate::model::Spec>);
+
+fn check_one(repo: &Repo, spec_path: &str) -> Result<Checked, OutputError> {
     let loaded = read_spec(repo, spec_path)?;
     let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
         return Ok((
@@ -772,6 +869,7 @@ fn check_one(repo: &Repo, spec_path: &str) -> Result<(SpecCheck, Vec<Output>), O
                 files: 0,
             },
             Vec::new(),
+            None,
         ));
     };
     let outputs = render_spec(spec, spec_path)?;
@@ -784,7 +882,7 @@ fn check_one(repo: &Repo, spec_path: &str) -> Result<(SpecCheck, Vec<Output>), O
             });
             continue;
         }
-        drift.extend(compare(repo, spec_path, o)?);
+        drift.extend(compare(repo, o)?);
     }
     let files = outputs.len();
     // Only paths and keys are kept for the cross-spec conflict check, not the contents.
@@ -803,6 +901,7 @@ fn check_one(repo: &Repo, spec_path: &str) -> Result<(SpecCheck, Vec<Output>), O
             files,
         },
         outputs,
+        Some(spec.clone()),
     ))
 }
 
@@ -812,6 +911,7 @@ fn check_one(repo: &Repo, spec_path: &str) -> Result<(SpecCheck, Vec<Output>), O
 pub fn check(
     repo: &Repo,
     spec_paths: &[String],
+    others: &[String],
     with_schema: bool,
 ) -> Result<(Vec<SpecCheck>, Vec<Drift>), OutputError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -819,7 +919,7 @@ pub fn check(
         .map_or(1, usize::from)
         .min(spec_paths.len())
         .max(1);
-    type Item = (usize, Result<(SpecCheck, Vec<Output>), OutputError>);
+    type Item = (usize, Result<Checked, OutputError>);
     let mut results: Vec<Item> = std::thread::scope(|scope| {
         // Compile the templates while the first specs are read, parsed and validated; the
         // workers wait for them only when they get that far.
@@ -847,14 +947,35 @@ pub fn check(
     results.sort_by_key(|(i, _)| *i);
     let mut checks = Vec::new();
     let mut all_outputs = Vec::new();
+    let mut valid: Vec<(String, Loaded)> = Vec::new();
     for (_, r) in results {
-        let (c, outs) = r?;
+        let (c, outs, spec) = r?;
         for o in outs {
             all_outputs.push((c.path.clone(), o));
+        }
+        if let Some(spec) = spec {
+            valid.push((c.path.clone(), Loaded::valid(spec)));
         }
         checks.push(c);
     }
     let mut drift = Vec::new();
+    // The shared files, once every asked-for spec is valid (an invalid one is reported).
+    if checks.iter().all(|c| c.invalid.is_none()) {
+        let extra = load_others(repo, spec_paths, others)?;
+        for (owner, o) in shared_outputs(&valid, &extra)? {
+            if let Some(c) = checks.first_mut() {
+                c.files += 1;
+            }
+            drift.extend(compare(repo, &o)?);
+            all_outputs.push((
+                owner,
+                Output {
+                    content: String::new(),
+                    ..o
+                },
+            ));
+        }
+    }
     for r in conflicts(&all_outputs) {
         drift.push(Drift::Conflict {
             path: match &r {

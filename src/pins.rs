@@ -111,7 +111,7 @@ pub fn workflow_actions(spec: &Spec) -> Vec<&'static str> {
     if native {
         v.extend(["actions/upload-artifact", "actions/download-artifact"]);
     }
-    if !native || !spec.ci.extra_images.is_empty() || emulated {
+    if !native || emulated {
         v.push("docker/setup-qemu-action");
     }
     v

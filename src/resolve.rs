@@ -1,9 +1,13 @@
 //! The resolved spec: every default applied, every `{{version}}` expanded, one entry per
-//! platform with its tools in install order. Templates read only these types.
+//! platform with its stages and tools in install order. Templates read only these types, and
+//! each source kind reaches them as its own typed install payload.
 
 use serde::Serialize;
 
-use crate::model::{Arch, DockerfileLayout, Emulation, Provider, Source, Spec, Strategy, TagRule};
+use crate::model::{
+    Arch, BaseImage, DockerfileLayout, Emulation, Provider, PythonInstall, RunsAs, Source, Spec,
+    Strategy, TagRule,
+};
 use crate::rules::{needs_edges, source_env_path};
 
 /// Everything the templates need, for one spec.
@@ -18,17 +22,38 @@ pub struct Resolved {
     pub registry: String,
     /// OCI labels in spec order.
     pub labels: Vec<(String, String)>,
+    /// Build arguments with their defaults, declared in every stage.
+    pub args: Vec<(String, String)>,
     pub platforms: Vec<ResolvedPlatform>,
     /// Whether per-platform Dockerfiles are written.
     pub per_platform: bool,
     /// Path of the multi-arch Dockerfile, when one is written.
     pub multi_arch_dockerfile: Option<String>,
-    /// Repository path of the validation script (a build-context path for `COPY`).
-    pub validation_script: String,
-    /// Where the script lands in the image.
-    pub validation_script_in_image: String,
+    /// The validation script, when the spec asks for one.
+    pub validation_script: Option<Script>,
     pub app: ResolvedApp,
     pub ci: ResolvedCi,
+}
+
+/// A generated script: its repository path (a build-context path for `COPY`) and its place in
+/// the image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Script {
+    pub path: String,
+    pub in_image: String,
+}
+
+/// A base image as `FROM` writes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedBase {
+    /// `image:tag` or `image:tag@sha256:…`.
+    pub reference: String,
+    /// Reason the base has no digest, when it has none.
+    pub unpinned_reason: Option<String>,
+    /// True when the tag is `latest` and no digest pins it.
+    pub is_latest: bool,
+    /// The base runs as a user other than root.
+    pub non_root: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,28 +62,81 @@ pub struct ResolvedPlatform {
     pub arch: String,
     /// `linux/amd64`, …
     pub docker_platform: String,
-    /// `image:tag` or `image:tag@sha256:…`.
-    pub base: String,
-    /// Reason the base has no digest, when it has none.
-    pub base_unpinned_reason: Option<String>,
-    /// True when the tag is `latest` and no digest pins it.
-    pub base_is_latest: bool,
+    pub base: ResolvedBase,
     pub runner: String,
     pub qemu: bool,
     pub dockerfile: String,
-    /// apt packages for this platform, sorted and deduplicated.
-    pub apt_packages: Vec<String>,
-    /// Reason for unpinned apt packages, when any package has no `=version`.
-    pub apt_unpinned_reason: Option<String>,
+    /// Build stages before the final image, in spec order.
+    pub stages: Vec<ResolvedStage>,
+    pub apt: ResolvedApt,
     /// Environment set before the tools: groups of `(name, value)`; a new group starts where a
     /// value refers to a name of the current group (one `ENV` does not see its own values).
     pub env: Vec<Vec<(String, String)>>,
     /// Tools in install order (`needs` first, then spec order), without opted-out ones.
     pub tools: Vec<ResolvedTool>,
+    /// Whether a `RUN` of this image needs bash with `pipefail` (a download piped into
+    /// `sha256sum`, or the spec's own commands).
+    pub bash: bool,
+    /// Whether the final stage switches to root to install (its base runs as another user).
+    pub install_as_root: bool,
+    /// The app's Python environment on this platform.
+    pub python: Option<ResolvedPython>,
     /// Checks the validation script runs on this platform, in order.
     pub checks: Vec<ResolvedCheck>,
-    /// The python that creates the app's virtual environment on this platform.
-    pub app_python: String,
+}
+
+/// Distribution packages of one stage.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResolvedApt {
+    /// Sorted and deduplicated.
+    pub packages: Vec<String>,
+    /// Reason for unpinned packages, when any package has no `=version`.
+    pub unpinned_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedStage {
+    pub name: String,
+    pub base: ResolvedBase,
+    pub workdir: Option<String>,
+    pub env: Vec<Vec<(String, String)>>,
+    pub apt: ResolvedApt,
+    pub python: Option<ResolvedPython>,
+    pub copy: Vec<ResolvedCopy>,
+}
+
+/// A Python environment with the way its project is installed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedPython {
+    /// Directory of the virtual environment.
+    pub venv: String,
+    /// The python that creates the venv (pip kinds) or the uv program (uv).
+    pub program: String,
+    /// Where the project's files land (the working directory), ending in `/`.
+    pub dir: String,
+    pub install: Option<ResolvedPythonInstall>,
+}
+
+/// One Python install kind; each is rendered by its own template partial.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ResolvedPythonInstall {
+    /// `pip install .` after copying the build backend's files and the sources.
+    Pip { files: Vec<String> },
+    /// `pip install -r` in its own layer, then the project with `--no-deps`.
+    Requirements {
+        file: String,
+        file_in_image: String,
+        project_files: Vec<String>,
+    },
+    /// `uv sync --locked` with a cache mount, dependencies first.
+    Uv {
+        lock: String,
+        pyproject: String,
+        files: Vec<String>,
+        /// `--no-dev`, or nothing when the dev group is wanted.
+        dev_flag: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,35 +145,81 @@ pub struct ResolvedTool {
     /// Version, or empty when the tool has none (base-image tools).
     pub version: String,
     pub description: String,
-    /// Source kind: `archive`, `installer`, `conda`, `pip`, `apt`, `base-image`, `commands`.
-    pub kind: String,
-    /// Download URL with `{{version}}` expanded (archive, installer).
-    pub url: String,
-    /// Expected sha256, or empty when unverified.
-    pub sha256: String,
-    /// Why the download is unverified (empty when verified).
-    pub unverified_reason: String,
-    /// Temporary download file.
-    pub download: String,
-    pub strip_components: u32,
-    /// Unpack directory (archive), install prefix (installer, pip venv).
-    pub dest: String,
-    /// Absolute paths made executable (archive).
-    pub executables: Vec<String>,
-    /// Channel (conda).
-    pub channel: String,
-    /// Package spec with pin: `xtb=6.7.1` (conda), `pyflakes==3.2.0` (pip), apt names.
-    pub packages: Vec<String>,
-    /// Whether some apt package has no `=version` pin (apt kind).
-    pub unpinned: bool,
-    /// Program that installs: the conda binary, or the python creating the venv.
-    pub installer: String,
-    /// Shell commands (commands kind).
-    pub run: Vec<String>,
+    /// What installs the tool on this platform.
+    pub install: Install,
     /// Environment set after the install, grouped like `ResolvedPlatform::env`.
     pub env: Vec<Vec<(String, String)>>,
     /// Directories prepended to PATH after the install.
     pub path: Vec<String>,
+}
+
+/// A download checked against its sha256 (or recorded as unverified, with the reason).
+#[derive(Debug, Clone, Serialize)]
+pub struct Download {
+    /// URL with `{{version}}` expanded.
+    pub url: String,
+    /// Expected sha256, or `None` when unverified.
+    pub sha256: Option<String>,
+    /// Why the download is unverified (empty when verified).
+    pub unverified_reason: String,
+    /// Temporary file the download is saved to.
+    pub file: String,
+}
+
+/// The typed install payload of one source kind. Each variant is rendered by the partial
+/// `install/<kind>.j2`; a kind without one fails the render instead of writing an empty layer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Install {
+    Archive {
+        download: Download,
+        dest: String,
+        strip_components: u32,
+        /// Absolute paths made executable.
+        executables: Vec<String>,
+    },
+    Installer {
+        download: Download,
+        prefix: String,
+    },
+    Conda {
+        /// The conda program that installs.
+        conda: String,
+        channel: String,
+        /// `name=version`.
+        packages: Vec<String>,
+    },
+    Pip {
+        /// The python that creates the tool's venv.
+        python: String,
+        venv: String,
+        /// `name==version`.
+        packages: Vec<String>,
+    },
+    Apt {
+        packages: Vec<String>,
+        /// Some package has no `=version` pin.
+        unpinned: bool,
+    },
+    BaseImage {},
+    Commands {
+        run: Vec<String>,
+    },
+}
+
+impl Install {
+    /// The kind name, as in the spec's `kind:` and the partial's file name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Install::Archive { .. } => "archive",
+            Install::Installer { .. } => "installer",
+            Install::Conda { .. } => "conda",
+            Install::Pip { .. } => "pip",
+            Install::Apt { .. } => "apt",
+            Install::BaseImage {} => "base-image",
+            Install::Commands { .. } => "commands",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,20 +228,60 @@ pub struct ResolvedCheck {
     pub run: String,
 }
 
+/// One `COPY`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedCopy {
+    pub from: String,
+    pub to: String,
+    /// Build stage it copies from.
+    pub stage: Option<String>,
+    /// `USER:GROUP` for `--chown`.
+    pub chown: Option<String>,
+}
+
+/// The user the image ends as.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedUser {
+    pub name: String,
+    /// What `USER` names: `UID:GID` when the ids are known (numeric ids resolve whatever the
+    /// host's user database says), else the name.
+    pub id: String,
+    pub group: String,
+    /// `groupadd`/`useradd` arguments when the user is created (already shell-quoted words).
+    pub create: Option<CreateUser>,
+    /// Why the image runs as root, when it does.
+    pub root_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub system: bool,
+    pub home: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedHealthcheck {
+    /// `--interval=30s` and the like, in a fixed order.
+    pub options: Vec<String>,
+    pub run: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolvedApp {
-    pub workdir: String,
-    /// Directory of the app's virtual environment.
-    pub venv: String,
-    pub requirements: Option<String>,
-    pub requirements_in_image: Option<String>,
-    pub copy: Vec<(String, String)>,
-    /// `pip install` arguments after the source copy (empty: no install).
-    pub install: Option<String>,
-    pub install_no_deps: bool,
+    pub workdir: Option<String>,
+    pub copy: Vec<ResolvedCopy>,
+    /// Scripts copied and made executable: the copy, and the file's path in the image.
+    pub scripts: Vec<(ResolvedCopy, String)>,
     pub data_dirs: Vec<String>,
-    pub scripts: Option<(String, String)>,
-    pub user: Option<(String, u32)>,
+    pub user: Option<ResolvedUser>,
+    /// `USER:GROUP` of the app's user (non-root), for `--chown` and data directories.
+    pub owner: Option<String>,
+    pub expose: Vec<String>,
+    pub volumes: Option<String>,
+    pub healthcheck: Option<ResolvedHealthcheck>,
+    pub stopsignal: Option<String>,
     /// JSON array text for `ENTRYPOINT`, when set.
     pub entrypoint: Option<String>,
     /// JSON array text for `CMD`, when set.
@@ -133,19 +297,8 @@ pub struct ResolvedCi {
     pub tag_rules: Vec<String>,
     pub native: bool,
     pub cache: bool,
-    pub extra_images: Vec<ResolvedExtraImage>,
-    /// `owner/repo` of every action the workflow uses; each needs a pin.
+    /// `owner/repo` of every action the workflow uses for this image; each needs a pin.
     pub actions: Vec<&'static str>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ResolvedExtraImage {
-    pub name: String,
-    pub image: String,
-    pub dockerfile: String,
-    pub context: String,
-    /// `linux/amd64,linux/arm64`
-    pub platforms: String,
 }
 
 /// The python a `via` names on a platform: an installer's `PREFIX/bin/python3`, or `python3`.
@@ -160,6 +313,13 @@ fn conda_for(spec: &Spec, via: &str, arch: Arch) -> String {
     match spec.provider(via, arch) {
         Provider::Installer { prefix, .. } => format!("{prefix}/bin/conda"),
         _ => "conda".to_string(),
+    }
+}
+
+fn uv_for(spec: &Spec, via: &str, arch: Arch) -> String {
+    match spec.provider(via, arch) {
+        Provider::Installer { prefix, .. } => format!("{prefix}/bin/uv"),
+        _ => "uv".to_string(),
     }
 }
 
@@ -221,121 +381,189 @@ fn json_array(items: &[String]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+fn resolve_base(base: &BaseImage) -> ResolvedBase {
+    let mut reference = format!("{}:{}", base.image, base.tag);
+    if let Some(d) = &base.digest {
+        reference = format!("{reference}@{d}");
+    }
+    ResolvedBase {
+        reference,
+        unpinned_reason: base.digest.is_none().then(|| {
+            base.unpinned_reason
+                .clone()
+                .unwrap_or_else(|| "no digest is recorded in the spec".to_string())
+        }),
+        is_latest: base.digest.is_none() && base.tag == "latest",
+        non_root: base.runs_as == RunsAs::NonRoot,
+    }
+}
+
+fn resolve_apt(apt: &crate::model::Apt, arch: Arch) -> ResolvedApt {
+    let mut packages: Vec<String> = apt.packages.clone();
+    if let Some(extra) = apt.platforms.get(arch) {
+        packages.extend(extra.iter().cloned());
+    }
+    packages.sort();
+    packages.dedup();
+    let unpinned = packages.iter().any(|p| !p.contains('='));
+    ResolvedApt {
+        unpinned_reason: unpinned.then(|| {
+            apt.unpinned_reason
+                .clone()
+                .unwrap_or_else(|| "the spec pins no package versions".to_string())
+        }),
+        packages,
+    }
+}
+
+/// The directory a working directory names, with one trailing `/` (`COPY` into it).
+fn as_dir(dir: &str) -> String {
+    format!("{}/", dir.trim_end_matches('/'))
+}
+
+fn resolve_python(
+    spec: &Spec,
+    python: &crate::model::AppPython,
+    workdir: Option<&str>,
+    arch: Arch,
+) -> ResolvedPython {
+    let dir = as_dir(workdir.unwrap_or("/"));
+    let install = python.install.as_ref().map(|i| match i {
+        PythonInstall::Pip(p) => ResolvedPythonInstall::Pip {
+            files: p.files.clone(),
+        },
+        PythonInstall::Requirements(r) => ResolvedPythonInstall::Requirements {
+            file_in_image: format!("{dir}{}", r.file.rsplit('/').next().unwrap_or(&r.file)),
+            file: r.file.clone(),
+            project_files: r.project_files.clone(),
+        },
+        PythonInstall::Uv(u) => ResolvedPythonInstall::Uv {
+            lock: u.lock.clone(),
+            pyproject: u.pyproject.clone(),
+            files: u.files.clone(),
+            dev_flag: if u.dev {
+                String::new()
+            } else {
+                "--no-dev".into()
+            },
+        },
+    });
+    let program = match &python.install {
+        Some(PythonInstall::Uv(_)) => uv_for(spec, &python.via, arch),
+        _ => python_for(spec, &python.via, arch),
+    };
+    ResolvedPython {
+        venv: python.venv.clone(),
+        program,
+        dir,
+        install,
+    }
+}
+
+fn resolve_copy(c: &crate::model::CopyItem, owner: Option<&str>) -> ResolvedCopy {
+    ResolvedCopy {
+        from: c.from.clone(),
+        to: c.to.clone(),
+        stage: c.stage.clone(),
+        chown: owner.filter(|_| c.chown).map(str::to_string),
+    }
+}
+
+/// Where a copied file lands: into `to` when it ends in `/`, else at `to`.
+fn copied_file(from: &str, to: &str) -> String {
+    if to.ends_with('/') {
+        let name = from
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(from);
+        format!("{to}{name}")
+    } else {
+        to.to_string()
+    }
+}
+
+fn resolve_user(user: &crate::model::User) -> ResolvedUser {
+    let root = user.name == "root" || user.uid == Some(0);
+    let id = match (user.uid, user.gid.or(user.uid)) {
+        (Some(uid), Some(gid)) => format!("{uid}:{gid}"),
+        _ => user.name.clone(),
+    };
+    ResolvedUser {
+        id,
+        name: user.name.clone(),
+        group: user.group.clone().unwrap_or_else(|| user.name.clone()),
+        create: (user.create && !root).then(|| {
+            let uid = user.uid.unwrap_or_default();
+            CreateUser {
+                uid,
+                gid: user.gid.unwrap_or(uid),
+                system: user.system,
+                home: user.home.clone(),
+            }
+        }),
+        root_reason: root.then(|| user.root_reason.clone().unwrap_or_default()),
+    }
+}
+
 /// Resolve a valid spec. Callers validate first; unresolvable references fall back to defaults.
 pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
     let image = format!("{}/{}/{}", spec.registry, spec.owner, spec.name);
-    let script_name = spec
-        .validation_script
-        .rsplit('/')
-        .next()
-        .unwrap_or("validate.sh")
-        .to_string();
-    let script_dir = spec
-        .app
-        .scripts
+    let validation_script = spec.validation_script.as_ref().map(|path| Script {
+        in_image: format!(
+            "/usr/local/bin/{}",
+            path.rsplit('/').next().unwrap_or("validate.sh")
+        ),
+        path: path.clone(),
+    });
+    let app = &spec.app;
+    let user = app.user.as_ref().map(resolve_user);
+    let owner = user
         .as_ref()
-        .map_or("/usr/local/bin".to_string(), |s| s.to.clone());
-    let validation_script_in_image = format!("{}/{script_name}", script_dir.trim_end_matches('/'));
+        .filter(|u| u.root_reason.is_none())
+        .map(|u| format!("{}:{}", u.name, u.group));
 
     let platforms = spec
         .platforms
         .iter()
-        .map(|(arch, platform)| {
-            let base = &platform.base;
-            let mut base_ref = format!("{}:{}", base.image, base.tag);
-            if let Some(d) = &base.digest {
-                base_ref = format!("{base_ref}@{d}");
-            }
-            let mut apt: Vec<String> = spec.apt.packages.clone();
-            if let Some(extra) = spec.apt.platforms.get(arch) {
-                apt.extend(extra.iter().cloned());
-            }
-            apt.sort();
-            apt.dedup();
-            let apt_unpinned = apt.iter().any(|p| !p.contains('='));
-            let mut env: Vec<(String, String)> = spec
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if let Some(over) = spec.platform_env.get(arch) {
-                for (k, v) in over {
-                    match env.iter_mut().find(|(name, _)| name == k) {
-                        Some(slot) => slot.1 = v.clone(),
-                        None => env.push((k.clone(), v.clone())),
-                    }
-                }
-            }
-            env.push(("QMSPEC_PLATFORM".to_string(), arch.name().to_string()));
-            let order = install_order(spec, arch);
-            let tools: Vec<ResolvedTool> =
-                order.iter().map(|i| resolve_tool(spec, *i, arch)).collect();
-            let mut checks: Vec<ResolvedCheck> = order
-                .iter()
-                .filter_map(|i| {
-                    let t = &spec.tools[*i];
-                    t.check.as_ref().map(|c| ResolvedCheck {
-                        name: t.name.clone(),
-                        run: c.clone(),
-                    })
-                })
-                .collect();
-            checks.extend(spec.app.checks.iter().map(|c| ResolvedCheck {
-                name: c.name.clone(),
-                run: c.run.clone(),
-            }));
-            ResolvedPlatform {
-                arch: arch.name().to_string(),
-                docker_platform: arch.docker_platform(),
-                base: base_ref,
-                base_unpinned_reason: if base.digest.is_none() {
-                    Some(
-                        base.unpinned_reason
-                            .clone()
-                            .unwrap_or_else(|| "no digest is recorded in the spec".to_string()),
-                    )
-                } else {
-                    None
-                },
-                base_is_latest: base.digest.is_none() && base.tag == "latest",
-                runner: platform.runner.clone(),
-                qemu: platform.emulation == Emulation::Qemu,
-                dockerfile: platform.dockerfile.clone(),
-                apt_packages: apt,
-                apt_unpinned_reason: apt_unpinned.then(|| {
-                    spec.apt
-                        .unpinned_reason
-                        .clone()
-                        .unwrap_or_else(|| "the spec pins no package versions".to_string())
-                }),
-                env: group_env(env),
-                tools,
-                checks,
-                app_python: python_for(spec, &spec.app.python.via, arch),
-            }
-        })
+        .map(|(arch, platform)| resolve_platform(spec, arch, platform))
         .collect();
 
-    let app = &spec.app;
-    let requirements_in_image = app.requirements.as_ref().map(|r| {
-        let name = r.rsplit('/').next().unwrap_or(r);
-        format!("{}/{name}", app.workdir.trim_end_matches('/'))
-    });
     let resolved_app = ResolvedApp {
         workdir: app.workdir.clone(),
-        venv: app.python.venv.clone(),
-        requirements: app.requirements.clone(),
-        requirements_in_image,
         copy: app
             .copy
             .iter()
-            .map(|c| (c.from.clone(), c.to.clone()))
+            .map(|c| resolve_copy(c, owner.as_deref()))
             .collect(),
-        install: app.install.clone(),
-        install_no_deps: app.requirements.is_some(),
+        scripts: app
+            .scripts
+            .iter()
+            .map(|c| {
+                (
+                    resolve_copy(c, owner.as_deref()),
+                    copied_file(&c.from, &c.to),
+                )
+            })
+            .collect(),
         data_dirs: app.data_dirs.clone(),
-        scripts: app.scripts.as_ref().map(|s| (s.from.clone(), s.to.clone())),
-        user: app.user.as_ref().map(|u| (u.name.clone(), u.uid)),
+        user,
+        owner,
+        expose: app.expose.clone(),
+        volumes: (!app.volumes.is_empty()).then(|| json_array(&app.volumes)),
+        healthcheck: app.healthcheck.as_ref().map(|h| ResolvedHealthcheck {
+            options: [
+                ("interval", &h.interval),
+                ("timeout", &h.timeout),
+                ("start-period", &h.start_period),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("--{k}={v}")))
+            .chain(h.retries.map(|r| format!("--retries={r}")))
+            .collect(),
+            run: h.run.trim().to_string(),
+        }),
+        stopsignal: app.stopsignal.clone(),
         entrypoint: app.entrypoint.as_ref().map(|e| json_array(e)),
         command: (!app.command.is_empty()).then(|| json_array(&app.command)),
     };
@@ -359,22 +587,6 @@ pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
             .collect(),
         native: ci.strategy == Strategy::Native,
         cache: ci.cache == crate::model::Cache::Gha,
-        extra_images: ci
-            .extra_images
-            .iter()
-            .map(|e| ResolvedExtraImage {
-                name: e.name.clone(),
-                image: format!("{}/{}/{}", spec.registry, spec.owner, e.name),
-                dockerfile: e.dockerfile.clone(),
-                context: e.context.clone(),
-                platforms: e
-                    .platforms
-                    .iter()
-                    .map(|a| a.docker_platform())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            })
-            .collect(),
         actions: crate::pins::workflow_actions(spec),
     };
 
@@ -388,6 +600,11 @@ pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        args: spec
+            .args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         platforms,
         per_platform: matches!(
             spec.dockerfiles,
@@ -397,55 +614,139 @@ pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
             DockerfileLayout::PerPlatform => None,
             _ => spec.multi_arch_dockerfile.clone(),
         },
-        validation_script: spec.validation_script.clone(),
-        validation_script_in_image,
+        validation_script,
         app: resolved_app,
         ci: resolved_ci,
+    }
+}
+
+fn resolve_platform(
+    spec: &Spec,
+    arch: Arch,
+    platform: &crate::model::Platform,
+) -> ResolvedPlatform {
+    let mut env: Vec<(String, String)> = spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(over) = spec.platform_env.get(arch) {
+        for (k, v) in over {
+            match env.iter_mut().find(|(name, _)| name == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            }
+        }
+    }
+    // The validation script picks this platform's checks by it.
+    if spec.validation_script.is_some() {
+        env.push(("QMSPEC_PLATFORM".to_string(), arch.name().to_string()));
+    }
+    let order = install_order(spec, arch);
+    let tools: Vec<ResolvedTool> = order.iter().map(|i| resolve_tool(spec, *i, arch)).collect();
+    let mut checks: Vec<ResolvedCheck> = order
+        .iter()
+        .filter_map(|i| {
+            let t = &spec.tools[*i];
+            t.check.as_ref().map(|c| ResolvedCheck {
+                name: t.name.clone(),
+                run: c.clone(),
+            })
+        })
+        .collect();
+    checks.extend(spec.app.checks.iter().map(|c| ResolvedCheck {
+        name: c.name.clone(),
+        run: c.run.clone(),
+    }));
+    let apt = resolve_apt(&spec.apt, arch);
+    let base = resolve_base(&platform.base);
+    let installs = !apt.packages.is_empty()
+        || !tools.is_empty()
+        || spec.app.user.as_ref().is_some_and(|u| u.create)
+        || spec.app.python.is_some()
+        || !spec.app.data_dirs.is_empty()
+        || !spec.app.scripts.is_empty()
+        || spec.validation_script.is_some();
+    let bash = tools.iter().any(|t| match &t.install {
+        Install::Archive { download, .. } | Install::Installer { download, .. } => {
+            download.sha256.is_some()
+        }
+        Install::Commands { .. } => true,
+        _ => false,
+    });
+    let stages = spec
+        .stages
+        .iter()
+        .filter_map(|s| {
+            let b = s.base.get(arch)?;
+            Some(ResolvedStage {
+                name: s.name.clone(),
+                base: resolve_base(b),
+                workdir: s.workdir.clone(),
+                env: group_env(s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                apt: resolve_apt(&s.apt, arch),
+                python: s
+                    .python
+                    .as_ref()
+                    .map(|p| resolve_python(spec, p, s.workdir.as_deref(), arch)),
+                copy: s.copy.iter().map(|c| resolve_copy(c, None)).collect(),
+            })
+        })
+        .collect();
+    ResolvedPlatform {
+        arch: arch.name().to_string(),
+        docker_platform: arch.docker_platform(),
+        install_as_root: base.non_root && installs,
+        base,
+        runner: platform.runner.clone(),
+        qemu: platform.emulation == Emulation::Qemu,
+        dockerfile: platform.dockerfile.clone(),
+        stages,
+        apt,
+        env: group_env(env),
+        tools,
+        bash,
+        python: spec
+            .app
+            .python
+            .as_ref()
+            .map(|p| resolve_python(spec, p, spec.app.workdir.as_deref(), arch)),
+        checks,
+    }
+}
+
+fn download(tool: &str, url: &str, sha: &str, reason: &Option<String>, version: &str) -> Download {
+    let verified = sha != "unverified";
+    Download {
+        url: url.replace("{{version}}", version),
+        sha256: verified.then(|| sha.to_string()),
+        unverified_reason: if verified {
+            String::new()
+        } else {
+            reason.clone().unwrap_or_default()
+        },
+        file: format!("/tmp/qmspec-{tool}.download"),
     }
 }
 
 fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
     let tool = &spec.tools[i];
     let version = tool.version.clone().unwrap_or_default();
-    let expand = |s: &str| s.replace("{{version}}", &version);
-    let mut t = ResolvedTool {
-        name: tool.name.clone(),
-        version: version.clone(),
-        description: tool.description.clone().unwrap_or_default(),
-        kind: String::new(),
-        url: String::new(),
-        sha256: String::new(),
-        unverified_reason: String::new(),
-        download: format!("/tmp/qmspec-{}.download", tool.name),
-        strip_components: 0,
-        dest: String::new(),
-        executables: Vec::new(),
-        channel: String::new(),
-        packages: Vec::new(),
-        unpinned: false,
-        installer: String::new(),
-        run: Vec::new(),
-        env: Vec::new(),
-        path: Vec::new(),
-    };
-    let Some(source) = tool.sources.get(arch) else {
-        return t;
-    };
-    t.kind = source.kind().to_string();
-    let sha = |s: &str, reason: &Option<String>| {
-        if s == "unverified" {
-            (String::new(), reason.clone().unwrap_or_default())
-        } else {
-            (s.to_string(), String::new())
-        }
-    };
-    match source {
-        Source::Archive(a) => {
-            t.url = expand(&a.url);
-            (t.sha256, t.unverified_reason) = sha(&a.sha256, &a.unverified_reason);
-            t.strip_components = a.strip_components;
-            t.dest = a.dest.clone();
-            t.executables = a
+    let mut path: Vec<String> = Vec::new();
+    // `install_order` keeps only tools with a source on `arch`.
+    let source = tool.sources.get(arch);
+    let install = match source {
+        Some(Source::Archive(a)) => Install::Archive {
+            download: download(
+                &tool.name,
+                &a.url,
+                &a.sha256,
+                &a.unverified_reason,
+                &version,
+            ),
+            dest: a.dest.clone(),
+            strip_components: a.strip_components,
+            executables: a
                 .executables
                 .iter()
                 .map(|e| {
@@ -455,40 +756,52 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
                         e.trim_start_matches('/')
                     )
                 })
-                .collect();
-        }
-        Source::Installer(s) => {
-            t.url = expand(&s.url);
-            (t.sha256, t.unverified_reason) = sha(&s.sha256, &s.unverified_reason);
-            t.dest = s.prefix.clone();
-        }
-        Source::Conda(c) => {
-            t.channel = c.channel.clone();
+                .collect(),
+        },
+        Some(Source::Installer(s)) => Install::Installer {
+            download: download(
+                &tool.name,
+                &s.url,
+                &s.sha256,
+                &s.unverified_reason,
+                &version,
+            ),
+            prefix: s.prefix.clone(),
+        },
+        Some(Source::Conda(c)) => {
             let pkg = c.package.clone().unwrap_or_else(|| tool.name.clone());
             let name = pkg.split('=').next().unwrap_or(&pkg).to_string();
-            t.packages = vec![format!("{name}={version}")];
-            t.installer = conda_for(spec, &c.via, arch);
+            Install::Conda {
+                conda: conda_for(spec, &c.via, arch),
+                channel: c.channel.clone(),
+                packages: vec![format!("{name}={version}")],
+            }
         }
-        Source::Pip(p) => {
+        Some(Source::Pip(p)) => {
             let pkg = p.package.clone().unwrap_or_else(|| tool.name.clone());
             let name = pkg.split("==").next().unwrap_or(&pkg).to_string();
-            t.packages = vec![format!("{name}=={version}")];
-            t.installer = python_for(spec, &p.via, arch);
-            t.dest = p.prefix.clone();
-            t.path
-                .push(format!("{}/bin", p.prefix.trim_end_matches('/')));
+            path.push(format!("{}/bin", p.prefix.trim_end_matches('/')));
+            Install::Pip {
+                python: python_for(spec, &p.via, arch),
+                venv: p.prefix.clone(),
+                packages: vec![format!("{name}=={version}")],
+            }
         }
-        Source::Apt(a) => {
-            let mut pkgs = a.packages.clone();
-            pkgs.sort();
-            pkgs.dedup();
-            t.unpinned = pkgs.iter().any(|p| !p.contains('='));
-            t.packages = pkgs;
+        Some(Source::Apt(a)) => {
+            let mut packages = a.packages.clone();
+            packages.sort();
+            packages.dedup();
+            Install::Apt {
+                unpinned: packages.iter().any(|p| !p.contains('=')),
+                packages,
+            }
         }
-        Source::Commands(c) => t.run = c.run.iter().map(|r| r.trim().to_string()).collect(),
-        Source::BaseImage(_) | Source::None(_) => {}
-    }
-    let (source_env, source_path) = source_env_path(source);
+        Some(Source::Commands(c)) => Install::Commands {
+            run: c.run.iter().map(|r| r.trim().to_string()).collect(),
+        },
+        Some(Source::BaseImage(_) | Source::None(_)) | None => Install::BaseImage {},
+    };
+    let (source_env, source_path) = source.map_or((None, &[][..]), source_env_path);
     let mut env: Vec<(String, String)> = tool
         .env
         .iter()
@@ -497,9 +810,15 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
     if let Some(e) = source_env {
         env.extend(e.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    t.env = group_env(env);
-    t.path.extend(tool.path.iter().cloned());
-    t.path.extend(source_path.iter().cloned());
-    t.path.dedup();
-    t
+    path.extend(tool.path.iter().cloned());
+    path.extend(source_path.iter().cloned());
+    path.dedup();
+    ResolvedTool {
+        name: tool.name.clone(),
+        version,
+        description: tool.description.clone().unwrap_or_default(),
+        install,
+        env: group_env(env),
+        path,
+    }
 }

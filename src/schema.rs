@@ -40,7 +40,7 @@ pub fn schema_text_2020() -> &'static str {
 
 /// The published schema as a value, parsed only when an error needs to look something up in
 /// it (known property names for did-you-mean, the `kind` of each source variant).
-fn published_schema() -> Option<&'static Value> {
+pub fn published_schema() -> Option<&'static Value> {
     static SCHEMA: OnceLock<Option<Value>> = OnceLock::new();
     SCHEMA
         .get_or_init(|| serde_json::from_str(schema_text_2020()).ok())
@@ -143,13 +143,15 @@ fn tune(node: &mut Value) {
             }
             // The tag of a tagged union documents itself with its branch's description.
             let branch_doc = obj.get("description").cloned();
-            if let (Some(doc), Some(Value::Object(kind))) = (
-                branch_doc,
-                obj.get_mut("properties").and_then(|p| p.get_mut("kind")),
-            ) && kind.contains_key("const")
-                && !kind.contains_key("description")
-            {
-                kind.insert("description".into(), doc);
+            for tag in ["kind", "with"] {
+                if let (Some(doc), Some(Value::Object(kind))) = (
+                    branch_doc.clone(),
+                    obj.get_mut("properties").and_then(|p| p.get_mut(tag)),
+                ) && kind.contains_key("const")
+                    && !kind.contains_key("description")
+                {
+                    kind.insert("description".into(), doc);
+                }
             }
             if let Some(Value::String(d)) = obj.get("description") {
                 let d = d.clone();

@@ -74,4 +74,36 @@ for arch in amd64 arm64; do
     tar -C "$rootfs" --exclude=./.complete -c . |
         podman "${podman_store[@]}" import -q --arch "$arch" --os linux - "$tag" >/dev/null
 done
+# A uv builder base like `ghcr.io/astral-sh/uv:python3.11-bookworm-slim`: the Debian base with
+# Python 3.11 and uv from PyPI, for the multi-stage build tests.
+uv_version=0.13.9
+ca=/etc/ssl/certs/ca-certificates.crt
+for arch in amd64 arm64; do
+    tag="localhost/qmspec-uv:bookworm-$arch"
+    if [ "$(cat "$store/uv-$arch.version" 2>/dev/null)" = "$uv_version" ] &&
+        podman "${podman_store[@]}" image exists "$tag" 2>/dev/null; then
+        continue
+    fi
+    echo "setup: building $tag (uv $uv_version)"
+    ctx="$(mktemp -d)"
+    cat > "$ctx/Containerfile" <<EOF
+FROM localhost/qmspec-debian:bookworm-$arch
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \\
+ && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/uv \\
+ && /opt/uv/bin/pip install --no-cache-dir uv==$uv_version \\
+ && ln -s /opt/uv/bin/uv /usr/local/bin/uv
+EOF
+    mounts=()
+    # Behind a TLS-intercepting proxy pip needs the host's CA bundle.
+    if [ -e "$ca" ]; then
+        printf '[global]\ncert = /run/qmspec-host-ca.crt\n' > "$ctx/pip.conf"
+        mounts=(-v "$ca:/run/qmspec-host-ca.crt:ro" -v "$ctx/pip.conf:/etc/pip.conf:ro")
+    fi
+    buildah "${podman_store[@]}" bud -q --isolation chroot --network host --pull-never \
+        --platform "linux/$arch" "${mounts[@]}" -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
+    printf '%s' "$uv_version" > "$store/uv-$arch.version"
+    rm -rf "$ctx"
+done
 echo "setup: referees ready in $REFEREES"

@@ -133,8 +133,7 @@ tools:
       arm64: {{ kind: pip, via: system, prefix: /opt/pyflakes }}
 app:
   workdir: /app
-  python: {{ via: system, venv: /app/.venv }}
-  requirements: requirements.txt
+  python: {{ via: system, venv: /app/.venv, install: {{ with: pip, files: [pyproject.toml, README.md] }} }}
   copy: [{{ from: app, to: /app/app }}]
   data-dirs: [/app/data]
   user: {{ name: e2e, uid: 10001 }}
@@ -188,13 +187,20 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// A build context: the spec, a small app, and the generated files.
+/// A build context: the spec, a small app installed from its `pyproject.toml` (whose build
+/// backend, hatchling, refuses to build without the `readme` it names), and the generated
+/// files.
 fn context(port: u16, sha: &str) -> tempfile::TempDir {
     let dir = crate::support::repo_with_spec(&spec(port, sha));
     std::fs::create_dir_all(dir.path().join("app")).expect("mkdir app");
     std::fs::write(dir.path().join("app/__init__.py"), "").expect("write");
     std::fs::write(dir.path().join("app/__main__.py"), "print('app ok')\n").expect("write");
-    std::fs::write(dir.path().join("requirements.txt"), "").expect("write");
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"app\"\nversion = \"1.0\"\nreadme = \"README.md\"\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[tool.hatch.build.targets.wheel]\npackages = [\"app\"]\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("README.md"), "# app\n").expect("write");
     qmspec(dir.path()).args(["generate"]).assert().code(0);
     // Builds behind a TLS-intercepting proxy need the host's CA bundle for pip's downloads.
     std::fs::write(
@@ -332,7 +338,7 @@ fn amd64_image_builds_and_passes_its_validation_script() {
         config["Labels"]["org.example.tricky"],
         "quotes \" back\\slash $HOME {{braces}} ünï"
     );
-    assert_eq!(config["User"], "10001");
+    assert_eq!(config["User"], "10001:10001");
     assert_eq!(config["Cmd"], serde_json::json!(["python3", "-m", "app"]));
     remove_image(&tag);
 }
@@ -394,4 +400,139 @@ fn arm64_image_builds_from_the_multi_arch_dockerfile_under_qemu() {
         text(&out)
     );
     remove_image(&tag);
+}
+
+/// A spec like the API image's: a uv builder stage (on a base with uv, as
+/// `ghcr.io/astral-sh/uv` is) installs a locked project; the runtime copies its environment
+/// and source, owned by the non-root user it creates and ends as, with a health check.
+fn uv_spec() -> String {
+    r#"name: e2e-api
+owner: example
+validation-script: generated/validate-e2e-api.sh
+platforms:
+  amd64:
+    base: { image: localhost/qmspec-debian, tag: bookworm-amd64, unpinned-reason: made by the test set-up }
+    runner: ubuntu-latest
+    dockerfile: generated/Dockerfile.e2e-api.amd64
+stages:
+  - name: builder
+    base:
+      amd64: { image: localhost/qmspec-uv, tag: bookworm-amd64, unpinned-reason: made by the test set-up }
+    workdir: /app
+    env:
+      UV_COMPILE_BYTECODE: "1"
+      UV_PYTHON_DOWNLOADS: never
+      # Behind a TLS-intercepting proxy uv needs the host's CA bundle (mounted by the test).
+      SSL_CERT_FILE: /run/qmspec-host-ca.crt
+    python:
+      venv: /app/.venv
+      install: { with: uv, files: [README.md] }
+    copy:
+      - { from: src, to: /app/src }
+apt:
+  packages: [python3]
+  unpinned-reason: the test base image is a fresh debootstrap
+env:
+  PATH: /app/.venv/bin:${PATH}
+app:
+  workdir: /app
+  copy:
+    - { stage: builder, from: /app/.venv, to: /app/.venv, chown: true }
+    - { stage: builder, from: /app/src, to: /app/src, chown: true }
+  data-dirs: [/app/data]
+  user: { name: appuser, uid: 999, group: appgroup, gid: 999, system: true }
+  expose: ["8000"]
+  healthcheck: { run: "greet", interval: 30s, timeout: 5s, start-period: 1s, retries: 3 }
+  stopsignal: SIGINT
+  command: [greet]
+  checks:
+    - { name: app, run: "greet | grep -qx 'hello from greet'" }
+    - { name: user, run: "test \"$(id -u):$(id -g)\" = 999:999" }
+    - { name: owner, run: "test \"$(stat -c %U:%G /app/.venv /app/data | sort -u)\" = appuser:appgroup" }
+ci:
+  workflow: generated/publish-e2e-api.yml
+"#
+    .to_string()
+}
+
+#[test]
+fn a_multi_stage_uv_image_builds_and_runs_as_its_own_user() {
+    let dir = crate::support::repo_with_spec(&uv_spec());
+    let project = crate::support::root().join("tests/fixtures/uv-app");
+    for f in [
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "src/greet/__init__.py",
+    ] {
+        let to = dir.path().join(f);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(project.join(f), &to).expect("copy");
+    }
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    std::fs::write(
+        dir.path().join("pip.conf"),
+        "[global]\ncert = /run/qmspec-host-ca.crt\n",
+    )
+    .expect("write");
+    let tag = "localhost/qmspec-e2e-api:amd64";
+    let out = build(
+        dir.path(),
+        "generated/Dockerfile.e2e-api.amd64",
+        tag,
+        "linux/amd64",
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "build failed:\n{log}");
+    // The dependencies were resolved from the lock file in their own step, before the source.
+    assert!(
+        log.contains("uv sync --locked --no-install-project --no-dev"),
+        "{log}"
+    );
+
+    let out = podman_run(tag, "linux/amd64", &["/usr/local/bin/validate-e2e-api.sh"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "PASS app\nPASS user\nPASS owner\nall 3 checks passed on amd64\n"
+    );
+    let out = podman_run(tag, "linux/amd64", &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from greet\n",
+        "{}",
+        text(&out)
+    );
+    // The builder's tools stay in the builder: no uv in the runtime image.
+    let out = podman_run(
+        tag,
+        "linux/amd64",
+        &["sh", "-c", "command -v uv || echo none"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "none\n",
+        "{}",
+        text(&out)
+    );
+
+    let inspect = run(
+        "podman",
+        &["image".into(), "inspect".into(), tag.into()],
+        Path::new("."),
+    );
+    let image: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("inspect JSON");
+    let config = &image[0]["Config"];
+    assert_eq!(config["User"], "999:999");
+    assert_eq!(config["StopSignal"], "SIGINT");
+    assert!(config["ExposedPorts"].get("8000/tcp").is_some(), "{config}");
+    // podman reports the health check beside the config.
+    let health = &image[0]["Healthcheck"];
+    assert_eq!(
+        health["Test"],
+        serde_json::json!(["CMD", "/bin/sh", "-c", "greet"])
+    );
+    assert_eq!(health["Retries"], 3);
+    assert_eq!(health["Interval"], 30_000_000_000_u64);
+    remove_image(tag);
 }

@@ -22,7 +22,7 @@ fn check(dir: &Path) -> (i32, String) {
 fn this_repository_is_up_to_date() {
     let (code, out) = check(&root());
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("5 generated files are up to date"), "{out}");
+    assert!(out.contains("8 generated files are up to date"), "{out}");
 }
 
 #[test]
@@ -31,8 +31,11 @@ fn a_missing_file_is_reported() {
     std::fs::remove_file(dir.path().join("generated/Dockerfile.worker.arm64")).expect("rm");
     let (code, out) = check(dir.path());
     assert_eq!(code, 1);
-    insta::assert_snapshot!(out, @r"
-    qmspec::missing: generated/Dockerfile.worker.arm64 is missing: the spec produces it. Run `qmspec generate`.
+    insta::assert_snapshot!(out, @"
+    qmspec::missing
+
+      × generated/Dockerfile.worker.arm64 is missing: the spec produces it
+      help: run `qmspec generate`
     qmspec check: 1 of the generated files need attention
     ");
 }
@@ -48,7 +51,8 @@ fn a_stale_file_shows_a_diff_and_the_fix() {
     let (code, out) = check(dir.path());
     assert_eq!(code, 1);
     assert!(
-        out.contains("qmspec::stale: generated/Dockerfile.worker.amd64 is stale"),
+        out.contains("qmspec::stale\n")
+            && out.contains("× generated/Dockerfile.worker.amd64 is stale"),
         "{out}"
     );
     assert!(
@@ -74,17 +78,15 @@ fn a_hand_edit_is_reported_and_never_overwritten_silently() {
     let file = dir.path().join("generated/Dockerfile.worker.amd64");
     let edited = std::fs::read_to_string(&file)
         .expect("read")
-        .replace("USER 10001", "USER 0");
+        .replace("USER 10001:10001", "USER 0");
     std::fs::write(&file, &edited).expect("write");
     let (code, out) = check(dir.path());
     assert_eq!(code, 1);
     assert!(
-        out.contains(
-            "qmspec::edited-by-hand: generated/Dockerfile.worker.amd64 was edited by hand"
-        ),
+        out.contains("× generated/Dockerfile.worker.amd64 was edited by hand"),
         "{out}"
     );
-    assert!(out.contains("-USER 0\n+USER 10001"), "{out}");
+    assert!(out.contains("-USER 0\n+USER 10001:10001"), "{out}");
     let refused = qmspec(dir.path()).args(["generate"]).assert().code(1);
     let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
     assert!(
@@ -142,7 +144,8 @@ fn a_removed_platform_leaves_an_orphan_that_generate_removes() {
         .code(1);
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(
-        text.contains("qmspec::orphaned: generated/Dockerfile.demo.arm64 is orphaned"),
+        text.contains("qmspec::orphaned\n")
+            && text.contains("× generated/Dockerfile.demo.arm64 is orphaned"),
         "{text}"
     );
     let out = qmspec(dir.path()).args(["generate"]).assert().code(0);
@@ -426,4 +429,137 @@ fn pre_commit_rejects_a_stale_commit_and_accepts_it_after_generate() {
     qmspec(d).args(["generate"]).assert().code(0);
     let (ok, out) = commit("bump crest");
     assert!(ok, "after `qmspec generate` the commit passes: {out}");
+}
+
+/// A `check` report without the diffs (their hash lines change with every template edit):
+/// each finding's code, message and help.
+fn without_diffs(report: &str) -> String {
+    let mut out = String::new();
+    let mut in_diff = false;
+    for line in report.lines() {
+        if line.starts_with("--- a/") {
+            in_diff = true;
+        } else if line.starts_with("qmspec") {
+            in_diff = false;
+        }
+        if !in_diff {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Every kind of drift at once, each reported as a diagnostic on its file with the command
+/// that fixes it; the same findings as JSON Lines, one object per file.
+#[test]
+fn every_kind_of_drift_is_one_diagnostic_naming_its_fix() {
+    let both = fixture("minimal.yaml").replace(
+        "platforms:",
+        "dockerfiles: both\nmulti-arch-dockerfile: generated/Dockerfile.demo\nplatforms:",
+    );
+    let dir = repo_with_spec(&both);
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    let spec = fixture("minimal.yaml").replace("ubuntu-24.04-arm\n", "ubuntu-24.04-arm-large\n");
+    std::fs::write(dir.path().join("specs/worker.yaml"), spec).expect("write");
+    let g = dir.path().join("generated");
+    std::fs::remove_file(g.join("Dockerfile.demo.arm64")).expect("rm");
+    std::fs::write(g.join("Dockerfile.demo.amd64"), "FROM scratch\n").expect("write");
+    let script = std::fs::read_to_string(g.join("validate-demo.sh")).expect("read");
+    std::fs::write(g.join("validate-demo.sh"), script + "echo extra\n").expect("write");
+    std::fs::create_dir_all(dir.path().join("schema")).expect("mkdir");
+    std::fs::write(dir.path().join("schema/worker.schema.json"), "{}\n").expect("write");
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1, "{out}");
+    insta::assert_snapshot!(without_diffs(&out), @"
+    qmspec::not-generated
+
+      × generated/Dockerfile.demo.amd64 has no qmspec stamp, but the spec writes it
+      help: move the file away, then run `qmspec generate`
+    qmspec::missing
+
+      × generated/Dockerfile.demo.arm64 is missing: the spec produces it
+      help: run `qmspec generate`
+    qmspec::edited-by-hand
+
+      × generated/validate-demo.sh was edited by hand: `qmspec generate` would lose these edits
+      help: move the edits into the spec, then run `qmspec generate` (or `qmspec generate --force` to
+            discard them)
+    qmspec::stale
+
+      × generated/publish-demo.yml is stale: the spec changed since it was generated
+      help: run `qmspec generate`
+    qmspec::orphaned
+
+      × generated/Dockerfile.demo is orphaned: qmspec generated it, but the spec no longer produces it
+      help: run `qmspec generate` to remove it
+    qmspec::schema-outdated
+
+      × schema/worker.schema.json does not match this qmspec's schema
+      help: run `qmspec schema > schema/worker.schema.json`
+    qmspec check: 6 of the generated files need attention
+    ");
+    let out = qmspec(dir.path())
+        .args(["check", "--format", "json"])
+        .output()
+        .expect("runs");
+    let codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("one JSON object per line");
+            format!(
+                "{} {} {}",
+                v["code"].as_str().expect("code"),
+                v["file"].as_str().expect("file"),
+                v.get("diff").is_some()
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(codes.join("\n"), @"
+    qmspec::not-generated generated/Dockerfile.demo.amd64 true
+    qmspec::missing generated/Dockerfile.demo.arm64 false
+    qmspec::edited-by-hand generated/validate-demo.sh true
+    qmspec::stale generated/publish-demo.yml true
+    qmspec::orphaned generated/Dockerfile.demo false
+    qmspec::schema-outdated schema/worker.schema.json true
+    ");
+}
+
+#[test]
+fn something_in_the_way_of_an_output_is_not_a_file() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    let path = dir.path().join("generated/Dockerfile.demo.arm64");
+    std::fs::remove_file(&path).expect("rm");
+    std::fs::create_dir(&path).expect("mkdir");
+    let out = qmspec(dir.path())
+        .args(["check", "--no-schema"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout), @"
+    qmspec::not-a-file
+
+      × generated/Dockerfile.demo.arm64: there is a directory at or on the way to the path, but the
+      │ spec writes a file there
+      help: remove what is there, then run `qmspec generate`
+    qmspec check: 1 of the generated files need attention
+    ");
+    let out = qmspec(dir.path())
+        .args(["generate"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @"
+    qmspec::refused
+
+      × nothing was written: 1 file(s) cannot be generated safely
+
+    Error: qmspec::not-a-file
+
+      × generated/Dockerfile.demo.arm64: there is a directory on the way or at the
+      │ path; qmspec writes only regular files and never follows a symlink
+      help: qmspec writes only regular files through plain folders: remove or move
+            what is there, then run `qmspec generate`
+    ");
 }

@@ -64,9 +64,10 @@ fn hadolint_clean(files: &[PathBuf]) {
 }
 
 #[test]
-fn committed_worker_dockerfiles_have_zero_hadolint_findings() {
+fn committed_dockerfiles_have_zero_hadolint_findings() {
+    // The worker's three (per platform and multi-arch) and the API's two.
     let files = dockerfiles_in(&root());
-    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files.len(), 5, "{files:?}");
     hadolint_clean(&files);
 }
 
@@ -125,9 +126,80 @@ fn instructions(parsed: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The API image, instruction by instruction as BuildKit reads it: a uv builder stage with its
+/// cache and bind mounts, then the slim runtime that copies the environment and the source
+/// from it, owned by the non-root user it ends as.
+#[test]
+fn buildkit_parses_the_api_dockerfile_into_the_intended_instructions() {
+    let file = root().join("generated/Dockerfile.api.amd64");
+    let parsed = parse(std::slice::from_ref(&file));
+    let (_, p) = parsed.iter().next().expect("one file");
+    let lines: Vec<String> = p
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|i| {
+            let flags: Vec<&str> = i[3]
+                .as_array()
+                .expect("flags")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let args: Vec<&str> = i[1]
+                .as_array()
+                .expect("args")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let args = args.join(" ");
+            let args: String = args.split_whitespace().collect::<Vec<_>>().join(" ");
+            format!("{} {} {args}", i[0].as_str().expect("cmd"), flags.join(" "))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"), @r#"
+    from ghcr.io/astral-sh/uv:python3.11-bookworm-slim AS builder
+    env UV_COMPILE_BYTECODE "1"
+    workdir "/app"
+    env UV_PROJECT_ENVIRONMENT "/app/.venv" UV_LINK_MODE copy
+    run --mount=type=cache,target=/root/.cache/uv --mount=type=bind,source=uv.lock,target=/app/uv.lock --mount=type=bind,source=pyproject.toml,target=/app/pyproject.toml uv sync --locked --no-install-project --no-dev
+    copy pyproject.toml uv.lock README.md /app/
+    copy src /app/src
+    run --mount=type=cache,target=/root/.cache/uv uv sync --locked --no-dev
+    env VIRTUAL_ENV "/app/.venv" PATH "/app/.venv/bin:${PATH}"
+    from python:3.11-slim-bookworm
+    label org.opencontainers.image.source "https://github.com/steinbeck/qm-nmr-calc"
+    label org.opencontainers.image.description "QM NMR Calculator - API container"
+    label org.opencontainers.image.licenses "MIT"
+    label org.opencontainers.image.title "qm-nmr-calc-api"
+    label org.opencontainers.image.ref.name "ghcr.io/steinbeck/qm-nmr-calc-api (linux/amd64)"
+    env VIRTUAL_ENV "/app/.venv"
+    env PATH "${VIRTUAL_ENV}/bin:${PATH}" PYTHONUNBUFFERED "1" PYTHONDONTWRITEBYTECODE "1" QMSPEC_PLATFORM "amd64"
+    run apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl libexpat1 libxext6 libxrender1 && rm -rf /var/lib/apt/lists/*
+    run groupadd --system --gid 999 appgroup && useradd --system --no-log-init --uid 999 --gid appgroup --create-home appuser
+    workdir "/app"
+    copy --from=builder --chown=appuser:appgroup /app/.venv /app/.venv
+    copy --from=builder --chown=appuser:appgroup /app/src /app/src
+    copy --chown=appuser:appgroup scripts/validate-api.sh /app/scripts/
+    copy generated/validate-api.sh /usr/local/bin/validate-api.sh
+    run chmod 0755 /app/scripts/validate-api.sh /usr/local/bin/validate-api.sh
+    run mkdir -p /app/data && chown appuser:appgroup /app/data
+    user 999:999
+    expose 8000
+    healthcheck --interval=30s --timeout=5s --start-period=10s --retries=3 CMD /bin/sh -c curl --fail http://localhost:8000/health || exit 1
+    cmd uvicorn qm_nmr_calc.api.app:app --host 0.0.0.0 --port 8000 --proxy-headers
+    "#);
+}
+
 #[test]
 fn buildkit_parses_the_worker_dockerfiles_into_the_intended_instructions() {
-    let files = dockerfiles_in(&root());
+    let files: Vec<PathBuf> = dockerfiles_in(&root())
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("worker"))
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
     let parsed = parse(&files);
     for (path, p) in &parsed {
         let cmds = instructions(p);
@@ -139,7 +211,10 @@ fn buildkit_parses_the_worker_dockerfiles_into_the_intended_instructions() {
             .rev()
             .find(|i| i[0] == "user")
             .expect("a USER");
-        assert_eq!(last_user[1][0], "10001", "{path} runs as the app's user");
+        assert_eq!(
+            last_user[1][0], "10001:10001",
+            "{path} runs as the app's user"
+        );
         let cmd = p
             .as_array()
             .expect("list")
@@ -188,13 +263,14 @@ fn buildkit_parses_the_worker_dockerfiles_into_the_intended_instructions() {
     );
     assert!(amd64.contains("OMP_NUM_THREADS=\"4\"") && arm64.contains("OMP_NUM_THREADS=\"1\""));
     assert!(arm64.contains("OPENBLAS_NUM_THREADS") && !amd64.contains("OPENBLAS_NUM_THREADS"));
-    // Tools before the app's dependencies, dependencies before the source.
+    // Tools before the app; the build backend's files (pyproject.toml and the README it names)
+    // and the source before the one install of the project.
     let order = [
         "# xtb",
         "# crest",
-        "requirements.txt",
+        "COPY [\"pyproject.toml\", \"README.md\", \"/app/\"]",
         "COPY [\"src\"",
-        "--no-deps .",
+        "RUN pip install --no-cache-dir .",
     ];
     let pos: Vec<usize> = order
         .iter()
@@ -364,8 +440,7 @@ fn no_spec_string_changes_the_instructions() {
         }
         let spec = loaded.spec.expect("valid spec");
         let resolved = qmspec::resolve::resolve(&spec, "specs/probe.yaml");
-        let outputs = qmspec::render::render(&resolved, &qmspec::pins::Pins::new(&spec.ci.pins))
-            .expect("renders");
+        let outputs = qmspec::render::render(&resolved, &spec).expect("renders");
         let arm = outputs
             .iter()
             .find(|o| o.path.ends_with(".arm64"))

@@ -211,7 +211,22 @@ fn block_nesting(levels: usize) -> String {
 
 #[test]
 fn a_thousand_levels_of_block_nesting() {
-    refused(block_nesting(1_000).as_bytes(), "qmspec::too-deep");
+    let out = refused(block_nesting(1_000).as_bytes(), "qmspec::too-deep");
+    insta::assert_snapshot!(out, @"
+    qmspec::too-deep
+
+      × the spec nests deeper than 64 levels
+        ╭─[specs/worker.yaml:66:66]
+     65 │                                                                 k:
+     66 │                                                                  k:
+        ·                                                                  ▲
+        ·                                                                  ╰── too deep
+     67 │                                                                   k:
+        ╰────
+      help: a spec is at most a few levels deep: flatten this value, then run `qmspec validate`
+    specs/worker.yaml: invalid (1 error, 0 warnings)
+    nothing written: fix the spec first
+    ");
 }
 
 #[test]
@@ -233,14 +248,30 @@ fn a_50_mib_file() {
     while spec.len() < 50 << 20 {
         spec.extend_from_slice(pad);
     }
-    refused(&spec, "qmspec::too-large");
+    let out = refused(&spec, "qmspec::too-large");
+    insta::assert_snapshot!(out, @"
+    qmspec::too-large
+
+      × the spec is larger than 1024 KiB, the most qmspec reads
+      help: a spec describes one image and is a few KiB: check that this is the right file
+    specs/worker.yaml: invalid (1 error, 0 warnings)
+    nothing written: fix the spec first
+    ");
 }
 
 #[test]
 fn too_many_values() {
     let items = vec!["x"; 60_000].join(", ");
     let spec = format!("name: demo\nlabels: {{}}\njunk: [{items}]\n");
-    refused(spec.as_bytes(), "qmspec::too-many-nodes");
+    let out = refused(spec.as_bytes(), "qmspec::too-many-nodes");
+    insta::assert_snapshot!(out, @"
+    qmspec::too-many-nodes
+
+      × the spec has more than 50000 values (line 3, column 149996: the line is too long to show)
+      help: a spec describes one image: split it into several specs, then run `qmspec validate`
+    specs/worker.yaml: invalid (1 error, 0 warnings)
+    nothing written: fix the spec first
+    ");
 }
 
 #[test]
@@ -347,6 +378,15 @@ fn thousands_of_problems_are_capped() {
     let spec = format!("{}{junk}", fixture("minimal.yaml"));
     let out = refused(spec.as_bytes(), "qmspec::too-many-problems");
     assert_eq!(out.matches("qmspec::unknown-key").count(), 100);
+    let last = out.rfind("qmspec::too-many-problems").expect("named");
+    insta::assert_snapshot!(&out[last..], @"
+    qmspec::too-many-problems
+
+      × 4900 more problems are not shown
+      help: fix the problems above, then run `qmspec validate` again
+    specs/worker.yaml: invalid (101 errors, 0 warnings)
+    nothing written: fix the spec first
+    ");
 }
 
 #[test]

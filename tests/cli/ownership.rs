@@ -256,7 +256,8 @@ fn an_old_style_stamp_at_the_specs_own_path_is_regenerated() {
     let (code, stdout, _) = run(d, &["check", "--no-schema"]);
     assert_eq!(code, 1);
     assert!(
-        stdout.contains("qmspec::stale: generated/Dockerfile.demo.amd64"),
+        stdout.contains("qmspec::stale\n")
+            && stdout.contains("× generated/Dockerfile.demo.amd64 is stale"),
         "{stdout}"
     );
     let (code, stdout, stderr) = run(d, &["generate"]);
@@ -317,6 +318,19 @@ fn a_file_where_another_output_needs_a_folder_is_refused_up_front() {
     let (code, _, stderr) = run(d, &["generate", "--force"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("qmspec::output-conflict"), "{stderr}");
+    insta::assert_snapshot!(stderr, @"
+    qmspec::refused
+
+      × nothing was written: 1 file(s) cannot be generated safely
+
+    Error: qmspec::output-conflict
+
+      × out/x/publish.yml is written by both specs/worker.yaml (`validation-
+      │ script`, as a file) and specs/worker.yaml (`ci.workflow`, as a folder on
+      │ its path)
+      help: give each generated file its own path in one of the two specs, then
+            run `qmspec generate`
+    ");
     assert!(
         !d.join("out").exists() && !d.join("generated").exists(),
         "nothing written"
@@ -428,6 +442,14 @@ fn an_output_over_one_mebibyte_is_refused() {
     let (code, _, stderr) = run(dir.path(), &["generate"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("qmspec::output-too-large"), "{stderr}");
+    insta::assert_snapshot!(stderr, @"
+    qmspec::output-too-large
+
+      × generated/validate-demo.sh would be 2087662 bytes, more than the 1 MiB
+      │ qmspec writes
+      help: a generated file is a few KiB: shorten the spec's lists and values,
+            then run `qmspec generate`
+    ");
     assert!(!dir.path().join("generated").exists());
 }
 
@@ -442,7 +464,8 @@ fn a_deleted_specs_outputs_are_removed_with_it() {
     let (code, stdout, _) = run(d, &["check", "--no-schema"]);
     assert_eq!(code, 1);
     assert!(
-        stdout.contains("qmspec::orphaned: generated/Dockerfile.all"),
+        stdout.contains("qmspec::orphaned\n")
+            && stdout.contains("× generated/Dockerfile.all is orphaned"),
         "{stdout}"
     );
     let (code, stdout, _) = run(d, &["generate"]);
@@ -466,10 +489,14 @@ fn a_non_utf8_file_at_an_output_path_is_foreign_not_missing() {
     let (code, stdout, _) = run(d, &["check", "--no-schema"]);
     assert_eq!(code, 1);
     assert!(
-        stdout.contains("qmspec::not-generated: generated/Dockerfile.demo.amd64 is not UTF-8 text"),
+        stdout.contains("qmspec::not-generated\n")
+            && stdout.contains("× generated/Dockerfile.demo.amd64 is not UTF-8 text"),
         "{stdout}"
     );
-    assert!(!stdout.contains("qmspec::missing: generated/Dockerfile.demo.amd64"));
+    assert!(
+        !stdout.contains("× generated/Dockerfile.demo.amd64 is missing"),
+        "{stdout}"
+    );
     let before = tree(d);
     let (code, _, stderr) = run(d, &["generate"]);
     assert_eq!(code, 1, "{stderr}");
@@ -575,6 +602,19 @@ fn the_spec_file_name_cannot_inject() {
         let (code, _, stderr) = run(dir.path(), &["generate"]);
         assert_eq!(code, 1, "{name:?}: {stderr}");
         assert!(stderr.contains("qmspec::spec-name"), "{name:?}: {stderr}");
+        if name.contains('\n') {
+            insta::assert_snapshot!(stderr, @"
+            qmspec::spec-name
+
+              × the spec's file name contains a control character (a line break, tab or escape)
+              help: the name is printed into every generated file: rename the spec to plain text, e.g. `specs/
+                    worker.yaml`, then run `qmspec validate`
+            specs/x
+            RUN touch pwned
+            .yaml: invalid (1 error, 0 warnings)
+            nothing written: fix the spec first
+            ");
+        }
         assert!(!dir.path().join("generated").exists(), "{name:?}");
     }
 }
@@ -612,6 +652,15 @@ fn a_value_too_long_for_buildkit_is_refused() {
     let (code, _, stderr) = run(dir.path(), &["generate"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("qmspec::value-too-long"), "{stderr}");
+    insta::assert_snapshot!(stderr, @"
+    qmspec::value-too-long
+
+      × `tools[0].description` is longer than 8 KiB (line 26, column 5: the line is too long to show)
+      help: every value lands on one line of a generated file: shorten it, or move a long script into
+            a file the image copies
+    specs/worker.yaml: invalid (1 error, 0 warnings)
+    nothing written: fix the spec first
+    ");
     assert!(stderr.len() < 64 * 1024, "the value is not printed whole");
     assert!(!dir.path().join("generated").exists());
 }
@@ -636,7 +685,7 @@ fn what_cannot_be_written_is_found_before_anything_is_written() {
     let (code, stdout, _) = run(d, &["check", "--no-schema"]);
     assert_eq!(code, 1);
     assert!(
-        stdout.contains("qmspec::not-a-file: generated/validate-demo.sh"),
+        stdout.contains("qmspec::not-a-file\n") && stdout.contains("× generated/validate-demo.sh"),
         "{stdout}"
     );
     // A file where a folder of an output path should be is found up front too.
@@ -679,7 +728,8 @@ fn fifos_never_hang_validate_check_or_generate() {
     let (code, stdout, _) = run(d, &["check", "--no-schema"]);
     assert_eq!(code, 1);
     assert!(
-        stdout.contains("qmspec::not-a-file: generated/Dockerfile.demo.amd64"),
+        stdout.contains("qmspec::not-a-file\n")
+            && stdout.contains("× generated/Dockerfile.demo.amd64"),
         "{stdout}"
     );
     let (code, _, stderr) = run(d, &["generate", "--force"]);
@@ -764,7 +814,10 @@ fn a_huge_committed_file_is_reported_by_its_size() {
         "{}",
         &stdout[..stdout.len().min(2000)]
     );
-    assert!(stdout.contains("qmspec::edited-by-hand: generated/Dockerfile.demo.arm64"));
+    assert!(
+        stdout.contains("qmspec::edited-by-hand\n")
+            && stdout.contains("× generated/Dockerfile.demo.arm64 was edited")
+    );
     assert!(
         stdout.contains("more than qmspec diffs"),
         "no diff of a 2 MiB file"
@@ -1185,28 +1238,118 @@ fn options_exec_forms_globs_and_match_specs_are_refused() {
     );
 }
 
+/// A repository of two specs sharing one workflow, the second made from the first by `edit`.
+fn two_specs(edit: &dyn Fn(String) -> String) -> tempfile::TempDir {
+    let first = fixture("minimal.yaml");
+    let dir = repo_with_spec(&first);
+    let second = edit(
+        first
+            .replace("Dockerfile.demo", "Dockerfile.other")
+            .replace("validate-demo", "validate-other"),
+    );
+    std::fs::write(dir.path().join("specs/other.yaml"), second).expect("write");
+    dir
+}
+
 #[test]
-fn extra_images_stay_in_the_checkout_and_have_their_own_names() {
-    let extra = |name: &str, context: &str| {
+fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
+    // The same image from two specs: their tags would overwrite each other.
+    let dir = two_specs(&|s| s);
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(stderr.contains("qmspec::shared-output"), "{stderr}");
+    insta::assert_snapshot!(stderr, @"
+    qmspec::shared-output
+
+      × generated/publish-demo.yml: specs/other.yaml and specs/worker.yaml both
+      │ publish ghcr.io/example/demo; their pushes would overwrite each other's
+      │ tags
+      help: the specs that share this file must agree: make their `ci.pins` equal
+            and their image names distinct, then run `qmspec generate`
+    ");
+    assert!(
+        stderr.contains("specs/other.yaml and specs/worker.yaml both")
+            && stderr.contains("ghcr.io/example/demo"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("generated").exists(), "nothing written");
+    // Names that differ only in `.` and `_` would share a job name.
+    let dir = two_specs(&|s| s.replace("name: demo", "name: de.mo"));
+    std::fs::write(
+        dir.path().join("specs/worker.yaml"),
+        fixture("minimal.yaml").replace("name: demo", "name: de_mo"),
+    )
+    .expect("write");
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(stderr.contains("differ only in"), "{stderr}");
+    // Two pins for one action: the one workflow cannot use both.
+    let pin = |sha: char| {
         format!(
-            "workflow: generated/publish-demo.yml\n  extra-images:\n    - {{ name: {name}, dockerfile: Dockerfile.api, context: \"{context}\", platforms: [amd64] }}\n    - {{ name: api, dockerfile: Dockerfile.api, platforms: [amd64] }}"
+            "ci:\n  pins:\n    actions/checkout: \"{} # v9.9.9\"\n",
+            sha.to_string().repeat(40)
         )
     };
-    let out = refused_value(
-        "workflow: generated/publish-demo.yml",
-        &extra("api", "/home/runner"),
-        "qmspec::duplicate-image",
+    let dir = two_specs(&|s| {
+        s.replace("name: demo", "name: other")
+            .replace("ci:\n", &pin('b'))
+    });
+    std::fs::write(
+        dir.path().join("specs/worker.yaml"),
+        fixture("minimal.yaml").replace("ci:\n", &pin('a')),
+    )
+    .expect("write");
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(stderr.contains("differently"), "{stderr}");
+    // Agreeing specs share the workflow: one file, stamped with both, publishing both.
+    let dir = two_specs(&|s| s.replace("name: demo", "name: other"));
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 0, "{stderr}");
+    let wf = std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read");
+    assert!(
+        wf.starts_with(
+            "# Generated by qmspec from specs/other.yaml, specs/worker.yaml: do not edit by hand."
+        ),
+        "{wf}"
     );
-    assert!(out.contains("qmspec::unsafe-path"), "{out}");
-    refused_value(
-        "workflow: generated/publish-demo.yml",
-        &extra("demo", "."),
-        "the spec's own image",
+    assert!(
+        wf.contains("build-demo:") && wf.contains("build-other:"),
+        "{wf}"
     );
-    refused_value(
-        "workflow: generated/publish-demo.yml",
-        &extra("a.b", "."),
-        "qmspec::invalid-value",
+    let manifest =
+        std::fs::read_to_string(dir.path().join("generated/.qmspec-manifest")).expect("read");
+    assert!(
+        manifest.contains("specs/worker.yaml\tgenerated/publish-demo.yml")
+            && manifest.contains("specs/other.yaml\tgenerated/publish-demo.yml"),
+        "{manifest}"
+    );
+    // Checking or regenerating one spec still assembles the workflow from both.
+    let (exit, stdout, stderr) = run(dir.path(), &["check", "--no-schema", "specs/other.yaml"]);
+    assert_eq!(exit, 0, "{stdout}{stderr}");
+    let (exit, _, stderr) = run(dir.path(), &["generate", "specs/other.yaml"]);
+    assert_eq!(exit, 0, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read"),
+        wf
+    );
+    // A spec that leaves the group takes its jobs with it; the file stays the others'.
+    std::fs::remove_file(dir.path().join("specs/other.yaml")).expect("rm");
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 0, "{stderr}");
+    let wf = std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read");
+    assert!(
+        wf.contains("build-demo:") && !wf.contains("build-other:"),
+        "{wf}"
+    );
+    assert!(!dir.path().join("generated/Dockerfile.other.amd64").exists());
+    // An invalid spec holds the shared file back, naming the spec to fix.
+    std::fs::write(dir.path().join("specs/other.yaml"), "name: [").expect("write");
+    let (exit, _, stderr) = run(dir.path(), &["generate", "specs/worker.yaml"]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        stderr.contains("qmspec validate specs/other.yaml"),
+        "{stderr}"
     );
 }
 
@@ -1296,9 +1439,70 @@ fn a_rendered_line_buildkit_would_refuse_is_refused() {
     let (code, _, stderr) = run(dir.path(), &["generate"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("qmspec::line-too-long"), "{stderr}");
+    insta::assert_snapshot!(stderr, @"
+    qmspec::line-too-long
+
+      × generated/Dockerfile.demo.amd64 would have a line of 39553 bytes (line
+      │ 23); BuildKit refuses lines over 64 KiB
+      help: shorten the spec's values or lists that end up on that line, then run
+            `qmspec generate`
+    ");
     assert!(
         stderr.contains("generated/Dockerfile.demo.amd64"),
         "{stderr}"
     );
     assert!(!dir.path().join("generated").exists(), "nothing written");
+}
+
+/// Another `generate` holding the repository: with `--wait 0` the second one fails at once,
+/// naming the lock, and writes nothing.
+#[test]
+fn a_held_lock_is_reported_after_the_wait() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    // flock(1) locks the directory the way qmspec does (flock on the root folder).
+    let mut holder = Command::new("flock")
+        .args(["--exclusive"])
+        .arg(dir.path())
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock(1) runs");
+    let start = std::time::Instant::now();
+    let mut code = 0;
+    let mut stderr = String::new();
+    // flock(1) takes the lock a moment after it starts.
+    while start.elapsed() < Duration::from_secs(10) {
+        (code, _, stderr) = run(dir.path(), &["generate", "--wait", "0"]);
+        if code == 2 {
+            break;
+        }
+        std::fs::remove_dir_all(dir.path().join("generated")).ok();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code, 2, "{stderr}");
+    insta::assert_snapshot!(stderr, @"
+    qmspec::locked
+
+      × cannot lock the repository: another `qmspec generate` holds the
+      │ repository's lock
+      ╰─▶ another `qmspec generate` holds the repository's lock
+      help: wait for the other `qmspec generate` to finish, then run it again
+    ");
+    assert!(!dir.path().join("generated").exists());
+}
+
+/// A spec named on the command line that is not there.
+#[test]
+fn a_missing_spec_is_an_io_error() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let (code, _, stderr) = run(dir.path(), &["generate", "specs/nope.yaml"]);
+    assert_eq!(code, 2, "{stderr}");
+    insta::assert_snapshot!(stderr, @"
+    qmspec::io
+
+      × cannot read specs/nope.yaml: entity not found
+      ╰─▶ entity not found
+      help: check that the file exists and is readable, then rerun the command
+    ");
 }

@@ -79,11 +79,12 @@ fn every_property_is_documented() {
         .expect("sources are a oneOf");
     let titles: Vec<&str> = kinds.iter().filter_map(|k| k["title"].as_str()).collect();
     assert_eq!(titles.len(), kinds.len());
-    let arch = &s["$defs"]["Arch"]["enum"];
-    assert_eq!(
-        arch,
-        &serde_json::json!(["amd64", "arm64", "ppc64le", "s390x", "riscv64"])
-    );
+    let arches: Vec<&String> = s["$defs"]["PerPlatform_Platform"]["properties"]
+        .as_object()
+        .expect("platforms")
+        .keys()
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64", "ppc64le", "s390x", "riscv64"]);
 }
 
 #[test]
@@ -139,6 +140,9 @@ fn the_schema_reads_the_same_under_draft_07() {
         "examples",
         "default",
         "markdownEnumDescriptions",
+        // qmspec's own annotation (how a field's text reaches the generated files): no
+        // validator reads it.
+        "x-qmspec-use",
     ];
     let mut bad = Vec::new();
     each_object(&schema("2020-12"), "", &mut |obj, path| {

@@ -148,7 +148,7 @@ fn merge_keys() {
 fn tagged_merge_key() {
     let (code, report) = validate("tagged-merge-key");
     assert_eq!(code, 1, "{report}");
-    insta::assert_snapshot!(report, @r#"
+    insta::assert_snapshot!(report, @"
     qmspec::unknown-key
 
       × unknown key `x-a` in the top level
@@ -160,7 +160,7 @@ fn tagged_merge_key() {
      44 │ ci:
         ╰────
       help: known keys here: name, registry, owner, labels, dockerfiles, multi-arch-dockerfile,
-            validation-script, platforms, apt, env, platform-env, tools, app, ci
+            validation-script, platforms, args, stages, apt, env, platform-env, tools, app, ci
     qmspec::unknown-key
 
       × unknown key `<<` in `ci`
@@ -170,10 +170,9 @@ fn tagged_merge_key() {
         ·   ────┬───
         ·       ╰── not a known key here
         ╰────
-      help: known keys here: workflow, on-tags, workflow-dispatch, tag-rules, strategy, cache, pins,
-            extra-images
+      help: known keys here: workflow, on-tags, workflow-dispatch, tag-rules, strategy, cache, pins
     tests/fixtures/validate/tagged-merge-key.yaml: invalid (2 errors, 0 warnings)
-    "#);
+    ");
 }
 
 #[test]
@@ -424,17 +423,17 @@ fn injection() {
      61 │   copy: [{ from: "src/${SECRET}", to: /app/src }]
         ·                  ───────┬───────
         ·                         ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
-     62 │   scripts: { from: scripts, to: "!" }
+     62 │   scripts: [{ from: scripts, to: "!" }]
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
     qmspec::relative-path
 
-      × `app.scripts.to` `!` is not an absolute path
-        ╭─[tests/fixtures/validate/injection.yaml:62:33]
+      × `app.scripts[0].to` `!` is not an absolute path
+        ╭─[tests/fixtures/validate/injection.yaml:62:34]
      61 │   copy: [{ from: "src/${SECRET}", to: /app/src }]
-     62 │   scripts: { from: scripts, to: "!" }
-        ·                                 ──┬─
-        ·                                   ╰── a path inside the image
+     62 │   scripts: [{ from: scripts, to: "!" }]
+        ·                                  ──┬─
+        ·                                    ╰── a path inside the image
      63 │   checks: [{ name: "x\nRUN id", run: "true" }]
         ╰────
       help: write the path from the image's root, e.g. `/opt/tool`
@@ -442,7 +441,7 @@ fn injection() {
 
       × `app.checks[0].name` contains a line break
         ╭─[tests/fixtures/validate/injection.yaml:63:20]
-     62 │   scripts: { from: scripts, to: "!" }
+     62 │   scripts: [{ from: scripts, to: "!" }]
      63 │   checks: [{ name: "x\nRUN id", run: "true" }]
         ·                    ─────┬─────
         ·                         ╰── a line break cannot be quoted safely here
@@ -1328,5 +1327,534 @@ fn sarif_format_is_sarif_2_1_0_with_code_point_columns() {
     assert_eq!(
         (region["startLine"].as_u64(), region["startColumn"].as_u64()),
         (Some(27), Some(5))
+    );
+}
+
+#[test]
+fn complex_key() {
+    let (code, report) = validate("complex-key");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::complex-key
+
+      × mapping keys must be plain strings
+       ╭─[tests/fixtures/validate/complex-key.yaml:4:3]
+     3 │ owner: example
+     4 │ ? [a, b]
+       ·   ┬
+       ·   ╰── this key is a collection
+     5 │ : x
+       ╰────
+    tests/fixtures/validate/complex-key.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn yaml_alias() {
+    let (code, report) = validate("yaml-alias");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::yaml-alias
+
+      × alias to an unknown anchor
+       ╭─[tests/fixtures/validate/yaml-alias.yaml:3:12]
+     2 │ name: demo
+     3 │ owner: &o [*o]
+       ·            ─┬
+       ·             ╰── unknown anchor
+     4 │ validation-script: generated/validate-demo.sh
+       ╰────
+    tests/fixtures/validate/yaml-alias.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn merge_key_not_a_mapping() {
+    let (code, report) = validate("merge-key-not-a-mapping");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::merge-key
+
+      × a merge key (`<<`) takes a mapping or a list of mappings
+        ╭─[tests/fixtures/validate/merge-key-not-a-mapping.yaml:44:7]
+     43 │ ci:
+     44 │   <<: [1, 2]
+        ·       ───┬──
+        ·          ╰── not a mapping
+     45 │   workflow: generated/publish-demo.yml
+        ╰────
+      help: write `<<: *anchor` where the anchor names a mapping, then run `qmspec validate`
+    tests/fixtures/validate/merge-key-not-a-mapping.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn yaml11_boolean() {
+    let (code, report) = validate("yaml11-boolean");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::yaml11-boolean
+
+      × `yes` is a string in YAML 1.2, not a boolean, but `ci.workflow-dispatch` must be a boolean
+        ╭─[tests/fixtures/validate/yaml11-boolean.yaml:45:22]
+     44 │   workflow: generated/publish-demo.yml
+     45 │   workflow-dispatch: yes
+        ·                      ─┬─
+        ·                       ╰── a YAML 1.1 boolean
+        ╰────
+      help: write `workflow-dispatch: true`
+    tests/fixtures/validate/yaml11-boolean.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn wrong_type() {
+    let (code, report) = validate("wrong-type");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::wrong-type
+
+      × `owner` must be a string, but it is a list
+       ╭─[tests/fixtures/validate/wrong-type.yaml:3:8]
+     2 │ name: demo
+     3 │ owner: [example]
+       ·        ────┬────
+       ·            ╰── expected a string
+     4 │ validation-script: generated/validate-demo.sh
+       ╰────
+      help: see `qmspec schema` for the shape of this value
+    tests/fixtures/validate/wrong-type.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn too_many() {
+    let (code, report) = validate("too-many");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::too-many
+
+      × `tools` has more than 256 entries
+        ╭─[tests/fixtures/validate/too-many.yaml:22:1]
+     21 │   packages: [ca-certificates=20230311, wget=1.21.3-1+b2]
+     22 │ tools:
+        · ──┬──
+        ·   ╰── too many entries
+     23 │   - { name: t0, sources: { amd64: { kind: none, reason: x }, arm64: { kind: none, reason: x } } }
+        ╰────
+      help: a spec describes one image: split it into several specs, then run `qmspec validate`
+    tests/fixtures/validate/too-many.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn schema_minimum() {
+    let (code, report) = validate("schema-minimum");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::schema
+
+      × `app.healthcheck.retries`: 0 is less than the minimum of 1
+        ╭─[tests/fixtures/validate/schema-minimum.yaml:43:40]
+     42 │   command: [python3, -m, demo]
+     43 │   healthcheck: { run: "true", retries: 0 }
+        ·                                        ┬
+        ·                                        ╰── here
+     44 │ ci:
+        ╰────
+      help: see `qmspec schema` for the shape of this value
+    tests/fixtures/validate/schema-minimum.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+#[test]
+fn unused_source() {
+    let (code, report) = validate("unused-source");
+    assert_eq!(code, 0, "a warning: {report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unused-source
+
+      ⚠ tool `hello` has a source for ppc64le, which the spec does not build
+        ╭─[tests/fixtures/validate/unused-source.yaml:39:7]
+     38 │         path: [/opt/hello]
+     39 │       ppc64le: { kind: base-image }
+        ·       ───┬───
+        ·          ╰── never used
+     40 │ app:
+        ╰────
+      help: add `ppc64le` under `platforms:`, or remove this source
+    tests/fixtures/validate/unused-source.yaml: valid (1 warning)
+    ");
+}
+
+#[test]
+fn invalid_url() {
+    let (code, report) = validate("invalid-url");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::invalid-url
+
+      × the URL of `hello` is not an http(s) URL
+        ╭─[tests/fixtures/validate/invalid-url.yaml:29:14]
+     28 │         kind: archive
+     29 │         url: ftp://example.org/hello-{{version}}-x86_64.tar.gz
+        ·              ────────────────────────┬────────────────────────
+        ·                                      ╰── expected https://…
+     30 │         sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+        ╰────
+      help: write the full download URL
+    tests/fixtures/validate/invalid-url.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn unknown_placeholder() {
+    let (code, report) = validate("unknown-placeholder");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unknown-placeholder
+
+      × the URL of `hello` has an unknown placeholder
+        ╭─[tests/fixtures/validate/unknown-placeholder.yaml:29:14]
+     28 │         kind: archive
+     29 │         url: https://example.org/hello-{{version}}-{{arch}}.tar.gz
+        ·              ──────────────────────────┬──────────────────────────
+        ·                                        ╰── only {{version}} is replaced
+     30 │         sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+        ╰────
+      help: use `{{version}}`, or write the text literally
+    tests/fixtures/validate/unknown-placeholder.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn ambiguous_provider() {
+    let (code, report) = validate("ambiguous-provider");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::opted-out
+
+      ⚠ tool `forge-a` is not installed on arm64: amd64 only
+        ╭─[tests/fixtures/validate/ambiguous-provider.yaml:28:7]
+     27 │       amd64: { kind: installer, url: "https://example.org/a-{{version}}-x86_64.sh", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, prefix: /opt/a }
+     28 │       arm64: { kind: none, reason: amd64 only }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     29 │   - name: forge-b
+        ╰────
+    qmspec::opted-out
+
+      ⚠ tool `forge-b` is not installed on arm64: amd64 only
+        ╭─[tests/fixtures/validate/ambiguous-provider.yaml:34:7]
+     33 │       amd64: { kind: installer, url: "https://example.org/b-{{version}}-x86_64.sh", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, prefix: /opt/b }
+     34 │       arm64: { kind: none, reason: amd64 only }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     35 │   - name: solver
+        ╰────
+    qmspec::ambiguous-provider
+
+      × `conda` on amd64 is provided by several tools: forge-a, forge-b
+        ╭─[tests/fixtures/validate/ambiguous-provider.yaml:39:34]
+     38 │     sources:
+     39 │       amd64: { kind: conda, via: conda }
+        ·                                  ──┬──
+        ·                                    ╰── ambiguous
+     40 │       arm64: { kind: none, reason: amd64 only }
+        ╰────
+      help: name one tool in `via`
+    qmspec::opted-out
+
+      ⚠ tool `solver` is not installed on arm64: amd64 only
+        ╭─[tests/fixtures/validate/ambiguous-provider.yaml:40:7]
+     39 │       amd64: { kind: conda, via: conda }
+     40 │       arm64: { kind: none, reason: amd64 only }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     41 │   - name: hello
+        ╰────
+    tests/fixtures/validate/ambiguous-provider.yaml: invalid (1 error, 3 warnings)
+    "#);
+}
+
+#[test]
+fn no_platforms() {
+    let (code, report) = validate("no-platforms");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::no-platforms
+
+      × the spec builds no platform
+       ╭─[tests/fixtures/validate/no-platforms.yaml:5:1]
+     4 │ validation-script: generated/validate-demo.sh
+     5 │ platforms: {}
+       · ────┬────
+       ·     ╰── empty
+     6 │ apt:
+       ╰────
+      help: add at least `amd64:` under `platforms:`
+    tests/fixtures/validate/no-platforms.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn qemu_needs_multi_arch() {
+    let (code, report) = validate("qemu-needs-multi-arch");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::qemu-needs-multi-arch
+
+      × `ci.strategy: qemu` builds every platform from one Dockerfile, but none is generated
+        ╭─[tests/fixtures/validate/qemu-needs-multi-arch.yaml:45:13]
+     44 │   workflow: generated/publish-demo.yml
+     45 │   strategy: qemu
+        ·             ──┬─
+        ·               ╰── needs a multi-arch Dockerfile
+        ╰────
+      help: set `dockerfiles: multi-arch` (or `both`) and `multi-arch-dockerfile:`, or use `strategy:
+            native`
+    tests/fixtures/validate/qemu-needs-multi-arch.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn duplicate_stage() {
+    let (code, report) = validate("duplicate-stage");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::duplicate-stage
+
+      × two stages are named `builder`
+        ╭─[tests/fixtures/validate/duplicate-stage.yaml:25:11]
+     20 │ stages:
+     21 │   - name: builder
+        ·           ───┬───
+        ·              ╰── first named here
+     22 │     base:
+     23 │       amd64: { image: debian, tag: bookworm-slim, digest: "sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2" }
+     24 │       arm64: { image: debian, tag: bookworm-slim, digest: "sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2" }
+     25 │   - name: builder
+        ·           ───┬───
+        ·              ╰── named again here
+     26 │     base:
+        ╰────
+      help: give each stage its own name
+    qmspec::duplicate-stage
+
+      × a stage may not be named `demo`
+        ╭─[tests/fixtures/validate/duplicate-stage.yaml:29:11]
+     28 │       arm64: { image: debian, tag: bookworm-slim, digest: "sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2" }
+     29 │   - name: demo
+        ·           ──┬─
+        ·             ╰── reserved
+     30 │     base:
+        ╰────
+      help: `scratch` and the image's own name are taken: rename the stage, e.g. `builder`
+    tests/fixtures/validate/duplicate-stage.yaml: invalid (2 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn unknown_stage() {
+    let (code, report) = validate("unknown-stage");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unknown-stage
+
+      × `buidler` is not a stage defined before this copy
+        ╭─[tests/fixtures/validate/unknown-stage.yaml:49:16]
+     48 │   copy:
+     49 │     - { stage: buidler, from: /app/.venv, to: /app/.venv }
+        ·                ───┬───
+        ·                   ╰── no such stage here
+     50 │     - { from: ../secrets, to: /app/secrets }
+        ╰────
+      help: did you mean `builder`? A copy can only take from a stage listed before it under `stages:`
+    qmspec::unsafe-path
+
+      × the copy's `from` `../secrets` leaves the build context
+        ╭─[tests/fixtures/validate/unknown-stage.yaml:50:15]
+     49 │     - { stage: buidler, from: /app/.venv, to: /app/.venv }
+     50 │     - { from: ../secrets, to: /app/secrets }
+        ·               ─────┬────
+        ·                    ╰── leaves the build context
+     51 │     - { stage: builder, from: app/src, to: /app/src }
+        ╰────
+      help: give a path relative to the repository root, without `..`
+    qmspec::relative-path
+
+      × the copy's `from` `app/src` is not an absolute path in the stage
+        ╭─[tests/fixtures/validate/unknown-stage.yaml:51:31]
+     50 │     - { from: ../secrets, to: /app/secrets }
+     51 │     - { stage: builder, from: app/src, to: /app/src }
+        ·                               ───┬───
+        ·                                  ╰── is not an absolute path in the stage
+     52 │ ci:
+        ╰────
+      help: write the stage's path from its root, e.g. `/app/.venv`
+    tests/fixtures/validate/unknown-stage.yaml: invalid (3 errors, 0 warnings)
+    ");
+}
+
+#[test]
+fn root_user() {
+    let (code, report) = validate("root-user");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::root-user
+
+      × the image would run as root without a reason
+        ╭─[tests/fixtures/validate/root-user.yaml:43:9]
+     42 │   command: [python3, -m, demo]
+     43 │   user: { name: root }
+        ·         ───────┬──────
+        ·                ╰── root
+     44 │ ci:
+        ╰────
+      help: create a non-root user (`name`, `uid`), or say why the image must run as root in `root-
+            reason`
+    tests/fixtures/validate/root-user.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn missing_user() {
+    let (code, report) = validate("missing-user");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::missing-user
+
+      × the amd64 base image runs as another user, and the spec does not say which user the image ends
+      │ as
+        ╭─[tests/fixtures/validate/missing-user.yaml:11:16]
+     10 │       digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2
+     11 │       runs-as: non-root
+        ·                ────┬───
+        ·                    ╰── qmspec switches to root to install
+     12 │     runner: ubuntu-latest
+        ╰────
+      help: name the user under `app.user` (`create: false` for the base image's own user)
+    qmspec::missing-user
+
+      × `chown: true` gives the files to the app's user, but the image has no non-root user
+        ╭─[tests/fixtures/validate/missing-user.yaml:44:44]
+     43 │   command: [python3, -m, demo]
+     44 │   copy: [{ from: src, to: /app/src, chown: true }]
+        ·                                            ──┬─
+        ·                                              ╰── no user to give them to
+     45 │ ci:
+        ╰────
+      help: add `app.user`, or remove `chown`
+    tests/fixtures/validate/missing-user.yaml: invalid (2 errors, 0 warnings)
+    ");
+}
+
+#[test]
+fn workflow_expression() {
+    let (code, report) = validate("workflow-expression");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unsafe-value
+
+      × `platforms.amd64.runner` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell
+      │ would expand
+        ╭─[tests/fixtures/validate/workflow-expression.yaml:11:13]
+     10 │       digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2
+     11 │     runner: "${{ github.event.inputs.runner }}"
+        ·             ─────────────────┬─────────────────
+        ·                              ╰── a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand cannot be quoted safely here
+     12 │     dockerfile: generated/Dockerfile.demo.amd64
+        ╰────
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::workflow-expression
+
+      × `platforms.amd64.runner` holds a GitHub Actions expression
+        ╭─[tests/fixtures/validate/workflow-expression.yaml:11:13]
+     10 │       digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2
+     11 │     runner: "${{ github.event.inputs.runner }}"
+        ·             ─────────────────┬─────────────────
+        ·                              ╰── `${{` starts an expression
+     12 │     dockerfile: generated/Dockerfile.demo.amd64
+        ╰────
+      help: specs hold literal values only: remove the `${{ … }}`, then run `qmspec validate`
+    tests/fixtures/validate/workflow-expression.yaml: invalid (2 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn invalid_env_name() {
+    let (code, report) = validate("invalid-env-name");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::invalid-env-name
+
+      × `1ST-DIR` is not a valid variable name
+        ╭─[tests/fixtures/validate/invalid-env-name.yaml:21:3]
+     20 │ env:
+     21 │   1ST-DIR: /opt
+        ·   ───┬───
+        ·      ╰── letters, digits and `_`, not starting with a digit
+     22 │ apt:
+        ╰────
+      help: rename the variable
+    tests/fixtures/validate/invalid-env-name.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn invalid_reference() {
+    let (code, report) = validate("invalid-reference");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::invalid-reference
+
+      × the value of `LIB` has an unclosed `${`
+        ╭─[tests/fixtures/validate/invalid-reference.yaml:22:8]
+     21 │   TOP: /opt
+     22 │   LIB: "${TOP/lib"
+        ·        ─────┬─────
+        ·             ╰── an unclosed `${`
+     23 │ apt:
+        ╰────
+      help: refer to variables as `${NAME}`; write `$$` for a literal `$`
+    tests/fixtures/validate/invalid-reference.yaml: invalid (1 error, 0 warnings)
+    "#);
+}
+
+/// Every code a user can meet has a fixture whose full report is an inline snapshot here or
+/// in another suite: the registry (`src/codes.rs`) lists the codes, the snapshots prove each
+/// one is raised, with its message, span and help, by a real spec or repository.
+#[test]
+fn every_code_has_a_fixture() {
+    let dir = root().join("tests/cli");
+    let mut snapshots = String::new();
+    for entry in std::fs::read_dir(&dir).expect("tests/cli") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        for (start, _) in text.match_indices("assert_snapshot!(") {
+            let rest = &text[start..];
+            let end = rest.find("\");").map_or(rest.len(), |e| e + 3);
+            snapshots.push_str(&rest[..end]);
+            snapshots.push('\n');
+        }
+    }
+    let missing: Vec<&str> = qmspec::codes::CODES
+        .iter()
+        .filter(|c| c.origin != qmspec::codes::Origin::Internal)
+        .map(|c| c.id)
+        .filter(|id| {
+            !snapshots.lines().any(|l| {
+                l.trim() == *id
+                    || l.trim().ends_with(&format!(" {id}"))
+                    || l.contains(&format!("{id}:"))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a snapshot fixture: {missing:#?}"
     );
 }

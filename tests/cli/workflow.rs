@@ -138,7 +138,21 @@ fn the_job_graph_matches_the_spec() {
     assert_eq!(wf["permissions"], serde_json::json!({}));
     let jobs = wf["jobs"].as_object().expect("jobs");
 
-    let build = &jobs["build"];
+    // One set of jobs per spec: the worker's and the API's, from generated Dockerfiles.
+    let mut ids: Vec<&str> = jobs.keys().map(String::as_str).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [
+            "build-qm-nmr-calc-api",
+            "build-qm-nmr-calc-worker",
+            "merge-qm-nmr-calc-api",
+            "merge-qm-nmr-calc-worker",
+            "test-qm-nmr-calc-api",
+            "test-qm-nmr-calc-worker",
+        ]
+    );
+    let build = &jobs["build-qm-nmr-calc-worker"];
     let matrix = build["strategy"]["matrix"]["include"]
         .as_array()
         .expect("matrix");
@@ -199,8 +213,8 @@ fn the_job_graph_matches_the_spec() {
     let checkout = &steps_using(build, "actions/checkout")[0]["with"];
     assert_eq!(checkout["persist-credentials"], false);
 
-    let test = &jobs["test"];
-    assert_eq!(test["needs"], "build");
+    let test = &jobs["test-qm-nmr-calc-worker"];
+    assert_eq!(test["needs"], "build-qm-nmr-calc-worker");
     let test_rows: Vec<&str> = test["strategy"]["matrix"]["include"]
         .as_array()
         .expect("matrix")
@@ -214,11 +228,17 @@ fn the_job_graph_matches_the_spec() {
         .iter()
         .find(|s| s["run"].as_str().is_some_and(|r| r.contains("docker run")))
         .expect("a step runs the image");
-    assert_eq!(run_test["env"]["SCRIPT"], "/app/scripts/validate-worker.sh");
+    assert_eq!(
+        run_test["env"]["SCRIPT"],
+        "/usr/local/bin/validate-worker.sh"
+    );
     assert!(test["permissions"]["packages"] == "read");
 
-    let merge = &jobs["merge"];
-    assert_eq!(merge["needs"], serde_json::json!(["build", "test"]));
+    let merge = &jobs["merge-qm-nmr-calc-worker"];
+    assert_eq!(
+        merge["needs"],
+        serde_json::json!(["build-qm-nmr-calc-worker", "test-qm-nmr-calc-worker"])
+    );
     let download = &steps_using(merge, "actions/download-artifact")[0]["with"];
     assert_eq!(download["pattern"], "digests-qm-nmr-calc-worker-*");
     assert_eq!(download["merge-multiple"], true);
@@ -237,24 +257,41 @@ fn the_job_graph_matches_the_spec() {
     assert!(scripts.contains("docker buildx imagetools inspect"));
     assert!(scripts.contains("for platform in linux/amd64 linux/arm64; do"));
 
-    // The API image: one QEMU job for both platforms, from its hand-written Dockerfile.
-    let api = &jobs["publish-qm-nmr-calc-api"];
-    assert_eq!(steps_using(api, "docker/setup-qemu-action").len(), 1);
-    let api_push = &steps_using(api, "docker/build-push-action")[0]["with"];
-    assert_eq!(api_push["file"], "Dockerfile.api");
-    assert_eq!(api_push["platforms"], "linux/amd64,linux/arm64");
-    assert_eq!(api["env"]["IMAGE"], "ghcr.io/steinbeck/qm-nmr-calc-api");
-
-    // Every image of the spec is published: the worker (merge) and each extra image.
-    let images: Vec<String> = jobs
-        .values()
-        .filter_map(|j| j["env"]["IMAGE"].as_str().map(str::to_string))
-        .chain(std::iter::once(
-            wf["env"]["IMAGE"].as_str().expect("IMAGE").to_string(),
-        ))
+    // The API image: native builds per platform from its generated Dockerfiles, tested with
+    // its validation script, merged into its own tag.
+    let api = &jobs["build-qm-nmr-calc-api"];
+    let files: Vec<&str> = api["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .map(|m| m["dockerfile"].as_str().expect("dockerfile"))
         .collect();
-    assert!(images.contains(&"ghcr.io/steinbeck/qm-nmr-calc-worker".to_string()));
-    assert!(images.contains(&"ghcr.io/steinbeck/qm-nmr-calc-api".to_string()));
+    assert_eq!(
+        files,
+        [
+            "generated/Dockerfile.api.amd64",
+            "generated/Dockerfile.api.arm64"
+        ]
+    );
+    assert_eq!(api["env"]["IMAGE"], "ghcr.io/steinbeck/qm-nmr-calc-api");
+    assert_eq!(
+        jobs["test-qm-nmr-calc-api"]["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find_map(|s| s["env"]["SCRIPT"].as_str()),
+        Some("/usr/local/bin/validate-api.sh")
+    );
+    assert_eq!(
+        jobs["merge-qm-nmr-calc-api"]["env"]["IMAGE"],
+        "ghcr.io/steinbeck/qm-nmr-calc-api"
+    );
+    assert!(
+        !std::fs::read_to_string(root().join("generated/publish-images.yml"))
+            .expect("read")
+            .contains("Dockerfile.api\""),
+        "no hand-kept Dockerfile is published"
+    );
 
     // No expression is expanded inside a run: script.
     for job in jobs.values() {

@@ -1,0 +1,282 @@
+//! The registry of generated files: each kind of output is one entry (its template, its
+//! scope, where its paths come from, how its context is built). `generate`, `check`, the
+//! layout rules and the manifest all read this table; nothing else lists outputs.
+
+use std::collections::BTreeMap;
+
+use minijinja::Value;
+use serde::Serialize;
+
+use crate::model::Spec;
+use crate::pins::Pins;
+use crate::resolve::{Resolved, ResolvedApp, ResolvedCi, ResolvedPlatform, Script};
+
+/// The specs a shared output is assembled from, each resolved and as written.
+pub type Members<'a> = [(&'a Resolved, &'a Spec)];
+
+/// Who an output belongs to.
+pub enum Scope {
+    /// One file per path of one spec; its stamp names that spec.
+    Spec(fn(&Resolved, &str) -> Value),
+    /// One file per path, assembled from every spec that names the path (the publish
+    /// workflow); its stamp names all of them.
+    Shared(fn(&Members<'_>) -> Result<Value, String>),
+}
+
+/// One kind of generated file.
+pub struct OutputKind {
+    /// Stable id, e.g. `platform-dockerfile`.
+    pub id: &'static str,
+    /// Template (under `src/templates/`) that renders it.
+    pub template: &'static str,
+    pub scope: Scope,
+    /// `(JSON pointer of the key that names the path, path)` for every file of this kind a
+    /// spec asks for.
+    pub paths: fn(&Spec) -> Vec<(String, String)>,
+}
+
+/// A context as a template value.
+fn value_of<T: Serialize>(ctx: T) -> Value {
+    Value::from(minijinja::value::Serde(ctx))
+}
+
+/// Every kind of output, in the order files are reported.
+pub const OUTPUTS: [OutputKind; 4] = [
+    OutputKind {
+        id: "platform-dockerfile",
+        template: "Dockerfile.j2",
+        scope: Scope::Spec(platform_dockerfile),
+        paths: platform_dockerfile_paths,
+    },
+    OutputKind {
+        id: "multi-arch-dockerfile",
+        template: "Dockerfile.j2",
+        scope: Scope::Spec(multi_arch_dockerfile),
+        paths: multi_arch_dockerfile_paths,
+    },
+    OutputKind {
+        id: "validation-script",
+        template: "validate.sh.j2",
+        scope: Scope::Spec(validation_script),
+        paths: validation_script_paths,
+    },
+    OutputKind {
+        id: "workflow",
+        template: "publish-images.yml.j2",
+        scope: Scope::Shared(workflow),
+        paths: workflow_paths,
+    },
+];
+
+/// Every output path a spec asks for, with its key and kind.
+pub fn all_paths(spec: &Spec) -> Vec<(&'static OutputKind, String, String)> {
+    OUTPUTS
+        .iter()
+        .flat_map(|k| {
+            (k.paths)(spec)
+                .into_iter()
+                .map(move |(key, path)| (k, key, path))
+        })
+        .collect()
+}
+
+fn platform_dockerfile_paths(spec: &Spec) -> Vec<(String, String)> {
+    if spec.dockerfiles == crate::model::DockerfileLayout::MultiArch {
+        return Vec::new();
+    }
+    spec.platforms
+        .iter()
+        .map(|(arch, p)| {
+            (
+                format!("/platforms/{}/dockerfile", arch.name()),
+                p.dockerfile.clone(),
+            )
+        })
+        .collect()
+}
+
+fn multi_arch_dockerfile_paths(spec: &Spec) -> Vec<(String, String)> {
+    match (&spec.dockerfiles, &spec.multi_arch_dockerfile) {
+        (crate::model::DockerfileLayout::PerPlatform, _) | (_, None) => Vec::new(),
+        (_, Some(path)) => vec![("/multi-arch-dockerfile".into(), path.clone())],
+    }
+}
+
+fn validation_script_paths(spec: &Spec) -> Vec<(String, String)> {
+    spec.validation_script
+        .iter()
+        .map(|p| ("/validation-script".to_string(), p.clone()))
+        .collect()
+}
+
+fn workflow_paths(spec: &Spec) -> Vec<(String, String)> {
+    vec![("/ci/workflow".into(), spec.ci.workflow.clone())]
+}
+
+/// Context of `Dockerfile.j2`.
+#[derive(Serialize)]
+struct DockerfileContext<'a> {
+    /// Image name; final stages are `NAME-ARCH` in the multi-arch file.
+    name: &'a str,
+    /// `registry/owner/name`.
+    image: &'a str,
+    /// Path of the file being rendered (shown in the build hint).
+    path: &'a str,
+    labels: &'a [(String, String)],
+    args: &'a [(String, String)],
+    /// One platform (per-platform file) or all (multi-arch file).
+    platforms: Vec<&'a ResolvedPlatform>,
+    /// Whether stages are named per platform and the final one picked by `TARGETARCH`.
+    multi: bool,
+    app: &'a ResolvedApp,
+    validation_script: &'a Option<Script>,
+}
+
+fn dockerfile<'a>(
+    r: &'a Resolved,
+    path: &'a str,
+    platforms: Vec<&'a ResolvedPlatform>,
+    multi: bool,
+) -> Value {
+    value_of(DockerfileContext {
+        name: &r.name,
+        image: &r.image,
+        path,
+        labels: &r.labels,
+        args: &r.args,
+        platforms,
+        multi,
+        app: &r.app,
+        validation_script: &r.validation_script,
+    })
+}
+
+fn platform_dockerfile(r: &Resolved, path: &str) -> Value {
+    let platforms = r
+        .platforms
+        .iter()
+        .filter(|p| crate::paths::normalize(&p.dockerfile) == path)
+        .collect();
+    dockerfile(r, path, platforms, false)
+}
+
+fn multi_arch_dockerfile(r: &Resolved, path: &str) -> Value {
+    dockerfile(r, path, r.platforms.iter().collect(), true)
+}
+
+/// Context of `validate.sh.j2`.
+#[derive(Serialize)]
+struct ValidateContext<'a> {
+    name: &'a str,
+    /// Every platform with its checks.
+    platforms: &'a [ResolvedPlatform],
+}
+
+fn validation_script(r: &Resolved, _path: &str) -> Value {
+    value_of(ValidateContext {
+        name: &r.name,
+        platforms: &r.platforms,
+    })
+}
+
+/// Context of `publish-images.yml.j2`: every image published by one workflow file.
+#[derive(Serialize)]
+struct WorkflowContext<'a> {
+    /// Union of the specs' tag patterns, in first-seen order.
+    on_tags: Vec<&'a str>,
+    workflow_dispatch: bool,
+    images: Vec<WorkflowImage<'a>>,
+    /// `owner/repo` → `owner/repo@SHA # vX.Y.Z`, for every action the workflow uses.
+    uses: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct WorkflowImage<'a> {
+    /// Spec path (shown in the header comment).
+    spec: &'a str,
+    name: &'a str,
+    /// The image name as a job id part: `build-JOB`, `merge-JOB`.
+    job: String,
+    registry: &'a str,
+    image: &'a str,
+    platforms: &'a [ResolvedPlatform],
+    /// Whether any platform builds under QEMU (the native jobs then set QEMU up).
+    any_qemu: bool,
+    ci: &'a ResolvedCi,
+    /// The validation script's path in the image, when there is one.
+    script: Option<&'a str>,
+    /// The multi-arch Dockerfile (the QEMU strategy builds it), or empty.
+    multi_arch_dockerfile: &'a str,
+}
+
+/// A job id part for an image name: job ids allow letters, digits, `-` and `_`.
+pub fn job_id(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+fn workflow(specs: &Members<'_>) -> Result<Value, String> {
+    let mut on_tags: Vec<&str> = Vec::new();
+    let mut actions: Vec<&'static str> = Vec::new();
+    let mut pins: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    let mut jobs: BTreeMap<String, &str> = BTreeMap::new();
+    let mut images: BTreeMap<&str, &str> = BTreeMap::new();
+    for (r, spec) in specs {
+        if let Some(first) = images.insert(&r.image, &r.spec_path) {
+            return Err(format!(
+                "{first} and {} both publish {}; their pushes would overwrite each other's tags",
+                r.spec_path, r.image
+            ));
+        }
+        if let Some(first) = jobs.insert(job_id(&r.name), &r.spec_path) {
+            return Err(format!(
+                "{first} and {} publish images whose names differ only in `.` and `_` (`{}`), so their workflow jobs would share a name",
+                r.spec_path, r.name
+            ));
+        }
+        for t in &r.ci.on_tags {
+            if !on_tags.contains(&t.as_str()) {
+                on_tags.push(t);
+            }
+        }
+        for a in &r.ci.actions {
+            if !actions.contains(a) {
+                actions.push(a);
+            }
+        }
+        for (action, pin) in &spec.ci.pins {
+            if let Some((other, first)) = pins.insert(action, (pin, &r.spec_path))
+                && other != pin
+            {
+                return Err(format!(
+                    "{first} and {} pin `{action}` differently, and one workflow uses one pin",
+                    r.spec_path
+                ));
+            }
+        }
+    }
+    let overrides: indexmap::IndexMap<String, String> = pins
+        .iter()
+        .map(|(a, (p, _))| (a.to_string(), p.to_string()))
+        .collect();
+    let uses = Pins::new(&overrides).resolve_all(actions)?;
+    Ok(value_of(WorkflowContext {
+        on_tags,
+        workflow_dispatch: specs.iter().any(|(r, _)| r.ci.workflow_dispatch),
+        images: specs
+            .iter()
+            .map(|(r, _)| WorkflowImage {
+                spec: &r.spec_path,
+                name: &r.name,
+                job: job_id(&r.name),
+                registry: &r.registry,
+                image: &r.image,
+                platforms: &r.platforms,
+                any_qemu: r.platforms.iter().any(|p| p.qemu),
+                ci: &r.ci,
+                script: r.validation_script.as_ref().map(|s| s.in_image.as_str()),
+                multi_arch_dockerfile: r.multi_arch_dockerfile.as_deref().unwrap_or(""),
+            })
+            .collect(),
+        uses,
+    }))
+}

@@ -1,0 +1,358 @@
+//! Image rules: base images, which Dockerfiles are written where, stages and the user.
+
+use std::collections::HashMap;
+
+use super::Ctx;
+use super::tools::foreign_arch;
+use crate::diag::{Diagnostic, Label, did_you_mean};
+use crate::model::{DockerfileLayout, Spec};
+
+/// Every image rule, in report order.
+pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
+    base_images(spec, cx);
+    layout(spec, cx);
+    stages(spec, cx);
+    user(spec, cx);
+    python_dirs(spec, cx);
+}
+
+/// Stage names are unique, never the image's own (its platform stages are `NAME-ARCH`), and
+/// every stage has a base on every platform; a copy names a stage that exists before it.
+fn stages(spec: &Spec, cx: &mut Ctx<'_>) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, stage) in spec.stages.iter().enumerate() {
+        let p = format!("/stages/{i}");
+        if let Some(first) = names.insert(stage.name.as_str(), i) {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::duplicate-stage",
+                    format!("two stages are named `{}`", stage.name),
+                )
+                .with_label(cx.at_value(&format!("{p}/name"), "named again here"))
+                .with_label(Label::secondary(
+                    cx.doc.value_span(&format!("/stages/{first}/name")),
+                    "first named here",
+                ))
+                .with_help("give each stage its own name"),
+            );
+        }
+        if stage.name == spec.name || stage.name == "scratch" {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::duplicate-stage",
+                    format!("a stage may not be named `{}`", stage.name),
+                )
+                .with_label(cx.at_value(&format!("{p}/name"), "reserved"))
+                .with_help("`scratch` and the image's own name are taken: rename the stage, e.g. `builder`"),
+            );
+        }
+        for (arch, _) in spec.platforms.iter() {
+            if stage.base.get(arch).is_none() {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::missing-source",
+                        format!(
+                            "stage `{}` has no base image for {}",
+                            stage.name,
+                            arch.name()
+                        ),
+                    )
+                    .with_label(
+                        cx.at_key(&format!("{p}/base"), format!("no `{}` here", arch.name())),
+                    )
+                    .with_help(format!(
+                        "add `{}: {{image: …, tag: …}}` under the stage's `base`",
+                        arch.name()
+                    )),
+                );
+            }
+        }
+        for (j, c) in stage.copy.iter().enumerate() {
+            copy_source(c, &format!("{p}/copy/{j}"), cx);
+            let known = spec.stages[..i]
+                .iter()
+                .any(|s| Some(&s.name) == c.stage.as_ref());
+            unknown_stage(spec, c, known, &format!("{p}/copy/{j}/stage"), cx);
+        }
+    }
+    for (j, c) in spec.app.scripts.iter().enumerate() {
+        copy_source(c, &format!("/app/scripts/{j}"), cx);
+        let known = spec
+            .stages
+            .iter()
+            .any(|s| Some(&s.name) == c.stage.as_ref());
+        unknown_stage(spec, c, known, &format!("/app/scripts/{j}/stage"), cx);
+    }
+    for (j, c) in spec.app.copy.iter().enumerate() {
+        copy_source(c, &format!("/app/copy/{j}"), cx);
+        let known = spec
+            .stages
+            .iter()
+            .any(|s| Some(&s.name) == c.stage.as_ref());
+        unknown_stage(spec, c, known, &format!("/app/copy/{j}/stage"), cx);
+    }
+}
+
+/// A copy takes a relative path from the build context, or an absolute one from a stage.
+fn copy_source(c: &crate::model::CopyItem, p: &str, cx: &mut Ctx<'_>) {
+    let from = &c.from;
+    let (bad, what, help) = match c.stage {
+        None => (
+            from.starts_with('/') || from.split('/').any(|x| x == "..") || from.is_empty(),
+            "leaves the build context",
+            "give a path relative to the repository root, without `..`",
+        ),
+        Some(_) => (
+            !from.starts_with('/'),
+            "is not an absolute path in the stage",
+            "write the stage's path from its root, e.g. `/app/.venv`",
+        ),
+    };
+    if bad {
+        cx.out.push(
+            Diagnostic::error(
+                if c.stage.is_some() {
+                    "qmspec::relative-path"
+                } else {
+                    "qmspec::unsafe-path"
+                },
+                format!(
+                    "the copy's `from` `{}` {what}",
+                    crate::diag::printable(from.clone())
+                ),
+            )
+            .with_label(cx.at_value(&format!("{p}/from"), what))
+            .with_help(help),
+        );
+    }
+}
+
+fn unknown_stage(spec: &Spec, c: &crate::model::CopyItem, known: bool, p: &str, cx: &mut Ctx<'_>) {
+    let Some(name) = &c.stage else { return };
+    if known {
+        return;
+    }
+    let mut d = Diagnostic::error(
+        "qmspec::unknown-stage",
+        format!("`{name}` is not a stage defined before this copy"),
+    )
+    .with_label(cx.at_value(p, "no such stage here"));
+    d = match did_you_mean(name, spec.stages.iter().map(|s| s.name.as_str())) {
+        Some(s) => d.with_help(format!(
+            "did you mean `{s}`? A copy can only take from a stage listed before it under `stages:`"
+        )),
+        None => {
+            d.with_help("define the stage under `stages:` (before the one that copies from it)")
+        }
+    };
+    cx.out.push(d);
+}
+
+/// The user model: a created user has an id; the image ends as root only with a reason; a
+/// base that runs as another user needs the final user named (qmspec switches to root to
+/// install); `chown` needs a user to give the files to.
+fn user(spec: &Spec, cx: &mut Ctx<'_>) {
+    let app = &spec.app;
+    if let Some(u) = &app.user {
+        let root = u.name == "root" || u.uid == Some(0);
+        if root && u.root_reason.is_none() {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::root-user",
+                    "the image would run as root without a reason",
+                )
+                .with_label(cx.at_value("/app/user", "root"))
+                .with_help("create a non-root user (`name`, `uid`), or say why the image must run as root in `root-reason`"),
+            );
+        }
+        if u.create && !root && u.uid.is_none() {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::missing-key",
+                    format!("the user `{}` is created but has no `uid`", u.name),
+                )
+                .with_label(cx.at_key("/app/user", "needs `uid`"))
+                .with_help("add `uid: 10001` (a fixed id keeps file ownership reproducible), or `create: false` if the base image has the user"),
+            );
+        }
+    }
+    let non_root_base = spec
+        .platforms
+        .iter()
+        .find(|(_, p)| p.base.runs_as == crate::model::RunsAs::NonRoot);
+    if let (Some((arch, _)), None) = (non_root_base, &app.user) {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::missing-user",
+                format!(
+                    "the {} base image runs as another user, and the spec does not say which user the image ends as",
+                    arch.name()
+                ),
+            )
+            .with_label(cx.at_value(
+                &format!("/platforms/{}/base/runs-as", arch.name()),
+                "qmspec switches to root to install",
+            ))
+            .with_help("name the user under `app.user` (`create: false` for the base image's own user)"),
+        );
+    }
+    let owner = app
+        .user
+        .as_ref()
+        .is_some_and(|u| u.name != "root" && u.uid != Some(0));
+    let chowned = app
+        .copy
+        .iter()
+        .map(|c| ("copy", c))
+        .chain(app.scripts.iter().map(|c| ("scripts", c)));
+    if !owner {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for (list, c) in chowned {
+            let j = counts.entry(list).or_default();
+            if c.chown {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::missing-user",
+                        "`chown: true` gives the files to the app's user, but the image has no non-root user",
+                    )
+                    .with_label(cx.at_value(&format!("/app/{list}/{j}/chown"), "no user to give them to"))
+                    .with_help("add `app.user`, or remove `chown`"),
+                );
+            }
+            *j += 1;
+        }
+    }
+}
+
+/// A Python install copies the project's files into the working directory, so it needs one.
+fn python_dirs(spec: &Spec, cx: &mut Ctx<'_>) {
+    let places = std::iter::once((String::from("/app"), &spec.app.python, &spec.app.workdir))
+        .chain(
+            spec.stages
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("/stages/{i}"), &s.python, &s.workdir)),
+        );
+    for (p, python, workdir) in places {
+        if let (Some(py), None) = (python, workdir)
+            && py.install.is_some()
+        {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::missing-key",
+                    "a Python install copies the project into the working directory, but `workdir` is not set",
+                )
+                .with_label(cx.at_key(&format!("{p}/python/install"), "needs `workdir`"))
+                .with_help("add `workdir: /app` next to `python`"),
+            );
+        }
+    }
+}
+
+fn base_images(spec: &Spec, cx: &mut Ctx<'_>) {
+    for (arch, platform) in spec.platforms.iter() {
+        let p = format!("/platforms/{}/base", arch.name());
+        let base = &platform.base;
+        if let Some((alias, other)) = foreign_arch(&base.image, arch) {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::wrong-arch-download",
+                    format!(
+                        "the {} base image names `{alias}`, an image for {}",
+                        arch.name(),
+                        other.name()
+                    ),
+                )
+                .with_label(cx.at_value(
+                    &format!("{p}/image"),
+                    format!("`{alias}` is {}", other.name()),
+                ))
+                .with_help(format!("use the {} variant of the base image", arch.name())),
+            );
+        }
+        if base.digest.is_none() {
+            let why = if base.tag == "latest" {
+                "the moving tag `latest`"
+            } else {
+                "a tag without a digest"
+            };
+            let mut d = Diagnostic::warning(
+                "qmspec::unpinned-base",
+                format!(
+                    "the {} base image uses {why}: builds are not reproducible",
+                    arch.name()
+                ),
+            )
+            .with_label(cx.at_value(&format!("{p}/tag"), "not pinned"))
+            .with_help("add `digest: sha256:…` (see `docker buildx imagetools inspect IMAGE:TAG`)");
+            if let Some(r) = &base.unpinned_reason {
+                d.message = format!("{} ({r})", d.message);
+            }
+            cx.out.push(d);
+        }
+    }
+}
+
+pub(super) fn layout(spec: &Spec, cx: &mut Ctx<'_>) {
+    if matches!(
+        spec.dockerfiles,
+        DockerfileLayout::MultiArch | DockerfileLayout::Both
+    ) && spec.multi_arch_dockerfile.is_none()
+    {
+        cx.out.push(
+            Diagnostic::error("qmspec::missing-key", "`dockerfiles` asks for a multi-arch Dockerfile but `multi-arch-dockerfile` is not set")
+                .with_label(cx.at_value("/dockerfiles", "needs `multi-arch-dockerfile`"))
+                .with_help("add `multi-arch-dockerfile: generated/Dockerfile.NAME`"),
+        );
+    }
+    if spec.ci.strategy == crate::model::Strategy::Qemu
+        && !matches!(
+            spec.dockerfiles,
+            DockerfileLayout::MultiArch | DockerfileLayout::Both
+        )
+    {
+        cx.out.push(
+            Diagnostic::error("qmspec::qemu-needs-multi-arch", "`ci.strategy: qemu` builds every platform from one Dockerfile, but none is generated")
+                .with_label(cx.at_value("/ci/strategy", "needs a multi-arch Dockerfile"))
+                .with_help("set `dockerfiles: multi-arch` (or `both`) and `multi-arch-dockerfile:`, or use `strategy: native`"),
+        );
+    }
+    if spec.platforms.iter().next().is_none() {
+        cx.out.push(
+            Diagnostic::error("qmspec::no-platforms", "the spec builds no platform")
+                .with_label(cx.at_key("/platforms", "empty"))
+                .with_help("add at least `amd64:` under `platforms:`"),
+        );
+    }
+    // Every output path is relative, stays inside the repository, and is written once by
+    // this spec (shared outputs, like the workflow, are assembled from every spec naming them).
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (_, p, path) in crate::outputs::all_paths(spec) {
+        if let Some(problem) = crate::paths::output_path_problem(&path) {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::unsafe-path",
+                    format!("output path `{path}` {problem}"),
+                )
+                .with_label(cx.at_value(&p, problem))
+                .with_help("write generated files under the repository, e.g. `generated/NAME`"),
+            );
+        }
+        if let Some(first) = seen.get(&crate::paths::collision_key(&path)) {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::duplicate-output",
+                    format!("two outputs are written to `{path}`"),
+                )
+                .with_label(cx.at_value(&p, "written again here"))
+                .with_label(Label::secondary(
+                    cx.doc.value_span(first),
+                    "first written here",
+                ))
+                .with_help("give each generated file its own path"),
+            );
+        } else {
+            seen.insert(crate::paths::collision_key(&path), p.clone());
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Semantic rules the schema cannot express, one module per concern: tools, layout, safety,
+//! environment.
+//!
+//! Each rule works on the typed spec and names what it blames by JSON pointer; the document
+//! turns pointers into spans only when the diagnostic is built.
+
+mod env;
+mod layout;
+mod safety;
+mod tools;
+
+pub use env::{is_env_name, references, source_env_path};
+pub use tools::{foreign_arch, needs_edges};
+
+use crate::diag::{Diagnostic, Label};
+use crate::model::Spec;
+use crate::yaml::{Document, escape_segment};
+
+/// Variables an image always has, so `${PATH}` and `${HOME}` may be referenced.
+pub const PREDEFINED_VARS: [&str; 2] = ["PATH", "HOME"];
+
+/// What every rule shares: the document (for spans), the findings so far, and facts computed
+/// once per spec.
+struct Ctx<'a> {
+    doc: &'a Document,
+    out: Vec<Diagnostic>,
+    /// [`needs_edges`], computed once per spec.
+    edges: Vec<Vec<usize>>,
+}
+
+impl Ctx<'_> {
+    fn at_value(&self, pointer: &str, text: impl Into<String>) -> Label {
+        Label::primary(self.doc.value_span(pointer), text)
+    }
+    fn at_key(&self, pointer: &str, text: impl Into<String>) -> Label {
+        Label::primary(self.doc.key_span(pointer), text)
+    }
+}
+
+pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
+    let mut cx = Ctx {
+        doc,
+        out: Vec::new(),
+        edges: needs_edges(spec),
+    };
+    tools::check(spec, &mut cx);
+    layout::check(spec, &mut cx);
+    safety::check(spec, &mut cx);
+    env::check(spec, &mut cx);
+    // A spec shorter than the limit holds no value over it: most specs skip this walk.
+    let long_values = if doc.text_len > MAX_VALUE_BYTES {
+        string_pointers(&doc.value, &|s| s.len() > MAX_VALUE_BYTES)
+    } else {
+        Vec::new()
+    };
+    for pointer in long_values {
+        let d = Diagnostic::error(
+            "qmspec::value-too-long",
+            format!(
+                "{} is longer than {} KiB",
+                crate::schema::route(&pointer),
+                MAX_VALUE_BYTES / 1024
+            ),
+        )
+        .with_label(cx.at_key(&pointer, "this value"))
+        .with_help("every value lands on one line of a generated file: shorten it, or move a long script into a file the image copies");
+        cx.out.push(d);
+    }
+    for pointer in expression_pointers(&doc.value) {
+        let d = Diagnostic::error(
+            "qmspec::workflow-expression",
+            format!(
+                "{} holds a GitHub Actions expression",
+                crate::schema::route(&pointer)
+            ),
+        )
+        .with_label(cx.at_value(&pointer, "`${{` starts an expression"))
+        .with_help(
+            "specs hold literal values only: remove the `${{ … }}`, then run `qmspec validate`",
+        );
+        cx.out.push(d);
+    }
+    cx.out
+}
+
+/// JSON pointers of the spec strings holding a GitHub Actions expression (`${{ … }}`). Many
+/// spec values reach the workflow (runners, paths, tag patterns), where GitHub would evaluate
+/// one; there is no spelling that keeps it literal everywhere, and a spec has no use for one.
+/// Pointers are built on the way back up, so a spec without one allocates nothing here.
+fn expression_pointers(value: &serde_json::Value) -> Vec<String> {
+    string_pointers(value, &|s| s.contains("${{"))
+}
+
+/// Longest text value a spec may hold. Every value lands on one line of a generated file, and
+/// BuildKit refuses a Dockerfile line over 64 KiB; no real value comes near this.
+pub const MAX_VALUE_BYTES: usize = 8 * 1024;
+
+/// JSON pointers of the strings (values, not keys) that `hit` picks, built on the way back up.
+fn string_pointers(value: &serde_json::Value, hit: &dyn Fn(&str) -> bool) -> Vec<String> {
+    match value {
+        serde_json::Value::String(s) if hit(s) => vec![String::new()],
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| {
+                string_pointers(v, hit)
+                    .into_iter()
+                    .map(move |p| format!("/{i}{p}"))
+            })
+            .collect(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| {
+                string_pointers(v, hit)
+                    .into_iter()
+                    .map(move |p| format!("/{}{p}", escape_segment(k)))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tools::literal_versions;
+    use super::*;
+    use crate::model::Arch;
+
+    #[test]
+    fn finds_foreign_architectures_as_words() {
+        assert_eq!(
+            foreign_arch("xtb-6.7.1-linux-x86_64.tar.xz", Arch::Arm64).map(|f| f.0),
+            Some("x86_64")
+        );
+        assert_eq!(
+            foreign_arch("Miniforge3-Linux-aarch64.sh", Arch::Amd64).map(|f| f.0),
+            Some("aarch64")
+        );
+        assert_eq!(
+            foreign_arch("Miniforge3-Linux-aarch64.sh", Arch::Arm64),
+            None
+        );
+        assert_eq!(
+            foreign_arch("https://example.org/tool-linux.tar.gz", Arch::Arm64),
+            None
+        );
+        assert_eq!(foreign_arch("ghcr.io/x/amd64x", Arch::Arm64), None);
+    }
+
+    #[test]
+    fn finds_literal_versions() {
+        assert_eq!(
+            literal_versions("v6.7.0/xtb-6.7.0-linux"),
+            vec!["6.7.0", "6.7.0"]
+        );
+        assert_eq!(literal_versions("crest-gnu-12-ubuntu"), Vec::<&str>::new());
+        assert_eq!(literal_versions("python3.11/x86_64"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn parses_references() {
+        assert_eq!(references("${A}/x/$B:$$"), Ok(vec!["A", "B"]));
+        assert!(references("${A").is_err());
+        assert!(references("cost $5").is_err());
+    }
+}

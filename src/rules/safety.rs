@@ -1,0 +1,464 @@
+//! Shell safety: what a spec value may hold, by the use its field declares in the schema.
+
+use super::Ctx;
+use serde_json::Value;
+
+use crate::diag::Diagnostic;
+use crate::model::Spec;
+use crate::yaml::escape_segment;
+
+/// Characters that a value spliced into a shell line cannot safely carry.
+pub(super) fn shell_problem(value: &str) -> Option<&'static str> {
+    if value.contains(['\n', '\r']) {
+        Some("a line break")
+    } else if value.contains(['\'', '"']) {
+        Some("a quote")
+    } else if value.contains("$(") {
+        Some("a command substitution `$(`")
+    } else if value.contains('$') {
+        Some("a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand")
+    } else if value.contains('`') {
+        Some("a backtick")
+    } else if value.contains(';') {
+        Some("a `;`")
+    } else if value.chars().any(char::is_control) {
+        Some("a control character")
+    } else if value.starts_with('-') {
+        Some("a leading `-`, which a command reads as an option")
+    } else {
+        None
+    }
+}
+
+/// `name>=1.2` → (`name`, `>=1.2`): a version constraint starts at the first of `=<>!~`.
+pub(super) fn split_version(s: &str) -> (&str, &str) {
+    let at = s.find(['=', '<', '>', '!', '~']).unwrap_or(s.len());
+    s.split_at(at)
+}
+
+/// A version constraint (PEP 440 or conda match spec) with no room for an option or a word
+/// break: empty, or operators, versions, wildcards and commas only.
+pub(super) fn spec_ok(spec: &str) -> bool {
+    spec.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "=<>!~.*+,_|-".contains(c))
+}
+
+/// A package ecosystem, with its naming rules: a name passed to a package manager must never
+/// start with `-` (`-oDPkg::Pre-Invoke::=…` runs a command in apt) or carry anything but a
+/// name and a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ecosystem {
+    Debian,
+    Python,
+    Conda,
+}
+
+impl Ecosystem {
+    fn name(self) -> &'static str {
+        match self {
+            Ecosystem::Debian => "Debian",
+            Ecosystem::Python => "Python (PEP 508)",
+            Ecosystem::Conda => "conda",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Ecosystem::Debian => {
+                "Debian names are lowercase letters, digits and `+.-`, starting with a letter or digit, optionally `:ARCH` and `=VERSION`, e.g. `libxrender1` or `wget=1.21.3-1+b2`"
+            }
+            Ecosystem::Python => {
+                "a PyPI name is letters, digits and `._-`, starting and ending with a letter or digit, optionally with extras and a version, e.g. `rdkit` or `uvicorn[standard]`"
+            }
+            Ecosystem::Conda => {
+                "a conda name is letters, digits and `_.-`, starting with a letter, digit or `_`, optionally with a version, e.g. `xtb` or `xtb=6.7.1`"
+            }
+        }
+    }
+    fn accepts(self, s: &str) -> bool {
+        let alnum = |c: char| c.is_ascii_alphanumeric();
+        match self {
+            // apt-get reads a trailing `-` as "remove this package".
+            Ecosystem::Debian if s.ends_with('-') => false,
+            Ecosystem::Debian => {
+                let (rest, version) = match s.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (s, None),
+                };
+                let (name, arch) = match rest.split_once(':') {
+                    Some((n, a)) => (n, Some(a)),
+                    None => (rest, None),
+                };
+                name.len() >= 2
+                    && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c))
+                    && arch.is_none_or(|a| {
+                        !a.is_empty()
+                            && a.chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    })
+                    && version.is_none_or(|v| {
+                        v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                            && v.chars().all(|c| alnum(c) || ".+~:-".contains(c))
+                    })
+            }
+            Ecosystem::Python => {
+                let (s, spec) = split_version(s);
+                let (name, extras) = match s.split_once('[') {
+                    Some((n, e)) => (n, Some(e)),
+                    None => (s, None),
+                };
+                !name.is_empty()
+                    && name.starts_with(alnum)
+                    && name.ends_with(alnum)
+                    && name.chars().all(|c| alnum(c) || "._-".contains(c))
+                    && spec_ok(spec)
+                    && extras.is_none_or(|e| {
+                        e.strip_suffix(']').is_some_and(|e| {
+                            e.split(',').all(|x| {
+                                !x.is_empty()
+                                    && x.starts_with(alnum)
+                                    && x.chars().all(|c| alnum(c) || "._-".contains(c))
+                            })
+                        })
+                    })
+            }
+            Ecosystem::Conda => {
+                let (s, spec) = split_version(s);
+                s.starts_with(|c: char| alnum(c) || c == '_')
+                    && s.chars().all(|c| alnum(c) || "_.-".contains(c))
+                    && spec_ok(spec)
+            }
+        }
+    }
+}
+
+/// Whether a `#` in a command starts a shell comment: at the start of a word, that is after the
+/// start, a blank or an operator character (`;#`, `&&#` and `|#` comment out the rest too).
+/// Conservative: a quoted `'a #b'` is refused as well.
+pub(super) fn starts_comment(value: &str) -> bool {
+    let mut prev: Option<char> = None;
+    for c in value.chars() {
+        if c == '#' && prev.is_none_or(|p| p.is_whitespace() || ";&|()<>".contains(p)) {
+            return true;
+        }
+        prev = Some(c);
+    }
+    false
+}
+
+/// What a whole shell command cannot carry on one Dockerfile line: RUN joins the spec's
+/// commands with `&&` on one logical line, so a line break would start a new instruction, a
+/// trailing backslash would swallow the next line, and a comment the commands after it.
+pub(super) fn command_problem(value: &str) -> Option<&'static str> {
+    let value = value.trim();
+    if value.contains(['\n', '\r']) {
+        Some("a line break")
+    } else if value.ends_with('\\') {
+        Some("a trailing backslash")
+    } else if starts_comment(value) {
+        Some("a shell comment")
+    } else if value.chars().any(|c| c.is_control() && c != '\t') {
+        Some("a control character")
+    } else if value.contains("<<") {
+        Some("`<<`, which BuildKit reads as the start of a heredoc")
+    } else if value.starts_with('-') {
+        Some("a leading `-`, which BuildKit reads as a RUN flag (`--mount`, `--network`)")
+    } else if value.starts_with('[') {
+        Some("a leading `[`, which BuildKit reads as a JSON exec form that skips the shell")
+    } else if value.is_empty() {
+        Some("nothing")
+    } else {
+        None
+    }
+}
+
+/// How a field's text reaches the generated files. Each field declares its use in the model
+/// (`x-qmspec-use` in the schema); one walk over the spec checks every string by the use of
+/// the field it sits in. A field that declares nothing is checked as a shell word, the
+/// strictest use most values have: a new field is unsafe until it says otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Use {
+    /// Free text that reaches only comments, labels or JSON (their filters quote it).
+    Text,
+    /// One word of a shell line or an instruction (quoted, but kept to plain characters).
+    Word,
+    /// An absolute path inside the image.
+    ImagePath,
+    /// A relative path in the build context (`COPY` source, bind mount).
+    ContextPath,
+    /// A whole shell command.
+    Command,
+    /// The value of an environment variable or build argument (`ENV`/`ARG`, references kept).
+    EnvValue,
+    /// A package name of one ecosystem.
+    Package(Ecosystem),
+}
+
+impl Use {
+    fn parse(s: &str) -> Option<Use> {
+        Some(match s {
+            "text" => Use::Text,
+            "word" => Use::Word,
+            "image-path" => Use::ImagePath,
+            "context-path" => Use::ContextPath,
+            "command" => Use::Command,
+            "env-value" => Use::EnvValue,
+            "debian-package" => Use::Package(Ecosystem::Debian),
+            "python-package" => Use::Package(Ecosystem::Python),
+            "conda-package" => Use::Package(Ecosystem::Conda),
+            _ => return None,
+        })
+    }
+}
+
+/// The schema node a `$ref` names (`#/$defs/Name`).
+fn deref<'s>(root: &'s Value, node: &'s Value) -> &'s Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix('#')
+            .and_then(|p| root.pointer(p))
+            .unwrap_or(node),
+        None => node,
+    }
+}
+
+/// The branch of a `oneOf`/`anyOf` a value takes: the one whose tag (`kind`, `with`) matches,
+/// else the first whose type fits.
+fn branch<'s>(root: &'s Value, node: &'s Value, value: &Value) -> Option<&'s Value> {
+    let alts = node
+        .get("oneOf")
+        .or_else(|| node.get("anyOf"))
+        .and_then(Value::as_array)?;
+    let alts: Vec<&Value> = alts.iter().map(|a| deref(root, a)).collect();
+    for tag in ["kind", "with"] {
+        if let Some(t) = value.get(tag)
+            && let Some(found) = alts.iter().find(|a| {
+                a.pointer(&format!("/properties/{tag}/const")) == Some(t)
+                    || a.pointer(&format!("/properties/{tag}/enum/0")) == Some(t)
+            })
+        {
+            return Some(found);
+        }
+    }
+    let kind = match value {
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        _ => "",
+    };
+    alts.into_iter()
+        .find(|a| a.get("type").and_then(Value::as_str) == Some(kind))
+}
+
+/// Every string of `value` with the use its field declares, by JSON pointer.
+pub(super) fn strings<'v>(
+    root: &Value,
+    node: &Value,
+    value: &'v Value,
+    pointer: String,
+    inherited: Option<Use>,
+    out: &mut Vec<(String, Use, &'v str)>,
+) {
+    // A declaration on a field whose type is a `$ref` sits next to the reference.
+    let at_ref = node.get("x-qmspec-use");
+    let node = deref(root, node);
+    let declared = at_ref
+        .or_else(|| node.get("x-qmspec-use"))
+        .and_then(Value::as_str)
+        .and_then(Use::parse)
+        .or(inherited);
+    if let Some(b) = branch(root, node, value) {
+        return strings(root, b, value, pointer, declared, out);
+    }
+    match value {
+        Value::String(s) => out.push((pointer, declared.unwrap_or(Use::Word), s)),
+        Value::Array(items) => {
+            let item = node.get("items").unwrap_or(&Value::Null);
+            for (i, v) in items.iter().enumerate() {
+                strings(root, item, v, format!("{pointer}/{i}"), declared, out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                let sub = node
+                    .pointer(&format!("/properties/{}", escape_segment(k)))
+                    .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))
+                    .unwrap_or(&Value::Null);
+                strings(
+                    root,
+                    sub,
+                    v,
+                    format!("{pointer}/{}", escape_segment(k)),
+                    declared,
+                    out,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What a path value may not hold beyond a shell word's limits: blanks and commas end a
+/// `--mount`/`--chown` option or a `chown` list.
+fn path_problem(value: &str) -> Option<&'static str> {
+    if value.chars().any(char::is_whitespace) {
+        Some("a blank")
+    } else if value.contains(',') {
+        Some("a `,`, which ends a `--mount` option")
+    } else {
+        None
+    }
+}
+
+pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
+    let Some(root) = crate::schema::published_schema() else {
+        return;
+    };
+    let mut found = Vec::new();
+    strings(root, root, &cx.doc.value, String::new(), None, &mut found);
+    for (p, use_, v) in found {
+        let route = crate::schema::route(&p);
+        let problem = match use_ {
+            Use::Text => None,
+            Use::Word => shell_problem(v),
+            Use::ImagePath | Use::ContextPath => shell_problem(v).or_else(|| path_problem(v)),
+            Use::EnvValue => v
+                .chars()
+                .any(char::is_control)
+                .then_some("a control character"),
+            Use::Command => {
+                if let Some(problem) = command_problem(v) {
+                    cx.out.push(
+                        Diagnostic::error(
+                            "qmspec::unsafe-value",
+                            format!("the command {route} contains {problem}"),
+                        )
+                        .with_label(cx.at_value(&p, format!("{problem} here")))
+                        .with_help("write one command per list entry, each on one line"),
+                    );
+                }
+                None
+            }
+            Use::Package(eco) => {
+                if !eco.accepts(v) {
+                    cx.out.push(
+                        Diagnostic::error(
+                            "qmspec::package-name",
+                            format!(
+                                "{route} `{}` is not a valid {} package name",
+                                crate::diag::printable(v.to_string()),
+                                eco.name()
+                            ),
+                        )
+                        .with_label(cx.at_value(&p, "not a package name"))
+                        .with_help(eco.help()),
+                    );
+                }
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::unsafe-value",
+                    format!("{route} contains {problem}"),
+                )
+                .with_label(cx.at_value(&p, format!("{problem} cannot be quoted safely here")))
+                .with_help(
+                    "remove it: this value is spliced into shell lines and Dockerfile instructions",
+                ),
+            );
+            continue;
+        }
+        if use_ == Use::ImagePath && !v.starts_with('/') {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::relative-path",
+                    format!(
+                        "{route} `{}` is not an absolute path",
+                        crate::diag::printable(v.to_string())
+                    ),
+                )
+                .with_label(cx.at_value(&p, "a path inside the image"))
+                .with_help("write the path from the image's root, e.g. `/opt/tool`"),
+            );
+        }
+        if use_ == Use::ContextPath
+            && (v.starts_with('/') || v.split('/').any(|c| c == "..") || v.is_empty())
+        {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::unsafe-path",
+                    format!(
+                        "{route} `{}` leaves the build context",
+                        crate::diag::printable(v.to_string())
+                    ),
+                )
+                .with_label(cx.at_value(&p, "outside the build context"))
+                .with_help("give a path relative to the repository root, without `..`"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every free-text string field declares its use: a string field without a declaration
+    /// must be one the schema already pins down (a pattern or a fixed set of values), so the
+    /// default shell-word check never surprises anyone.
+    #[test]
+    fn every_free_string_field_declares_its_use() {
+        fn visit(
+            root: &Value,
+            node: &Value,
+            at: &str,
+            declared: bool,
+            depth: usize,
+            out: &mut Vec<String>,
+        ) {
+            if depth > 12 {
+                return;
+            }
+            let declared = declared || node.get("x-qmspec-use").is_some();
+            let node = deref(root, node);
+            let declared = declared || node.get("x-qmspec-use").is_some();
+            if node.get("type").and_then(Value::as_str) == Some("string")
+                && !declared
+                && node.get("pattern").is_none()
+                && node.get("enum").is_none()
+                && node.get("const").is_none()
+            {
+                out.push(at.to_string());
+            }
+            for key in ["oneOf", "anyOf"] {
+                for (i, a) in node
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    visit(root, a, &format!("{at}/{key}{i}"), declared, depth + 1, out);
+                }
+            }
+            if let Some(props) = node.get("properties").and_then(Value::as_object) {
+                for (k, v) in props {
+                    visit(root, v, &format!("{at}/{k}"), declared, depth + 1, out);
+                }
+            }
+            for key in ["items", "additionalProperties"] {
+                if let Some(v) = node.get(key).filter(|v| v.is_object()) {
+                    visit(root, v, &format!("{at}/{key}"), declared, depth + 1, out);
+                }
+            }
+        }
+        let root = crate::schema::published_schema().expect("schema parses");
+        let mut out = Vec::new();
+        visit(root, root, "", false, 0, &mut out);
+        assert_eq!(out, Vec::<String>::new());
+    }
+}

@@ -1,0 +1,580 @@
+//! Tool rules: names, `needs` and their order, coverage of every platform, downloads (URL,
+//! architecture, version, checksum), package pins and the providers `via` names.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Ctx;
+use crate::diag::{Diagnostic, Label, did_you_mean};
+use crate::model::{Arch, Provider, Source, Spec, Tool};
+
+/// Every tool rule, in report order.
+pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
+    tool_names(spec, cx);
+    needs(spec, cx);
+    coverage(spec, cx);
+    for (i, tool) in spec.tools.iter().enumerate() {
+        for (arch, source) in tool.sources.iter() {
+            let p = format!("/tools/{i}/sources/{}", arch.name());
+            source_rules(spec, tool, i, arch, source, &p, cx);
+        }
+    }
+    app_python(spec, cx);
+}
+
+fn tool_names(spec: &Spec, cx: &mut Ctx<'_>) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, tool) in spec.tools.iter().enumerate() {
+        if let Some(first) = seen.get(tool.name.as_str()) {
+            let d = Diagnostic::error(
+                "qmspec::duplicate-tool",
+                format!("tool `{}` is defined twice", tool.name),
+            )
+            .with_label(cx.at_value(&format!("/tools/{i}/name"), "defined again here"))
+            .with_label(Label::secondary(
+                cx.doc.value_span(&format!("/tools/{first}/name")),
+                "first defined here",
+            ))
+            .with_help("merge the two entries, or rename one; then run `qmspec validate`");
+            cx.out.push(d);
+        } else {
+            seen.insert(&tool.name, i);
+        }
+    }
+}
+
+pub(super) fn needs(spec: &Spec, cx: &mut Ctx<'_>) {
+    let names: Vec<&str> = spec
+        .tools
+        .iter()
+        .flat_map(|t| std::iter::once(t.name.as_str()).chain(t.provides.iter().map(String::as_str)))
+        .collect();
+    for (i, tool) in spec.tools.iter().enumerate() {
+        for (j, need) in tool.needs.iter().enumerate() {
+            let p = format!("/tools/{i}/needs/{j}");
+            if !spec.knows(need) {
+                let mut d = Diagnostic::error(
+                    "qmspec::unknown-need",
+                    format!(
+                        "tool `{}` needs `{need}`, which no tool is or provides",
+                        tool.name
+                    ),
+                )
+                .with_label(cx.at_value(&p, "unknown tool"));
+                d = match did_you_mean(need, names.iter().copied()) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help("add that tool under `tools:`, or remove it from `needs`"),
+                };
+                cx.out.push(d);
+            } else if need == &tool.name || tool.provides.contains(need) {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::needs-cycle",
+                        format!("tool `{}` needs itself", tool.name),
+                    )
+                    .with_label(cx.at_value(&p, "this is the tool itself"))
+                    .with_help("remove it from `needs`"),
+                );
+            }
+        }
+    }
+    // Cycles: depth-first search over tool → needed tools, on every platform at once.
+    let edges = std::mem::take(&mut cx.edges);
+    let mut state = vec![0u8; spec.tools.len()];
+    let mut stack = Vec::new();
+    let mut reported = HashSet::new();
+    for start in 0..spec.tools.len() {
+        find_cycle(
+            start,
+            &edges,
+            &mut state,
+            &mut stack,
+            &mut |cycle: &[usize]| {
+                let mut key: Vec<usize> = cycle.to_vec();
+                key.sort_unstable();
+                if !reported.insert(key) {
+                    return;
+                }
+                let names: Vec<&str> = cycle.iter().map(|k| spec.tools[*k].name.as_str()).collect();
+                let first = cycle[0];
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::needs-cycle",
+                        format!(
+                            "`needs` forms a cycle: {} → {}",
+                            names.join(" → "),
+                            names[0]
+                        ),
+                    )
+                    .with_label(cx.at_key(
+                        &format!("/tools/{first}/needs"),
+                        "this cycle has no install order",
+                    ))
+                    .with_help("remove one of these `needs` entries, then run `qmspec validate`"),
+                );
+            },
+        );
+    }
+    cx.edges = edges;
+}
+
+/// Tool → the tools its `needs` name (a tool, or every provider of a capability), itself left
+/// out, in `needs` order (the install order follows it), each once. Built once through a name index: a spec of 256 tools with many `needs` and
+/// `provides` must not cost a scan of every tool per edge.
+pub fn needs_edges(spec: &Spec) -> Vec<Vec<usize>> {
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, t) in spec.tools.iter().enumerate() {
+        by_name.entry(t.name.as_str()).or_default().push(i);
+        for p in &t.provides {
+            by_name.entry(p.as_str()).or_default().push(i);
+        }
+    }
+    spec.tools
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut v: Vec<usize> = t
+                .needs
+                .iter()
+                .flat_map(|n| by_name.get(n.as_str()).into_iter().flatten().copied())
+                .filter(|j| *j != i && spec.tools[*j].name != t.name)
+                .collect();
+            let mut seen = HashSet::new();
+            v.retain(|j| seen.insert(*j));
+            v
+        })
+        .collect()
+}
+
+pub(super) fn find_cycle(
+    node: usize,
+    edges: &[Vec<usize>],
+    state: &mut [u8],
+    stack: &mut Vec<usize>,
+    report: &mut dyn FnMut(&[usize]),
+) {
+    match state[node] {
+        2 => return,
+        1 => {
+            if let Some(pos) = stack.iter().position(|n| *n == node) {
+                report(&stack[pos..]);
+            }
+            return;
+        }
+        _ => {}
+    }
+    state[node] = 1;
+    stack.push(node);
+    for next in &edges[node] {
+        find_cycle(*next, edges, state, stack, report);
+    }
+    stack.pop();
+    state[node] = 2;
+}
+
+pub(super) fn coverage(spec: &Spec, cx: &mut Ctx<'_>) {
+    let built: Vec<Arch> = spec.platforms.iter().map(|(a, _)| a).collect();
+    for (i, tool) in spec.tools.iter().enumerate() {
+        let p = format!("/tools/{i}/sources");
+        for arch in &built {
+            match tool.sources.get(*arch) {
+                None => cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::missing-source",
+                        format!("tool `{}` has no source for {}", tool.name, arch.name()),
+                    )
+                    .with_label(cx.at_key(&p, format!("no `{}:` entry here", arch.name())))
+                    .with_help(format!(
+                        "add `{}:` with a source, or `{{ kind: none, reason: ... }}` to leave it out on purpose",
+                        arch.name()
+                    )),
+                ),
+                Some(Source::None(n)) => cx.out.push(
+                    Diagnostic::warning(
+                        "qmspec::opted-out",
+                        format!("tool `{}` is not installed on {}: {}", tool.name, arch.name(), n.reason),
+                    )
+                    .with_label(cx.at_key(&format!("{p}/{}", arch.name()), "left out on purpose")),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (arch, _) in tool.sources.iter() {
+            if !built.contains(&arch) {
+                cx.out.push(
+                    Diagnostic::warning(
+                        "qmspec::unused-source",
+                        format!(
+                            "tool `{}` has a source for {}, which the spec does not build",
+                            tool.name,
+                            arch.name()
+                        ),
+                    )
+                    .with_label(cx.at_key(&format!("{p}/{}", arch.name()), "never used"))
+                    .with_help(format!(
+                        "add `{}` under `platforms:`, or remove this source",
+                        arch.name()
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Names of other architectures found as whole words in a lower-cased text.
+pub fn foreign_arch(text: &str, arch: Arch) -> Option<(&'static str, Arch)> {
+    let lower = text.to_lowercase();
+    for other in Arch::ALL.into_iter().filter(|a| *a != arch) {
+        for alias in other.aliases() {
+            if arch.aliases().contains(alias) {
+                continue;
+            }
+            let mut from = 0;
+            while let Some(pos) = lower[from..].find(alias) {
+                let start = from + pos;
+                let end = start + alias.len();
+                let before = lower[..start].chars().next_back();
+                let after = lower[end..].chars().next();
+                if !before.is_some_and(|c| c.is_ascii_alphanumeric())
+                    && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+                {
+                    return Some((alias, other));
+                }
+                from = end;
+            }
+        }
+    }
+    None
+}
+
+/// Dotted version numbers written literally in a text (`6.7.0`, `24.11.1`).
+pub(super) fn literal_versions(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        // A version starts a word, or follows a `v` that starts one (`v6.7.1`), so `python3.11`
+        // or `x86_64` are not versions.
+        let word_start =
+            |j: usize| j == 0 || !bytes[j - 1].is_ascii_alphanumeric() && bytes[j - 1] != b'.';
+        let starts =
+            word_start(i) || (i >= 1 && matches!(bytes[i - 1], b'v' | b'V') && word_start(i - 1));
+        if bytes[i].is_ascii_digit() && starts {
+            let start = i;
+            let mut dots = 0;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_digit()
+                    || (bytes[i] == b'.' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit()))
+            {
+                if bytes[i] == b'.' {
+                    dots += 1;
+                }
+                i += 1;
+            }
+            if dots >= 1 {
+                out.push(&text[start..i]);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+pub(super) fn check_url(tool: &Tool, arch: Arch, url: &str, p: &str, cx: &mut Ctx<'_>) {
+    let up = format!("{p}/url");
+    if let Some((alias, other)) = foreign_arch(url, arch) {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::wrong-arch-download",
+                format!(
+                    "the {} download of `{}` names `{alias}`, a build for {}: it would crash with SIGILL or `exec format error`",
+                    arch.name(),
+                    tool.name,
+                    other.name()
+                ),
+            )
+            .with_label(cx.at_value(&up, format!("`{alias}` is {}", other.name())))
+            .with_help(format!(
+                "use a build of the tool for {} here (e.g. a conda-forge package: `kind: conda`)",
+                arch.name()
+            )),
+        );
+    }
+    match &tool.version {
+        Some(version) => {
+            // Only the path can name a version: a host such as `127.0.0.1` is not one.
+            let path = url
+                .split_once("://")
+                .map_or(url, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+            let literal = path.replace("{{version}}", "");
+            for found in literal_versions(&literal) {
+                if found != version && !version.contains(found) {
+                    cx.out.push(
+                        Diagnostic::error(
+                            "qmspec::version-mismatch",
+                            format!("the URL of `{}` embeds version {found}, but the tool's version is {version}", tool.name),
+                        )
+                        .with_label(cx.at_value(&up, format!("embeds {found}")))
+                        .with_help("write `{{version}}` in the URL instead of a literal version"),
+                    );
+                }
+            }
+        }
+        None if url.contains("{{version}}") => cx.out.push(
+            Diagnostic::error(
+                "qmspec::missing-version",
+                format!(
+                    "the URL of `{}` uses `{{{{version}}}}`, but the tool has no `version`",
+                    tool.name
+                ),
+            )
+            .with_label(cx.at_value(&up, "uses {{version}}"))
+            .with_help("add `version:` to the tool"),
+        ),
+        None => {}
+    }
+    let rest = url.replace("{{version}}", "");
+    if rest.contains("{{") || rest.contains("}}") {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::unknown-placeholder",
+                format!("the URL of `{}` has an unknown placeholder", tool.name),
+            )
+            .with_label(cx.at_value(&up, "only {{version}} is replaced"))
+            .with_help("use `{{version}}`, or write the text literally"),
+        );
+    }
+    if !url.starts_with("https://") && !url.starts_with("http://") {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::invalid-url",
+                format!("the URL of `{}` is not an http(s) URL", tool.name),
+            )
+            .with_label(cx.at_value(&up, "expected https://…"))
+            .with_help("write the full download URL"),
+        );
+    }
+}
+
+pub(super) fn check_sha(
+    tool: &Tool,
+    sha: &str,
+    reason: &Option<String>,
+    p: &str,
+    cx: &mut Ctx<'_>,
+) {
+    if sha != "unverified" {
+        return;
+    }
+    match reason.as_deref().map(str::trim) {
+        None | Some("") => cx.out.push(
+            Diagnostic::error(
+                "qmspec::unverified-without-reason",
+                format!(
+                    "the download of `{}` is unverified but gives no reason",
+                    tool.name
+                ),
+            )
+            .with_label(cx.at_value(&format!("{p}/sha256"), "no checksum"))
+            .with_help(
+                "add the download's sha256, or `unverified-reason:` saying why there is none",
+            ),
+        ),
+        Some(r) => cx.out.push(
+            Diagnostic::warning(
+                "qmspec::unverified-download",
+                format!("the download of `{}` is not verified: {r}", tool.name),
+            )
+            .with_label(cx.at_value(&format!("{p}/sha256"), "no checksum"))
+            .with_help("record its sha256 (`sha256sum FILE`) to make the build verifiable"),
+        ),
+    }
+}
+
+pub(super) fn check_pin(tool: &Tool, package: Option<&str>, sep: &str, p: &str, cx: &mut Ctx<'_>) {
+    let Some(package) = package else { return };
+    if let Some((_, pin)) = package.split_once(sep) {
+        let pin = pin.trim_start_matches('=');
+        if tool.version.as_deref() != Some(pin) {
+            let version = tool.version.as_deref().unwrap_or("(none)");
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::version-mismatch",
+                    format!(
+                        "`{}` pins {pin}, but the tool's version is {version}",
+                        tool.name
+                    ),
+                )
+                .with_label(cx.at_value(&format!("{p}/package"), format!("pinned to {pin}")))
+                .with_help("drop the pin from `package`: qmspec pins it to the tool's `version`"),
+            );
+        }
+    }
+}
+
+pub(super) fn check_provider(
+    spec: &Spec,
+    i: usize,
+    arch: Arch,
+    via: &str,
+    what: &str,
+    p: &str,
+    cx: &mut Ctx<'_>,
+) {
+    let tool = &spec.tools[i];
+    let vp = format!("{p}/via");
+    match spec.provider(via, arch) {
+        Provider::System => {}
+        Provider::Missing => cx.out.push(
+            Diagnostic::error(
+                "qmspec::missing-provider",
+                format!(
+                    "`{}` installs with {what} via `{via}`, but nothing provides `{via}` on {}",
+                    tool.name,
+                    arch.name()
+                ),
+            )
+            .with_label(cx.at_value(&vp, format!("no `{via}` on {}", arch.name())))
+            .with_help(format!(
+                "add an installer tool that provides `{via}` on {}, or use `via: system`",
+                arch.name()
+            )),
+        ),
+        Provider::NotInstaller { tool: t, .. } => cx.out.push(
+            Diagnostic::error(
+                "qmspec::missing-provider",
+                format!(
+                    "`{via}` on {} is `{}`, which is not an installer",
+                    arch.name(),
+                    t.name
+                ),
+            )
+            .with_label(cx.at_value(&vp, "not an installer here"))
+            .with_help(format!(
+                "give `{}` a `kind: installer` source on {}",
+                t.name,
+                arch.name()
+            )),
+        ),
+        Provider::Ambiguous(names) => cx.out.push(
+            Diagnostic::error(
+                "qmspec::ambiguous-provider",
+                format!(
+                    "`{via}` on {} is provided by several tools: {}",
+                    arch.name(),
+                    names.join(", ")
+                ),
+            )
+            .with_label(cx.at_value(&vp, "ambiguous"))
+            .with_help("name one tool in `via`"),
+        ),
+        Provider::Installer { index, tool: t, .. } => {
+            if !installed_before(&cx.edges, index, i) {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::provider-order",
+                        format!(
+                            "`{}` installs with {what} from `{}`, but does not need it",
+                            tool.name, t.name
+                        ),
+                    )
+                    .with_label(cx.at_value(&vp, format!("`{}` may be installed later", t.name)))
+                    .with_help(format!("add `{via}` to the `needs` of `{}`", tool.name)),
+                );
+            }
+        }
+    }
+}
+
+/// The app's venv python must exist on every platform; tools are all installed before the app.
+pub(super) fn app_python(spec: &Spec, cx: &mut Ctx<'_>) {
+    let Some(python) = &spec.app.python else {
+        return;
+    };
+    let via = &python.via;
+    for (arch, _) in spec.platforms.iter() {
+        let problem = match spec.provider(via, arch) {
+            Provider::System | Provider::Installer { .. } => continue,
+            Provider::Missing => format!("nothing provides `{via}` on {}", arch.name()),
+            Provider::NotInstaller { tool, .. } => {
+                format!("`{}` is not an installer on {}", tool.name, arch.name())
+            }
+            Provider::Ambiguous(names) => format!(
+                "several tools provide `{via}` on {}: {}",
+                arch.name(),
+                names.join(", ")
+            ),
+        };
+        cx.out.push(
+            Diagnostic::error("qmspec::missing-provider", format!("the app's python: {problem}"))
+                .with_label(cx.at_value("/app/python/via", "no python here"))
+                .with_help("name a tool with `kind: installer` on every platform (or a capability it `provides`), or `system`"),
+        );
+    }
+}
+
+/// Whether tool `dep` is reachable from `tool` through `needs`.
+pub(super) fn installed_before(edges: &[Vec<usize>], dep: usize, tool: usize) -> bool {
+    let mut seen = vec![false; edges.len()];
+    let mut stack = vec![tool];
+    while let Some(t) = stack.pop() {
+        for &j in &edges[t] {
+            if j == dep {
+                return true;
+            }
+            if !seen[j] {
+                seen[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    false
+}
+
+pub(super) fn source_rules(
+    spec: &Spec,
+    tool: &Tool,
+    i: usize,
+    arch: Arch,
+    source: &Source,
+    p: &str,
+    cx: &mut Ctx<'_>,
+) {
+    match source {
+        Source::Archive(a) => {
+            check_url(tool, arch, &a.url, p, cx);
+            check_sha(tool, &a.sha256, &a.unverified_reason, p, cx);
+        }
+        Source::Installer(s) => {
+            check_url(tool, arch, &s.url, p, cx);
+            check_sha(tool, &s.sha256, &s.unverified_reason, p, cx);
+        }
+        Source::Conda(c) => {
+            check_pin(tool, c.package.as_deref(), "=", p, cx);
+            require_version(tool, "conda", p, cx);
+            check_provider(spec, i, arch, &c.via, "conda", p, cx);
+        }
+        Source::Pip(s) => {
+            check_pin(tool, s.package.as_deref(), "==", p, cx);
+            require_version(tool, "pip", p, cx);
+            check_provider(spec, i, arch, &s.via, "pip", p, cx);
+        }
+        Source::Apt(_) | Source::BaseImage(_) | Source::Commands(_) | Source::None(_) => {}
+    }
+}
+
+pub(super) fn require_version(tool: &Tool, what: &str, p: &str, cx: &mut Ctx<'_>) {
+    if tool.version.is_none() {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::missing-version",
+                format!(
+                    "`{}` is a {what} package but has no `version` to pin",
+                    tool.name
+                ),
+            )
+            .with_label(cx.at_key(p, "unpinned"))
+            .with_help("add `version:` to the tool; qmspec pins the package to it"),
+        );
+    }
+}
