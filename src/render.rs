@@ -82,15 +82,15 @@ pub const HASH_PREFIX: &str = "# qmspec-hash: sha256:";
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RenderError {
-    #[error("template {template} failed to render: {source}")]
+    #[error("template {template} failed to render: {cause}")]
     #[diagnostic(
         code(qmspec::render),
         help("this is a bug in qmspec; please report it with your spec")
     )]
     Template {
         template: &'static str,
-        #[source]
-        source: minijinja::Error,
+        /// The error and every cause under it (an include names the partial it lacks there).
+        cause: String,
     },
     #[error("template {template} does not compile: {message}")]
     #[diagnostic(
@@ -466,23 +466,41 @@ pub fn warm_up() {
 
 /// The environment with every template compiled, once per process (a monorepo check renders
 /// hundreds of specs with the same templates).
+fn build_environment(
+    templates: impl Iterator<Item = (&'static str, &'static str)>,
+) -> Result<Environment<'static>, (&'static str, String)> {
+    let mut env = environment();
+    for (name, source) in templates {
+        env.add_template(name, source)
+            .map_err(|e| (name, format!("{e:#}")))?;
+    }
+    Ok(env)
+}
+
 fn shared_environment() -> Result<&'static Environment<'static>, RenderError> {
     static ENV: std::sync::OnceLock<Result<Environment<'static>, (&'static str, String)>> =
         std::sync::OnceLock::new();
-    let built = ENV.get_or_init(|| {
-        let mut env = environment();
-        for (name, source) in TEMPLATES.iter().copied() {
-            env.add_template(name, source)
-                .map_err(|e| (name, format!("{e:#}")))?;
-        }
-        Ok(env)
-    });
+    let built = ENV.get_or_init(|| build_environment(TEMPLATES.iter().copied()));
     built
         .as_ref()
         .map_err(|(template, message)| RenderError::Syntax {
             template,
             message: message.clone(),
         })
+}
+
+fn template_error(template: &'static str, e: &minijinja::Error) -> RenderError {
+    let mut source = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        source.push_str(": ");
+        source.push_str(&c.to_string());
+        cause = c.source();
+    }
+    RenderError::Template {
+        template,
+        cause: source,
+    }
 }
 
 fn render_one(
@@ -492,14 +510,8 @@ fn render_one(
 ) -> Result<String, RenderError> {
     let tmpl = env
         .get_template(name)
-        .map_err(|source| RenderError::Template {
-            template: name,
-            source,
-        })?;
-    let text = tmpl.render(ctx).map_err(|source| RenderError::Template {
-        template: name,
-        source,
-    })?;
+        .map_err(|e| template_error(name, &e))?;
+    let text = tmpl.render(ctx).map_err(|e| template_error(name, &e))?;
     Ok(tidy(&text))
 }
 
@@ -544,7 +556,14 @@ pub fn render_spec(spec: &crate::model::Spec, spec_path: &str) -> Result<Vec<Out
 
 /// Render every per-spec file of a resolved spec, in registry order.
 pub fn render(r: &Resolved, spec: &crate::model::Spec) -> Result<Vec<Output>, RenderError> {
-    let env = shared_environment()?;
+    render_with(shared_environment()?, r, spec)
+}
+
+fn render_with(
+    env: &Environment<'_>,
+    r: &Resolved,
+    spec: &crate::model::Spec,
+) -> Result<Vec<Output>, RenderError> {
     let mut out = Vec::new();
     for kind in &OUTPUTS {
         let Scope::Spec(context) = kind.scope else {
@@ -610,6 +629,70 @@ pub fn render_shared(specs: &[(String, &crate::model::Spec)]) -> Result<Vec<Outp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The all-kinds fixture, and variants of it using every Python install kind.
+    fn specs_using_every_partial() -> Vec<crate::model::Spec> {
+        let text = include_str!("../tests/fixtures/all-kinds.yaml");
+        let requirements = "install: { with: requirements, file: requirements.lock, project-files: [pyproject.toml] }";
+        assert!(text.contains(requirements));
+        [
+            text.to_string(),
+            text.replace(
+                requirements,
+                "install: { with: pip, files: [pyproject.toml, README.md] }",
+            ),
+            text.replace(requirements, "install: { with: uv, files: [README.md] }"),
+            text.replace(requirements, ""),
+        ]
+        .iter()
+        .map(|t| {
+            let loaded = crate::load::load(t.as_bytes());
+            assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+            loaded.spec.expect("a valid spec")
+        })
+        .collect()
+    }
+
+    /// Each source kind and Python install kind is rendered by its own partial: every kind has
+    /// one, and without it a spec using the kind fails to render (instead of writing an empty
+    /// layer).
+    #[test]
+    fn a_kind_without_its_partial_fails_the_render() {
+        for kind in crate::model::Source::KINDS.iter().filter(|k| **k != "none") {
+            let name = format!("install/{kind}.j2");
+            assert!(TEMPLATES.iter().any(|(n, _)| *n == name), "{name}");
+        }
+        for kind in ["pip", "requirements", "uv", "venv"] {
+            let name = format!("python/{kind}.j2");
+            assert!(TEMPLATES.iter().any(|(n, _)| *n == name), "{name}");
+        }
+        let specs = specs_using_every_partial();
+        let resolved: Vec<Resolved> = specs
+            .iter()
+            .map(|s| crate::resolve::resolve(s, "specs/all.yaml"))
+            .collect();
+        let full = build_environment(TEMPLATES.iter().copied()).expect("templates compile");
+        for (r, s) in resolved.iter().zip(&specs) {
+            render_with(&full, r, s).expect("renders with every partial");
+        }
+        for (missing, _) in TEMPLATES
+            .iter()
+            .filter(|(n, _)| n.starts_with("install/") || n.starts_with("python/"))
+        {
+            let env = build_environment(TEMPLATES.iter().copied().filter(|(n, _)| n != missing))
+                .expect("templates compile");
+            let failures: Vec<String> = resolved
+                .iter()
+                .zip(&specs)
+                .filter_map(|(r, s)| render_with(&env, r, s).err())
+                .map(|e| format!("{e}"))
+                .collect();
+            assert!(
+                failures.iter().any(|f| f.contains(missing)),
+                "without {missing} every spec still renders: {failures:?}"
+            );
+        }
+    }
 
     #[test]
     fn stamps_prove_spec_and_path() {

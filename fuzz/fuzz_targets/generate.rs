@@ -40,17 +40,17 @@ fuzz_target!(|data: &[u8]| {
     let repo = Repo::open(root).expect("repository");
     let specs = vec![spec_path.clone()];
     for force in [false, true] {
-        let Ok(p) = plan(&repo, &specs) else { return };
+        let Ok(p) = plan(&repo, &specs, &[]) else { return };
         if !p.valid() {
             return;
         }
-        let done = generate(&repo, &p, force);
+        let done = generate(&repo, &p, force, std::time::Duration::from_secs(5));
         for (rel, text) in SENTINELS {
             assert_eq!(std::fs::read_to_string(root.join(rel)).ok().as_deref(), Some(text), "{rel} changed");
         }
         assert_eq!(std::fs::read(root.join(&spec_path)).ok().as_deref(), Some(spec), "the spec changed");
         if done.is_ok() {
-            let (checks, drift) = check(&repo, &specs, false).expect("check runs");
+            let (checks, drift) = check(&repo, &specs, &[], false).expect("check runs");
             assert!(drift.is_empty(), "drift after generate: {drift:?}");
             assert!(checks.iter().all(|c| c.drift.is_empty()));
         }

@@ -83,10 +83,17 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
             ]
         })
         .collect();
-    for maps in scopes {
-        let arch = crate::model::Arch::Amd64;
+    for (maps, stage) in scopes.into_iter().zip(&spec.stages) {
         let mut defined: HashSet<&str> = PREDEFINED_VARS.into_iter().collect();
-        env_scope(maps, arch, &mut defined, &mut undefined, &mut reported, cx);
+        let scope = format!("stage `{}`", stage.name);
+        env_scope(
+            maps,
+            &scope,
+            &mut defined,
+            &mut undefined,
+            &mut reported,
+            cx,
+        );
     }
     for (arch, _) in spec.platforms.iter() {
         let mut defined: HashSet<&str> = PREDEFINED_VARS.into_iter().collect();
@@ -106,7 +113,14 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
                 maps.push((format!("/tools/{i}/sources/{}/env", arch.name()), env));
             }
         }
-        env_scope(maps, arch, &mut defined, &mut undefined, &mut reported, cx);
+        env_scope(
+            maps,
+            arch.name(),
+            &mut defined,
+            &mut undefined,
+            &mut reported,
+            cx,
+        );
     }
     for (key, (name, r, archs)) in undefined {
         let p = key.split('\u{0}').next().unwrap_or_default().to_string();
@@ -141,12 +155,12 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
 }
 
 /// Undefined references by value pointer: (variable, reference, platforms where undefined).
-type Undefined = std::collections::BTreeMap<String, (String, String, Vec<&'static str>)>;
+type Undefined = std::collections::BTreeMap<String, (String, String, Vec<String>)>;
 
 /// Check one scope's maps in definition order: names, references, and what is defined when.
 fn env_scope<'s>(
     maps: Vec<(String, &'s EnvMap)>,
-    arch: crate::model::Arch,
+    scope: &str,
     defined: &mut HashSet<&'s str>,
     undefined: &mut Undefined,
     reported: &mut HashSet<String>,
@@ -182,7 +196,7 @@ fn env_scope<'s>(
                                 .entry(format!("{p}\u{0}{r}"))
                                 .or_insert_with(|| (name.clone(), r.to_string(), Vec::new()))
                                 .2
-                                .push(arch.name());
+                                .push(scope.to_string());
                         }
                     }
                 }

@@ -249,47 +249,63 @@ fn python_dirs(spec: &Spec, cx: &mut Ctx<'_>) {
     }
 }
 
+/// Every base image: the image's own per platform, and each stage's.
 fn base_images(spec: &Spec, cx: &mut Ctx<'_>) {
     for (arch, platform) in spec.platforms.iter() {
         let p = format!("/platforms/{}/base", arch.name());
-        let base = &platform.base;
-        if let Some((alias, other)) = foreign_arch(&base.image, arch) {
-            cx.out.push(
-                Diagnostic::error(
-                    "qmspec::wrong-arch-download",
-                    format!(
-                        "the {} base image names `{alias}`, an image for {}",
-                        arch.name(),
-                        other.name()
-                    ),
-                )
-                .with_label(cx.at_value(
-                    &format!("{p}/image"),
-                    format!("`{alias}` is {}", other.name()),
-                ))
-                .with_help(format!("use the {} variant of the base image", arch.name())),
-            );
+        base_image(
+            &platform.base,
+            arch,
+            &p,
+            &format!("the {} base image", arch.name()),
+            cx,
+        );
+    }
+    for (i, stage) in spec.stages.iter().enumerate() {
+        for (arch, base) in stage.base.iter() {
+            let p = format!("/stages/{i}/base/{}", arch.name());
+            let what = format!("the {} base image of stage `{}`", arch.name(), stage.name);
+            base_image(base, arch, &p, &what, cx);
         }
-        if base.digest.is_none() {
-            let why = if base.tag == "latest" {
-                "the moving tag `latest`"
-            } else {
-                "a tag without a digest"
-            };
-            let mut d = Diagnostic::warning(
-                "qmspec::unpinned-base",
-                format!(
-                    "the {} base image uses {why}: builds are not reproducible",
-                    arch.name()
-                ),
+    }
+}
+
+fn base_image(
+    base: &crate::model::BaseImage,
+    arch: crate::model::Arch,
+    p: &str,
+    what: &str,
+    cx: &mut Ctx<'_>,
+) {
+    if let Some((alias, other)) = foreign_arch(&base.image, arch) {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::wrong-arch-download",
+                format!("{what} names `{alias}`, an image for {}", other.name()),
             )
-            .with_label(cx.at_value(&format!("{p}/tag"), "not pinned"))
-            .with_help("add `digest: sha256:…` (see `docker buildx imagetools inspect IMAGE:TAG`)");
-            if let Some(r) = &base.unpinned_reason {
-                d.message = format!("{} ({r})", d.message);
-            }
-            cx.out.push(d);
+            .with_label(cx.at_value(
+                &format!("{p}/image"),
+                format!("`{alias}` is {}", other.name()),
+            ))
+            .with_help(format!("use the {} variant of the base image", arch.name())),
+        );
+    }
+    if base.digest.is_none() {
+        let why = if base.tag == "latest" {
+            "the moving tag `latest`"
+        } else {
+            "a tag without a digest"
+        };
+        let mut d = Diagnostic::warning(
+            "qmspec::unpinned-base",
+            format!("{what} uses {why}: builds are not reproducible"),
+        )
+        .with_label(cx.at_value(&format!("{p}/tag"), "not pinned"))
+        .with_help("add `digest: sha256:…` (see `docker buildx imagetools inspect IMAGE:TAG`)");
+        if let Some(r) = &base.unpinned_reason {
+            d.message = format!("{} ({r})", d.message);
         }
+        cx.out.push(d);
     }
 }
 

@@ -126,6 +126,108 @@ fn instructions(parsed: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Each instruction as BuildKit reads it, on one line: name, flags, arguments (blanks folded).
+fn instruction_lines(parsed: &Value) -> Vec<String> {
+    parsed
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|i| {
+            let strings = |v: &Value| -> Vec<String> {
+                v.as_array()
+                    .expect("list")
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            };
+            format!(
+                "{} {} {}",
+                i[0].as_str().expect("cmd"),
+                strings(&i[3]).join(" "),
+                strings(&i[1]).join(" ")
+            )
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+        })
+        .collect()
+}
+
+/// Stages per platform in the multi-arch file: each platform's image copies from its own
+/// platform's builder, and TARGETARCH picks the image; every file is hadolint-clean.
+#[test]
+fn stages_are_named_per_platform_in_the_multi_arch_dockerfile() {
+    let dir = generated(&fixture("stages.yaml"));
+    let files = dockerfiles_in(dir.path());
+    assert_eq!(files.len(), 3, "{files:?}");
+    hadolint_clean(&files);
+    let parsed = parse(&[dir.path().join("generated/Dockerfile.svc")]);
+    let (_, p) = parsed.iter().next().expect("one file");
+    insta::assert_snapshot!(instruction_lines(p).join("\n"), @r#"
+    arg TARGETARCH
+    from ghcr.io/astral-sh/uv:python3.11-bookworm-slim@sha256:1111111111111111111111111111111111111111111111111111111111111111 AS builder-amd64
+    arg APP_VERSION="1.0"
+    env UV_COMPILE_BYTECODE "1" BUILD "${APP_VERSION}"
+    workdir "/srv"
+    env UV_PROJECT_ENVIRONMENT "/srv/.venv" UV_LINK_MODE copy
+    run --mount=type=cache,target=/root/.cache/uv --mount=type=bind,source=uv.lock,target=/srv/uv.lock --mount=type=bind,source=pyproject.toml,target=/srv/pyproject.toml uv sync --locked --no-install-project --no-dev
+    copy pyproject.toml uv.lock README.md /srv/
+    copy src /srv/src
+    run --mount=type=cache,target=/root/.cache/uv uv sync --locked --no-dev
+    env VIRTUAL_ENV "/srv/.venv" PATH "/srv/.venv/bin:${PATH}"
+    from debian:bookworm-slim@sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2 AS svc-amd64
+    arg APP_VERSION="1.0"
+    label org.opencontainers.image.ref.name "ghcr.io/example/svc (linux/amd64)"
+    env PATH "/srv/.venv/bin:${PATH}" VERSION "${APP_VERSION}" QMSPEC_PLATFORM "amd64"
+    run apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends 'python3=3.11.2-1+b1' && rm -rf /var/lib/apt/lists/*
+    run groupadd --system --gid 900 svc && useradd --system --no-log-init --uid 900 --gid svc --create-home --home-dir /var/lib/svc svc
+    workdir "/srv"
+    copy --from=builder-amd64 --chown=svc:svc /srv/.venv /srv/.venv
+    copy --from=builder-amd64 /srv/src /srv/src
+    copy generated/validate-svc.sh /usr/local/bin/validate-svc.sh
+    run chmod 0755 /usr/local/bin/validate-svc.sh
+    run mkdir -p /srv/data && chown svc:svc /srv/data
+    user 900:900
+    expose 8080
+    expose 9090/udp
+    volume /srv/data
+    healthcheck --interval=10s --retries=5 CMD /bin/sh -c svc --ping
+    stopsignal SIGTERM
+    cmd svc --serve
+    from ghcr.io/astral-sh/uv:python3.11-bookworm-slim@sha256:2222222222222222222222222222222222222222222222222222222222222222 AS builder-arm64
+    arg APP_VERSION="1.0"
+    env UV_COMPILE_BYTECODE "1" BUILD "${APP_VERSION}"
+    workdir "/srv"
+    env UV_PROJECT_ENVIRONMENT "/srv/.venv" UV_LINK_MODE copy
+    run --mount=type=cache,target=/root/.cache/uv --mount=type=bind,source=uv.lock,target=/srv/uv.lock --mount=type=bind,source=pyproject.toml,target=/srv/pyproject.toml uv sync --locked --no-install-project --no-dev
+    copy pyproject.toml uv.lock README.md /srv/
+    copy src /srv/src
+    run --mount=type=cache,target=/root/.cache/uv uv sync --locked --no-dev
+    env VIRTUAL_ENV "/srv/.venv" PATH "/srv/.venv/bin:${PATH}"
+    from debian:bookworm-slim@sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2 AS svc-arm64
+    arg APP_VERSION="1.0"
+    label org.opencontainers.image.ref.name "ghcr.io/example/svc (linux/arm64)"
+    env PATH "/srv/.venv/bin:${PATH}" VERSION "${APP_VERSION}" QMSPEC_PLATFORM "arm64"
+    run apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends 'python3=3.11.2-1+b1' && rm -rf /var/lib/apt/lists/*
+    run groupadd --system --gid 900 svc && useradd --system --no-log-init --uid 900 --gid svc --create-home --home-dir /var/lib/svc svc
+    workdir "/srv"
+    copy --from=builder-arm64 --chown=svc:svc /srv/.venv /srv/.venv
+    copy --from=builder-arm64 /srv/src /srv/src
+    copy generated/validate-svc.sh /usr/local/bin/validate-svc.sh
+    run chmod 0755 /usr/local/bin/validate-svc.sh
+    run mkdir -p /srv/data && chown svc:svc /srv/data
+    user 900:900
+    expose 8080
+    expose 9090/udp
+    volume /srv/data
+    healthcheck --interval=10s --retries=5 CMD /bin/sh -c svc --ping
+    stopsignal SIGTERM
+    cmd svc --serve
+    from svc-${TARGETARCH}
+    "#);
+}
+
 /// The API image, instruction by instruction as BuildKit reads it: a uv builder stage with its
 /// cache and bind mounts, then the slim runtime that copies the environment and the source
 /// from it, owned by the non-root user it ends as.
@@ -134,31 +236,7 @@ fn buildkit_parses_the_api_dockerfile_into_the_intended_instructions() {
     let file = root().join("generated/Dockerfile.api.amd64");
     let parsed = parse(std::slice::from_ref(&file));
     let (_, p) = parsed.iter().next().expect("one file");
-    let lines: Vec<String> = p
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|i| {
-            let flags: Vec<&str> = i[3]
-                .as_array()
-                .expect("flags")
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            let args: Vec<&str> = i[1]
-                .as_array()
-                .expect("args")
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            let args = args.join(" ");
-            let args: String = args.split_whitespace().collect::<Vec<_>>().join(" ");
-            format!("{} {} {args}", i[0].as_str().expect("cmd"), flags.join(" "))
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
+    let lines = instruction_lines(p);
     insta::assert_snapshot!(lines.join("\n"), @r#"
     from ghcr.io/astral-sh/uv:python3.11-bookworm-slim AS builder
     env UV_COMPILE_BYTECODE "1"
