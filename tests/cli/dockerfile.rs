@@ -565,3 +565,59 @@ fn no_spec_string_changes_the_instructions() {
     }
     let _ = referee("python3");
 }
+
+/// The app's Python install, per kind, as BuildKit reads it (from the working directory on):
+/// pip installs the project once after its backend's files and the source; a requirements file
+/// gets its own layer before the source; no install kind leaves an empty environment.
+#[test]
+fn each_python_install_kind_renders_its_own_steps() {
+    let requirements =
+        "install: { with: requirements, file: requirements.lock, project-files: [pyproject.toml] }";
+    let all = fixture("all-kinds.yaml");
+    assert!(all.contains(requirements));
+    let mut report = Vec::new();
+    for (kind, install) in [
+        ("requirements", requirements),
+        ("pip", "install: { with: pip, files: [pyproject.toml, README.md] }"),
+        ("none", ""),
+    ] {
+        let dir = generated(&all.replace(requirements, install));
+        let file = dir.path().join("generated/Dockerfile.all.amd64");
+        let parsed = parse(std::slice::from_ref(&file));
+        let (_, p) = parsed.iter().next().expect("one file");
+        let lines = instruction_lines(p);
+        let from = lines
+            .iter()
+            .position(|l| l == "workdir \"/srv/app\"")
+            .expect("the app's WORKDIR");
+        let to = lines
+            .iter()
+            .position(|l| l.starts_with("copy generated/validate-all.sh"))
+            .expect("the validation script");
+        report.push(format!("[{kind}]"));
+        report.extend(lines[from..to].iter().cloned());
+    }
+    insta::assert_snapshot!(report.join("\n"), @r#"
+    [requirements]
+    workdir "/srv/app"
+    run python3 -m venv /srv/app/.venv
+    env VIRTUAL_ENV "/srv/app/.venv" PATH "/srv/app/.venv/bin:${PATH}"
+    copy requirements.lock /srv/app/requirements.lock
+    run pip install --no-cache-dir -r /srv/app/requirements.lock
+    copy pyproject.toml /srv/app/
+    copy app /srv/app/app
+    run pip install --no-cache-dir --no-deps .
+    [pip]
+    workdir "/srv/app"
+    run python3 -m venv /srv/app/.venv
+    env VIRTUAL_ENV "/srv/app/.venv" PATH "/srv/app/.venv/bin:${PATH}"
+    copy pyproject.toml README.md /srv/app/
+    copy app /srv/app/app
+    run pip install --no-cache-dir .
+    [none]
+    workdir "/srv/app"
+    run python3 -m venv /srv/app/.venv
+    env VIRTUAL_ENV "/srv/app/.venv" PATH "/srv/app/.venv/bin:${PATH}"
+    copy app /srv/app/app
+    "#);
+}
