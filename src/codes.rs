@@ -159,8 +159,8 @@ pub const CODES: &[Code] = &[
     ),
     spec(
         "qmspec::unknown-source-kind",
-        "a source `kind` that does not exist",
-        "use one of the listed kinds",
+        "a source `kind` or Python install `with` that does not exist",
+        "use one of the listed values",
     ),
     spec(
         "qmspec::too-many",
@@ -210,8 +210,13 @@ pub const CODES: &[Code] = &[
     ),
     spec(
         "qmspec::unused-source",
-        "a source for a platform the spec does not build",
+        "a source or entry for a platform the spec does not build",
         "remove it, or add the platform",
+    ),
+    spec(
+        "qmspec::ignored-key",
+        "a key or stage that has no effect where it is",
+        "remove it",
     ),
     spec(
         "qmspec::wrong-arch-download",

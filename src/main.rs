@@ -426,7 +426,14 @@ fn generate(
             );
         }
     }
-    match output::generate(repo, &plan, force, wait) {
+    // Printed at once, not buffered: the wait may be long.
+    let mut waiting = || {
+        eprintln!(
+            "waiting up to {} s for another `qmspec generate` in this repository to finish",
+            wait.as_secs()
+        );
+    };
+    match output::generate(repo, &plan, force, wait, &mut waiting) {
         Ok(actions) => {
             for a in actions {
                 match a {

@@ -626,7 +626,10 @@ pub struct App {
     pub healthcheck: Option<Healthcheck>,
     /// Signal that stops the container, e.g. `SIGINT` (`STOPSIGNAL`).
     #[serde(default)]
-    #[schemars(regex(pattern = r"^(SIG[A-Z0-9+-]+|[0-9]{1,2})$"), extend("x-qmspec-use" = "word"))]
+    #[schemars(
+        regex(pattern = r"^(SIG(HUP|INT|QUIT|ABRT|KILL|USR1|USR2|PIPE|ALRM|TERM|CHLD|CONT|STOP|TSTP|WINCH|RTMIN|RTMIN\+[0-9]{1,2}|RTMAX)|[1-9]|[1-5][0-9]|6[0-4])$"),
+        extend("x-qmspec-use" = "word")
+    )]
     pub stopsignal: Option<String>,
     /// `ENTRYPOINT` as a list; `[]` resets the base image's entrypoint.
     #[serde(default)]
@@ -680,6 +683,9 @@ pub enum PythonInstall {
 }
 
 impl PythonInstall {
+    /// Every `with:` value.
+    pub const KINDS: [&'static str; 3] = ["pip", "requirements", "uv"];
+
     pub fn kind(&self) -> &'static str {
         match self {
             PythonInstall::Pip(_) => "pip",
@@ -695,7 +701,7 @@ pub struct PipInstall {
     /// Build-context files the build backend reads, copied into the working directory before
     /// the install: `pyproject.toml` and whatever it names, e.g. its `readme`.
     #[serde(default = "default_pyproject_files")]
-    #[schemars(extend("examples" = [["pyproject.toml", "README.md"]], "x-qmspec-use" = "context-path"))]
+    #[schemars(length(min = 1), extend("examples" = [["pyproject.toml", "README.md"]], "x-qmspec-use" = "context-path"))]
     pub files: Vec<String>,
 }
 
@@ -802,6 +808,17 @@ fn default_true() -> bool {
     true
 }
 
+impl User {
+    /// Whether the image would end as root, or in root's group: named `root`, uid 0, gid 0,
+    /// or group `root`.
+    pub fn is_root(&self) -> bool {
+        self.name == "root"
+            || self.uid == Some(0)
+            || self.gid == Some(0)
+            || self.group.as_deref() == Some("root")
+    }
+}
+
 /// `HEALTHCHECK`: a command the container engine runs inside the container.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -811,15 +828,15 @@ pub struct Healthcheck {
     pub run: String,
     /// Time between probes, e.g. `30s`.
     #[serde(default)]
-    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
     pub interval: Option<String>,
     /// Time a probe may take, e.g. `5s`.
     #[serde(default)]
-    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
     pub timeout: Option<String>,
     /// Grace time after start before failures count, e.g. `10s`.
     #[serde(default)]
-    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}(ms|s|m|h)$"), extend("x-qmspec-use" = "word"))]
     pub start_period: Option<String>,
     /// Consecutive failures that make the container unhealthy.
     #[serde(default)]
@@ -847,7 +864,7 @@ pub struct Ci {
     pub workflow: String,
     /// Git tag patterns whose push publishes the images (at least one).
     #[serde(default = "default_tags")]
-    #[schemars(length(min = 1), extend("items" = {"type": "string", "minLength": 1}, "x-qmspec-use" = "word"))]
+    #[schemars(length(min = 1), extend("items" = {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9._/*+?!\\[\\]-]+$"}, "x-qmspec-use" = "word"))]
     pub on_tags: Vec<String>,
     /// Also allow starting the workflow by hand.
     #[serde(default)]

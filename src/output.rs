@@ -173,10 +173,14 @@ pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
         }),
         Found::NotAFile(kind) => Err(OutputError::Read {
             path: spec_path.to_string(),
-            source: std::io::Error::other(format!(
-                "it is {}, not a regular file; qmspec does not follow symlinks or read FIFOs",
-                kind.describe()
-            )),
+            source: std::io::Error::other(match kind {
+                // A file where a folder of the path should be (`specs/a.yaml/x`).
+                Kind::File => "a file stands where a folder of this path should be".to_string(),
+                _ => format!(
+                    "it is {}, not a regular file; qmspec does not follow symlinks or read FIFOs",
+                    kind.describe()
+                ),
+            }),
         }),
     }
 }
@@ -530,10 +534,18 @@ pub fn generate(
     plan: &Plan,
     force: bool,
     wait: std::time::Duration,
+    on_wait: &mut dyn FnMut(),
 ) -> Result<Vec<Action>, OutputError> {
-    let _lock = repo
-        .lock_within(wait)
-        .map_err(|source| OutputError::Lock { source })?;
+    // Say so before waiting: a silent two-minute pause looks like a hang.
+    let _lock = match repo.lock_within(std::time::Duration::ZERO) {
+        Ok(lock) => lock,
+        Err(_) if !wait.is_zero() => {
+            on_wait();
+            repo.lock_within(wait)
+                .map_err(|source| OutputError::Lock { source })?
+        }
+        Err(source) => return Err(OutputError::Lock { source }),
+    };
     let manifest = read_manifest(repo)?;
     let spec_set: BTreeSet<String> = plan.specs.iter().map(|(s, _)| s.clone()).collect();
     let mut refusals = conflicts(&plan.outputs);
@@ -756,6 +768,10 @@ impl Drift {
     /// What to do about it, naming the command that fixes it.
     pub fn help(&self) -> String {
         match self {
+            // `generate` does not write the schema: it is this qmspec's, printed by `schema`.
+            Drift::Missing { path } if path == SCHEMA_PATH => {
+                format!("run `qmspec schema > {path}`, or check without it: `qmspec check --no-schema`")
+            }
             Drift::Missing { .. } | Drift::Stale { .. } => "run `qmspec generate`".into(),
             Drift::Edited { .. } => "move the edits into the spec, then run `qmspec generate` (or `qmspec generate --force` to discard them)".into(),
             Drift::Foreign { .. } => "move the file away, then run `qmspec generate`".into(),

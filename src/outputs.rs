@@ -215,6 +215,17 @@ pub fn job_id(name: &str) -> String {
 }
 
 fn workflow(specs: &Members<'_>) -> Result<Value, String> {
+    // What starts the workflow starts every image's jobs: the specs must agree on it, or a
+    // tag meant for one image would publish the others too.
+    if let Some(((first, _), (other, _))) = specs.first().zip(specs.iter().find(|(r, _)| {
+        r.ci.on_tags != specs[0].0.ci.on_tags
+            || r.ci.workflow_dispatch != specs[0].0.ci.workflow_dispatch
+    })) {
+        return Err(format!(
+            "{} and {} start the workflow differently (`ci.on-tags`, `ci.workflow-dispatch`), and one workflow has one trigger",
+            first.spec_path, other.spec_path
+        ));
+    }
     let mut on_tags: Vec<&str> = Vec::new();
     let mut actions: Vec<&'static str> = Vec::new();
     let mut pins: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
@@ -229,8 +240,9 @@ fn workflow(specs: &Members<'_>) -> Result<Value, String> {
         }
         if let Some(first) = jobs.insert(job_id(&r.name), &r.spec_path) {
             return Err(format!(
-                "{first} and {} publish images whose names differ only in `.` and `_` (`{}`), so their workflow jobs would share a name",
-                r.spec_path, r.name
+                "{first} and {} both name their jobs `build-{}`: the workflow names jobs after image names (with `.` as `_`), so image names must differ there",
+                r.spec_path,
+                job_id(&r.name)
             ));
         }
         for t in &r.ci.on_tags {

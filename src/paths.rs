@@ -83,8 +83,11 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
     if path.is_empty() {
         return Some("is empty");
     }
-    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
+    if path.starts_with('/') || path.starts_with('\\') {
         return Some("is absolute");
+    }
+    if path.get(1..2) == Some(":") {
+        return Some("starts like a Windows drive (`C:`), which is absolute there");
     }
     if path.contains('\\') {
         return Some("contains a backslash; separate folders with `/`");
@@ -257,7 +260,10 @@ mod tests {
     fn each_refusal_names_its_reason_and_limits_are_exact() {
         assert_eq!(output_path_problem("/etc/passwd"), Some("is absolute"));
         assert_eq!(output_path_problem("\\server\\x"), Some("is absolute"));
-        assert_eq!(output_path_problem("C:x"), Some("is absolute"));
+        assert_eq!(
+            output_path_problem("C:x"),
+            Some("starts like a Windows drive (`C:`), which is absolute there")
+        );
         assert_eq!(
             output_path_problem("out/"),
             Some("names a folder, not a file")

@@ -105,7 +105,7 @@ pub enum RenderError {
     #[diagnostic(
         code("qmspec::shared-output"),
         help(
-            "the specs that share this file must agree: make their `ci.pins` equal and their image names distinct, then run `qmspec generate`"
+            "the specs that share a workflow must agree on its trigger and pins and publish distinct images: change one of them, or give it its own `ci.workflow`, then run `qmspec generate`"
         )
     )]
     Shared { path: String, message: String },

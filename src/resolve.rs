@@ -484,7 +484,7 @@ fn copied_file(from: &str, to: &str) -> String {
 }
 
 fn resolve_user(user: &crate::model::User) -> ResolvedUser {
-    let root = user.name == "root" || user.uid == Some(0);
+    let root = user.is_root();
     let id = match (user.uid, user.gid.or(user.uid)) {
         (Some(uid), Some(gid)) => format!("{uid}:{gid}"),
         _ => user.name.clone(),
@@ -700,7 +700,12 @@ fn resolve_platform(
         base,
         runner: platform.runner.clone(),
         qemu: platform.emulation == Emulation::Qemu,
-        dockerfile: platform.dockerfile.clone(),
+        // CI builds this platform from its own file, or from the multi-arch one when that is
+        // the only file written.
+        dockerfile: match (spec.dockerfiles, &spec.multi_arch_dockerfile) {
+            (DockerfileLayout::MultiArch, Some(multi)) => multi.clone(),
+            _ => platform.dockerfile.clone(),
+        },
         stages,
         apt,
         env: group_env(env),

@@ -333,7 +333,12 @@ fn map_error(err: &ValidationError<'_>, doc: &Document, out: &mut Vec<Diagnostic
                         place.value.clone(),
                         format!("YAML reads this as {v}"),
                     ))
-                    .with_help(format!("quote it: `{key}: \"{raw}\"`")),
+                    .with_help(if key.parse::<usize>().is_ok() {
+                        // A list item has no key to show.
+                        format!("quote it: `\"{raw}\"`")
+                    } else {
+                        format!("quote it: `{key}: \"{raw}\"`")
+                    }),
                 );
                 return;
             }
@@ -430,17 +435,44 @@ fn type_names(kind: &TypeKind) -> String {
     }
 }
 
-/// A tagged union failed: report the errors of the branch the `kind` tag selects.
+/// A tagged union of the spec: the key that selects the branch and its values.
+struct Union {
+    tag: &'static str,
+    kinds: &'static [&'static str],
+    /// What the tag selects, for messages.
+    selects: &'static str,
+}
+
+const SOURCES: Union = Union {
+    tag: "kind",
+    kinds: &Source::KINDS,
+    selects: "how the tool is installed",
+};
+
+const PYTHON_INSTALLS: Union = Union {
+    tag: "with",
+    kinds: &crate::model::PythonInstall::KINDS,
+    selects: "how the Python project is installed",
+};
+
+/// A tagged union failed: report the errors of the branch the tag selects.
 fn one_of(
     err: &ValidationError<'_>,
     context: &[Vec<ValidationError<'static>>],
     doc: &Document,
     out: &mut Vec<Diagnostic>,
 ) {
+    let u = if err.schema_path().as_str().contains("PythonInstall") {
+        &PYTHON_INSTALLS
+    } else {
+        &SOURCES
+    };
+    let tag = u.tag;
+    let kinds = u.kinds.join(", ");
     let path = err.instance_path().as_str().to_string();
     let instance = value_at(doc, &path);
-    let tag_path = format!("{path}/kind");
-    match instance.and_then(|v| v.get("kind")) {
+    let tag_path = format!("{path}/{tag}");
+    match instance.and_then(|v| v.get(tag)) {
         Some(Value::String(kind)) => {
             let selected = context
                 .iter()
@@ -453,15 +485,15 @@ fn one_of(
             }
             let mut d = Diagnostic::error(
                 "qmspec::unknown-source-kind",
-                format!("unknown source kind `{kind}` in {}", route(&path)),
+                format!("unknown `{tag}: {kind}` in {}", route(&path)),
             )
             .with_label(Label::primary(
                 doc.value_span(&tag_path),
-                format!("expected one of: {}", Source::KINDS.join(", ")),
+                format!("expected one of: {kinds}"),
             ));
-            d = match did_you_mean(kind, Source::KINDS) {
+            d = match did_you_mean(kind, u.kinds.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!("use one of: {}", Source::KINDS.join(", "))),
+                None => d.with_help(format!("use one of: {kinds}")),
             };
             out.push(d);
         }
@@ -472,38 +504,35 @@ fn one_of(
             )
             .with_label(Label::primary(
                 doc.value_span(&tag_path),
-                "expected a source kind",
+                format!("`{tag}` selects {}", u.selects),
             ))
-            .with_help(format!("use one of: {}", Source::KINDS.join(", "))),
+            .with_help(format!("use one of: {kinds}")),
         ),
         None if instance.is_some_and(Value::is_object) => out.push(
             Diagnostic::error(
                 "qmspec::missing-key",
-                format!("missing required key `kind` in {}", route(&path)),
+                format!("missing required key `{tag}` in {}", route(&path)),
             )
             .with_label(Label::primary(
                 doc.key_span(&path),
-                "`kind` selects how the tool is installed",
+                format!("`{tag}` selects {}", u.selects),
             ))
-            .with_help(format!(
-                "add `kind:` with one of: {}",
-                Source::KINDS.join(", ")
-            )),
+            .with_help(format!("add `{tag}:` with one of: {kinds}")),
         ),
         None => out.push(
             Diagnostic::error(
                 "qmspec::wrong-type",
                 format!(
-                    "{} must be a mapping with `kind`, but it is {}",
+                    "{} must be a mapping with `{tag}`, but it is {}",
                     route(&path),
                     instance.map_or("nothing", kind_name)
                 ),
             )
-            .with_label(Label::primary(doc.value_span(&path), "expected a source"))
-            .with_help(format!(
-                "write a mapping with `kind:` one of: {}",
-                Source::KINDS.join(", ")
-            )),
+            .with_label(Label::primary(
+                doc.value_span(&path),
+                format!("`{tag}` selects {}", u.selects),
+            ))
+            .with_help(format!("write a mapping with `{tag}:` one of: {kinds}")),
         ),
     }
 }

@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         if !p.valid() {
             return;
         }
-        let done = generate(&repo, &p, force, std::time::Duration::from_secs(5));
+        let done = generate(&repo, &p, force, std::time::Duration::from_secs(5), &mut || {});
         for (rel, text) in SENTINELS {
             assert_eq!(std::fs::read_to_string(root.join(rel)).ok().as_deref(), Some(text), "{rel} changed");
         }

@@ -134,7 +134,7 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
             )
             .with_label(cx.at_value(&p, format!("`{r}` is never set before this")))
             .with_help(format!(
-                "define `{r}` earlier under `env:`, or remove the reference"
+                "set `{r}` before this value (earlier under `args:` or `env:`), or remove the reference"
             )),
         );
     }
@@ -154,6 +154,20 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
     }
 }
 
+/// Names the build sets: BuildKit's platform arguments, and the platform the validation
+/// script reads.
+const RESERVED_VARS: [&str; 9] = [
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+    "QMSPEC_PLATFORM",
+];
+
 /// Undefined references by value pointer: (variable, reference, platforms where undefined).
 type Undefined = std::collections::BTreeMap<String, (String, String, Vec<String>)>;
 
@@ -169,6 +183,16 @@ fn env_scope<'s>(
     for (base, map) in maps {
         for (name, value) in map {
             let p = format!("{base}/{}", escape_segment(name));
+            if RESERVED_VARS.contains(&name.as_str()) && reported.insert(format!("reserved:{p}")) {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::invalid-env-name",
+                        format!("`{name}` is set by the build itself"),
+                    )
+                    .with_label(cx.at_key(&p, "reserved"))
+                    .with_help("BuildKit sets the platform arguments and qmspec sets `QMSPEC_PLATFORM`: choose another name"),
+                );
+            }
             if !is_env_name(name) && reported.insert(format!("name:{p}")) {
                 cx.out.push(
                     Diagnostic::error(

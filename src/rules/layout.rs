@@ -14,6 +14,56 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
     stages(spec, cx);
     user(spec, cx);
     python_dirs(spec, cx);
+    runtime(spec, cx);
+    for (arch, _) in spec.apt.platforms.iter() {
+        if spec.platforms.get(arch).is_none() {
+            unused_platform(&format!("/apt/platforms/{}", arch.name()), arch, cx);
+        }
+    }
+    for (arch, _) in spec.platform_env.iter() {
+        if spec.platforms.get(arch).is_none() {
+            unused_platform(&format!("/platform-env/{}", arch.name()), arch, cx);
+        }
+    }
+}
+
+/// Ports are real ports, each once; a volume is not the whole file system.
+fn runtime(spec: &Spec, cx: &mut Ctx<'_>) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (j, port) in spec.app.expose.iter().enumerate() {
+        let p = format!("/app/expose/{j}");
+        let number = port.split('/').next().unwrap_or_default();
+        if !number.parse::<u16>().is_ok_and(|n| n > 0) {
+            cx.out.push(
+                Diagnostic::error("qmspec::invalid-value", format!("`{port}` is not a port"))
+                    .with_label(cx.at_value(&p, "ports are 1 to 65535"))
+                    .with_help("write the port the app listens on, e.g. `8000` or `8000/udp`"),
+            );
+        }
+        if let Some(first) = seen.insert(port, j) {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::invalid-value",
+                    format!("port `{port}` is listed twice"),
+                )
+                .with_label(cx.at_value(&p, "again here"))
+                .with_label(Label::secondary(
+                    cx.doc.value_span(&format!("/app/expose/{first}")),
+                    "first here",
+                ))
+                .with_help("list each port once"),
+            );
+        }
+    }
+    for (j, v) in spec.app.volumes.iter().enumerate() {
+        if v.trim_end_matches('/').is_empty() {
+            cx.out.push(
+                Diagnostic::error("qmspec::invalid-value", "the whole file system as a volume")
+                    .with_label(cx.at_value(&format!("/app/volumes/{j}"), "`/`"))
+                    .with_help("name the directory that holds the data, e.g. `/app/data`"),
+            );
+        }
+    }
 }
 
 /// Stage names are unique, never the image's own (its platform stages are `NAME-ARCH`), and
@@ -36,14 +86,40 @@ fn stages(spec: &Spec, cx: &mut Ctx<'_>) {
                 .with_help("give each stage its own name"),
             );
         }
-        if stage.name == spec.name || stage.name == "scratch" {
+        // BuildKit reserves `scratch` and `context`; the image's own stages are `NAME-ARCH`.
+        if stage.name == spec.name || stage.name == "scratch" || stage.name == "context" {
             cx.out.push(
                 Diagnostic::error(
                     "qmspec::duplicate-stage",
                     format!("a stage may not be named `{}`", stage.name),
                 )
                 .with_label(cx.at_value(&format!("{p}/name"), "reserved"))
-                .with_help("`scratch` and the image's own name are taken: rename the stage, e.g. `builder`"),
+                .with_help("`scratch`, `context` and the image's own name are taken: rename the stage, e.g. `builder`"),
+            );
+        }
+        for (arch, _) in stage.base.iter() {
+            if spec.platforms.get(arch).is_none() {
+                unused_platform(&format!("{p}/base/{}", arch.name()), arch, cx);
+            }
+        }
+        let used = spec
+            .app
+            .copy
+            .iter()
+            .chain(&spec.app.scripts)
+            .chain(spec.stages.iter().flat_map(|s| &s.copy))
+            .any(|c| c.stage.as_ref() == Some(&stage.name));
+        if !used {
+            cx.out.push(
+                Diagnostic::warning(
+                    "qmspec::ignored-key",
+                    format!("nothing copies from stage `{}`, so it is never built", stage.name),
+                )
+                .with_label(cx.at_value(&format!("{p}/name"), "unused"))
+                .with_help(format!(
+                    "copy its results with `copy: [{{stage: {}, from: …, to: …}}]`, or remove the stage",
+                    stage.name
+                )),
             );
         }
         for (arch, _) in spec.platforms.iter() {
@@ -68,29 +144,60 @@ fn stages(spec: &Spec, cx: &mut Ctx<'_>) {
             }
         }
         for (j, c) in stage.copy.iter().enumerate() {
-            copy_source(c, &format!("{p}/copy/{j}"), cx);
-            let known = spec.stages[..i]
-                .iter()
-                .any(|s| Some(&s.name) == c.stage.as_ref());
-            unknown_stage(spec, c, known, &format!("{p}/copy/{j}/stage"), cx);
+            let cp = format!("{p}/copy/{j}");
+            copy_source(c, &cp, cx);
+            unknown_stage(&spec.stages[..i], c, &format!("{cp}/stage"), cx);
+            if c.chown {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::missing-user",
+                        "`chown: true` in a stage: stages have no user to give files to",
+                    )
+                    .with_label(cx.at_value(&format!("{cp}/chown"), "no user here"))
+                    .with_help("remove `chown`; give the files to the app's user where the image copies them"),
+                );
+            }
         }
     }
     for (j, c) in spec.app.scripts.iter().enumerate() {
-        copy_source(c, &format!("/app/scripts/{j}"), cx);
-        let known = spec
-            .stages
-            .iter()
-            .any(|s| Some(&s.name) == c.stage.as_ref());
-        unknown_stage(spec, c, known, &format!("/app/scripts/{j}/stage"), cx);
+        let cp = format!("/app/scripts/{j}");
+        copy_source(c, &cp, cx);
+        unknown_stage(&spec.stages, c, &format!("{cp}/stage"), cx);
+        // A script is one file: it is made executable by name.
+        if c.from.ends_with('/') || c.from.contains(['*', '?', '[']) {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::invalid-value",
+                    format!("the script `{}` is not one file", c.from),
+                )
+                .with_label(cx.at_value(&format!("{cp}/from"), "a folder or a pattern"))
+                .with_help("list each script file; copy folders with `app.copy`"),
+            );
+        }
     }
     for (j, c) in spec.app.copy.iter().enumerate() {
-        copy_source(c, &format!("/app/copy/{j}"), cx);
-        let known = spec
-            .stages
-            .iter()
-            .any(|s| Some(&s.name) == c.stage.as_ref());
-        unknown_stage(spec, c, known, &format!("/app/copy/{j}/stage"), cx);
+        let cp = format!("/app/copy/{j}");
+        copy_source(c, &cp, cx);
+        unknown_stage(&spec.stages, c, &format!("{cp}/stage"), cx);
     }
+}
+
+/// An entry for a platform the spec does not build: it has no effect.
+fn unused_platform(p: &str, arch: crate::model::Arch, cx: &mut Ctx<'_>) {
+    cx.out.push(
+        Diagnostic::warning(
+            "qmspec::unused-source",
+            format!(
+                "an entry for {}, which the spec does not build",
+                arch.name()
+            ),
+        )
+        .with_label(cx.at_key(p, "not built"))
+        .with_help(format!(
+            "remove it, or add `{}` under `platforms:`",
+            arch.name()
+        )),
+    );
 }
 
 /// A copy takes a relative path from the build context, or an absolute one from a stage.
@@ -127,23 +234,27 @@ fn copy_source(c: &crate::model::CopyItem, p: &str, cx: &mut Ctx<'_>) {
     }
 }
 
-fn unknown_stage(spec: &Spec, c: &crate::model::CopyItem, known: bool, p: &str, cx: &mut Ctx<'_>) {
+/// A copy names a stage among `before` (the stages it may take from).
+fn unknown_stage(
+    before: &[crate::model::Stage],
+    c: &crate::model::CopyItem,
+    p: &str,
+    cx: &mut Ctx<'_>,
+) {
     let Some(name) = &c.stage else { return };
-    if known {
+    if before.iter().any(|s| &s.name == name) {
         return;
     }
-    let mut d = Diagnostic::error(
+    let d = Diagnostic::error(
         "qmspec::unknown-stage",
         format!("`{name}` is not a stage defined before this copy"),
     )
     .with_label(cx.at_value(p, "no such stage here"));
-    d = match did_you_mean(name, spec.stages.iter().map(|s| s.name.as_str())) {
-        Some(s) => d.with_help(format!(
-            "did you mean `{s}`? A copy can only take from a stage listed before it under `stages:`"
-        )),
-        None => {
-            d.with_help("define the stage under `stages:` (before the one that copies from it)")
-        }
+    let d = match did_you_mean(name, before.iter().map(|s| s.name.as_str())) {
+        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+        None => d.with_help(
+            "a copy takes from a stage listed before it under `stages:`: define it there, or move it up",
+        ),
     };
     cx.out.push(d);
 }
@@ -154,7 +265,38 @@ fn unknown_stage(spec: &Spec, c: &crate::model::CopyItem, known: bool, p: &str, 
 fn user(spec: &Spec, cx: &mut Ctx<'_>) {
     let app = &spec.app;
     if let Some(u) = &app.user {
-        let root = u.name == "root" || u.uid == Some(0);
+        let root = u.is_root();
+        if !root && u.root_reason.is_some() {
+            cx.out.push(
+                Diagnostic::warning(
+                    "qmspec::ignored-key",
+                    format!(
+                        "`root-reason` is ignored: the image ends as `{}`, not root",
+                        u.name
+                    ),
+                )
+                .with_label(cx.at_key("/app/user/root-reason", "not used"))
+                .with_help("remove `root-reason`"),
+            );
+        }
+        if !u.create {
+            for key in ["home", "system"] {
+                let set = match key {
+                    "home" => u.home.is_some(),
+                    _ => u.system,
+                };
+                if set {
+                    cx.out.push(
+                        Diagnostic::warning(
+                            "qmspec::ignored-key",
+                            format!("`{key}` is ignored: `create: false` creates no user"),
+                        )
+                        .with_label(cx.at_key(&format!("/app/user/{key}"), "not used"))
+                        .with_help(format!("remove `{key}`, or let qmspec create the user")),
+                    );
+                }
+            }
+        }
         if root && u.root_reason.is_none() {
             cx.out.push(
                 Diagnostic::error(
@@ -196,10 +338,7 @@ fn user(spec: &Spec, cx: &mut Ctx<'_>) {
             .with_help("name the user under `app.user` (`create: false` for the base image's own user)"),
         );
     }
-    let owner = app
-        .user
-        .as_ref()
-        .is_some_and(|u| u.name != "root" && u.uid != Some(0));
+    let owner = app.user.as_ref().is_some_and(|u| !u.is_root());
     let chowned = app
         .copy
         .iter()
@@ -331,6 +470,24 @@ pub(super) fn layout(spec: &Spec, cx: &mut Ctx<'_>) {
             Diagnostic::error("qmspec::qemu-needs-multi-arch", "`ci.strategy: qemu` builds every platform from one Dockerfile, but none is generated")
                 .with_label(cx.at_value("/ci/strategy", "needs a multi-arch Dockerfile"))
                 .with_help("set `dockerfiles: multi-arch` (or `both`) and `multi-arch-dockerfile:`, or use `strategy: native`"),
+        );
+    }
+    // The multi-arch file names the image's stages `NAME-ARCH`, and BuildKit's stage names
+    // start with a letter.
+    if spec.multi_arch_dockerfile.is_some()
+        && spec.dockerfiles != DockerfileLayout::PerPlatform
+        && !spec.name.starts_with(|c: char| c.is_ascii_lowercase())
+    {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::invalid-value",
+                format!(
+                    "`{}` cannot name the stages of a multi-arch Dockerfile",
+                    spec.name
+                ),
+            )
+            .with_label(cx.at_value("/name", "BuildKit stage names start with a letter"))
+            .with_help("start the image name with a letter, or set `dockerfiles: per-platform`"),
         );
     }
     if spec.platforms.iter().next().is_none() {

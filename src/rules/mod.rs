@@ -16,8 +16,9 @@ use crate::diag::{Diagnostic, Label};
 use crate::model::Spec;
 use crate::yaml::{Document, escape_segment};
 
-/// Variables an image always has, so `${PATH}` and `${HOME}` may be referenced.
-pub const PREDEFINED_VARS: [&str; 2] = ["PATH", "HOME"];
+/// Variables every build has when `ENV` is evaluated: only `PATH` (BuildKit sets it). `HOME`
+/// is set for `RUN` but not in the image config, so `ENV X=${HOME}` would be empty.
+pub const PREDEFINED_VARS: [&str; 1] = ["PATH"];
 
 /// What every rule shares: the document (for spans), the findings so far, and facts computed
 /// once per spec.

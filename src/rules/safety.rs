@@ -307,6 +307,8 @@ fn path_problem(value: &str) -> Option<&'static str> {
         Some("a blank")
     } else if value.contains(',') {
         Some("a `,`, which ends a `--mount` option")
+    } else if value.contains('\\') {
+        Some("a backslash, which BuildKit's option parser drops")
     } else {
         None
     }
@@ -323,7 +325,12 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
         let problem = match use_ {
             Use::Text => None,
             Use::Word => shell_problem(v),
-            Use::ImagePath | Use::ContextPath => shell_problem(v).or_else(|| path_problem(v)),
+            Use::ContextPath => shell_problem(v).or_else(|| path_problem(v)),
+            // Image paths end up in `PATH`, where a `:` would add a directory of its own.
+            Use::ImagePath => shell_problem(v).or_else(|| path_problem(v)).or_else(|| {
+                v.contains(':')
+                    .then_some("a `:`, which separates directories in `PATH`")
+            }),
             Use::EnvValue => v
                 .chars()
                 .any(char::is_control)

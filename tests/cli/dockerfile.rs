@@ -185,8 +185,9 @@ fn stages_are_named_per_platform_in_the_multi_arch_dockerfile() {
     workdir "/srv"
     copy --from=builder-amd64 --chown=svc:svc /srv/.venv /srv/.venv
     copy --from=builder-amd64 /srv/src /srv/src
+    copy --from=builder-amd64 /srv/.venv/bin/svc-check /usr/local/bin/
     copy generated/validate-svc.sh /usr/local/bin/validate-svc.sh
-    run chmod 0755 /usr/local/bin/validate-svc.sh
+    run chmod 0755 /usr/local/bin/svc-check /usr/local/bin/validate-svc.sh
     run mkdir -p /srv/data && chown svc:svc /srv/data
     user 900:900
     expose 8080
@@ -214,8 +215,9 @@ fn stages_are_named_per_platform_in_the_multi_arch_dockerfile() {
     workdir "/srv"
     copy --from=builder-arm64 --chown=svc:svc /srv/.venv /srv/.venv
     copy --from=builder-arm64 /srv/src /srv/src
+    copy --from=builder-arm64 /srv/.venv/bin/svc-check /usr/local/bin/
     copy generated/validate-svc.sh /usr/local/bin/validate-svc.sh
-    run chmod 0755 /usr/local/bin/validate-svc.sh
+    run chmod 0755 /usr/local/bin/svc-check /usr/local/bin/validate-svc.sh
     run mkdir -p /srv/data && chown svc:svc /srv/data
     user 900:900
     expose 8080
@@ -578,7 +580,10 @@ fn each_python_install_kind_renders_its_own_steps() {
     let mut report = Vec::new();
     for (kind, install) in [
         ("requirements", requirements),
-        ("pip", "install: { with: pip, files: [pyproject.toml, README.md] }"),
+        (
+            "pip",
+            "install: { with: pip, files: [pyproject.toml, README.md] }",
+        ),
         ("none", ""),
     ] {
         let dir = generated(&all.replace(requirements, install));

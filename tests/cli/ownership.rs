@@ -1264,8 +1264,9 @@ fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
       × generated/publish-demo.yml: specs/other.yaml and specs/worker.yaml both
       │ publish ghcr.io/example/demo; their pushes would overwrite each other's
       │ tags
-      help: the specs that share this file must agree: make their `ci.pins` equal
-            and their image names distinct, then run `qmspec generate`
+      help: the specs that share a workflow must agree on its trigger and pins and
+            publish distinct images: change one of them, or give it its own
+            `ci.workflow`, then run `qmspec generate`
     ");
     assert!(
         stderr.contains("specs/other.yaml and specs/worker.yaml both")
@@ -1282,7 +1283,7 @@ fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
     .expect("write");
     let (exit, _, stderr) = run(dir.path(), &["generate"]);
     assert_eq!(exit, 1, "{stderr}");
-    assert!(stderr.contains("differ only in"), "{stderr}");
+    assert!(stderr.contains("build-de_mo"), "{stderr}");
     // Two pins for one action: the one workflow cannot use both.
     let pin = |sha: char| {
         format!(
@@ -1302,6 +1303,17 @@ fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
     let (exit, _, stderr) = run(dir.path(), &["generate"]);
     assert_eq!(exit, 1, "{stderr}");
     assert!(stderr.contains("differently"), "{stderr}");
+    // Different triggers: a tag meant for one image would publish the other too.
+    let dir = two_specs(&|s| {
+        s.replace("name: demo", "name: other")
+            .replace("ci:\n", "ci:\n  on-tags: [\"other-v*\"]\n")
+    });
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        stderr.contains("start") && stderr.contains("differently"),
+        "{stderr}"
+    );
     // Agreeing specs share the workflow: one file, stamped with both, publishing both.
     let dir = two_specs(&|s| s.replace("name: demo", "name: other"));
     let (exit, _, stderr) = run(dir.path(), &["generate"]);

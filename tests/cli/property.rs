@@ -224,8 +224,14 @@ fn random_valid_specs_generate_then_check_clean() {
         let repo = qmspec::repo::Repo::open(dir.path()).expect("repo");
         let plan = qmspec::output::plan(&repo, &specs, &[]).expect("plan");
         prop_assert!(plan.valid());
-        qmspec::output::generate(&repo, &plan, false, std::time::Duration::from_secs(5))
-            .expect("generate");
+        qmspec::output::generate(
+            &repo,
+            &plan,
+            false,
+            std::time::Duration::from_secs(5),
+            &mut || {},
+        )
+        .expect("generate");
         let (checks, drift) = qmspec::output::check(&repo, &specs, &[], false).expect("check");
         prop_assert!(drift.is_empty());
         for c in &checks {

@@ -677,7 +677,7 @@ fn many_problems() {
       help: did you mean `check`? (then run `qmspec validate`)
     qmspec::unknown-source-kind
 
-      × unknown source kind `archve` in `tools[0].sources.amd64`
+      × unknown `kind: archve` in `tools[0].sources.amd64`
         ╭─[tests/fixtures/validate/many-problems.yaml:27:15]
      26 │       amd64:
      27 │         kind: archve
@@ -954,7 +954,8 @@ fn undefined_variable() {
         ·                          ╰── `PYTHONPATH` is never set before this
      22 │ apt:
         ╰────
-      help: define `PYTHONPATH` earlier under `env:`, or remove the reference
+      help: set `PYTHONPATH` before this value (earlier under `args:` or `env:`), or remove the
+            reference
     tests/fixtures/validate/undefined-variable.yaml: invalid (1 error, 0 warnings)
     ");
 }
@@ -1026,7 +1027,7 @@ fn unknown_source_kind() {
     insta::assert_snapshot!(report, @"
     qmspec::unknown-source-kind
 
-      × unknown source kind `archve` in `tools[0].sources.amd64`
+      × unknown `kind: archve` in `tools[0].sources.amd64`
         ╭─[tests/fixtures/validate/unknown-source-kind.yaml:28:15]
      27 │       amd64:
      28 │         kind: archve
@@ -1622,6 +1623,17 @@ fn duplicate_stage() {
     let (code, report) = validate("duplicate-stage");
     assert_eq!(code, 1, "{report}");
     insta::assert_snapshot!(report, @r#"
+    qmspec::ignored-key
+
+      ⚠ nothing copies from stage `builder`, so it is never built
+        ╭─[tests/fixtures/validate/duplicate-stage.yaml:21:11]
+     20 │ stages:
+     21 │   - name: builder
+        ·           ───┬───
+        ·              ╰── unused
+     22 │     base:
+        ╰────
+      help: copy its results with `copy: [{stage: builder, from: …, to: …}]`, or remove the stage
     qmspec::duplicate-stage
 
       × two stages are named `builder`
@@ -1639,6 +1651,17 @@ fn duplicate_stage() {
      26 │     base:
         ╰────
       help: give each stage its own name
+    qmspec::ignored-key
+
+      ⚠ nothing copies from stage `builder`, so it is never built
+        ╭─[tests/fixtures/validate/duplicate-stage.yaml:25:11]
+     24 │       arm64: { image: debian, tag: bookworm-slim, digest: "sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2" }
+     25 │   - name: builder
+        ·           ───┬───
+        ·              ╰── unused
+     26 │     base:
+        ╰────
+      help: copy its results with `copy: [{stage: builder, from: …, to: …}]`, or remove the stage
     qmspec::duplicate-stage
 
       × a stage may not be named `demo`
@@ -1649,8 +1672,19 @@ fn duplicate_stage() {
         ·             ╰── reserved
      30 │     base:
         ╰────
-      help: `scratch` and the image's own name are taken: rename the stage, e.g. `builder`
-    tests/fixtures/validate/duplicate-stage.yaml: invalid (2 errors, 0 warnings)
+      help: `scratch`, `context` and the image's own name are taken: rename the stage, e.g. `builder`
+    qmspec::ignored-key
+
+      ⚠ nothing copies from stage `demo`, so it is never built
+        ╭─[tests/fixtures/validate/duplicate-stage.yaml:29:11]
+     28 │       arm64: { image: debian, tag: bookworm-slim, digest: "sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2" }
+     29 │   - name: demo
+        ·           ──┬─
+        ·             ╰── unused
+     30 │     base:
+        ╰────
+      help: copy its results with `copy: [{stage: demo, from: …, to: …}]`, or remove the stage
+    tests/fixtures/validate/duplicate-stage.yaml: invalid (2 errors, 3 warnings)
     "#);
 }
 
@@ -1661,38 +1695,60 @@ fn unknown_stage() {
     insta::assert_snapshot!(report, @"
     qmspec::unknown-stage
 
+      × `assets` is not a stage defined before this copy
+        ╭─[tests/fixtures/validate/unknown-stage.yaml:27:18]
+     26 │     copy:
+     27 │       - { stage: assets, from: /out, to: /in }
+        ·                  ───┬──
+        ·                     ╰── no such stage here
+     28 │   - name: assets
+        ╰────
+      help: a copy takes from a stage listed before it under `stages:`: define it there, or move it up
+    qmspec::unknown-stage
+
       × `buidler` is not a stage defined before this copy
-        ╭─[tests/fixtures/validate/unknown-stage.yaml:49:16]
-     48 │   copy:
-     49 │     - { stage: buidler, from: /app/.venv, to: /app/.venv }
+        ╭─[tests/fixtures/validate/unknown-stage.yaml:58:16]
+     57 │   copy:
+     58 │     - { stage: buidler, from: /app/.venv, to: /app/.venv }
         ·                ───┬───
         ·                   ╰── no such stage here
-     50 │     - { from: ../secrets, to: /app/secrets }
+     59 │     - { from: ../secrets, to: /app/secrets }
         ╰────
-      help: did you mean `builder`? A copy can only take from a stage listed before it under `stages:`
+      help: did you mean `builder`?
     qmspec::unsafe-path
 
       × the copy's `from` `../secrets` leaves the build context
-        ╭─[tests/fixtures/validate/unknown-stage.yaml:50:15]
-     49 │     - { stage: buidler, from: /app/.venv, to: /app/.venv }
-     50 │     - { from: ../secrets, to: /app/secrets }
+        ╭─[tests/fixtures/validate/unknown-stage.yaml:59:15]
+     58 │     - { stage: buidler, from: /app/.venv, to: /app/.venv }
+     59 │     - { from: ../secrets, to: /app/secrets }
         ·               ─────┬────
         ·                    ╰── leaves the build context
-     51 │     - { stage: builder, from: app/src, to: /app/src }
+     60 │     - { stage: builder, from: app/src, to: /app/src }
         ╰────
       help: give a path relative to the repository root, without `..`
     qmspec::relative-path
 
       × the copy's `from` `app/src` is not an absolute path in the stage
-        ╭─[tests/fixtures/validate/unknown-stage.yaml:51:31]
-     50 │     - { from: ../secrets, to: /app/secrets }
-     51 │     - { stage: builder, from: app/src, to: /app/src }
+        ╭─[tests/fixtures/validate/unknown-stage.yaml:60:31]
+     59 │     - { from: ../secrets, to: /app/secrets }
+     60 │     - { stage: builder, from: app/src, to: /app/src }
         ·                               ───┬───
         ·                                  ╰── is not an absolute path in the stage
-     52 │ ci:
+     61 │     - { stage: assets, from: /venv, to: /app/venv }
         ╰────
       help: write the stage's path from its root, e.g. `/app/.venv`
-    tests/fixtures/validate/unknown-stage.yaml: invalid (3 errors, 0 warnings)
+    qmspec::unknown-stage
+
+      × `asets` is not a stage defined before this copy
+        ╭─[tests/fixtures/validate/unknown-stage.yaml:63:16]
+     62 │   scripts:
+     63 │     - { stage: asets, from: /out/run.sh, to: /app/ }
+        ·                ──┬──
+        ·                  ╰── no such stage here
+     64 │ ci:
+        ╰────
+      help: did you mean `assets`?
+    tests/fixtures/validate/unknown-stage.yaml: invalid (5 errors, 0 warnings)
     ");
 }
 
@@ -1709,11 +1765,22 @@ fn root_user() {
      43 │   user: { name: root }
         ·         ───────┬──────
         ·                ╰── root
-     44 │ ci:
+     44 │   scripts: [{ from: run.sh, to: /app/, chown: true }]
         ╰────
       help: create a non-root user (`name`, `uid`), or say why the image must run as root in `root-
             reason`
-    tests/fixtures/validate/root-user.yaml: invalid (1 error, 0 warnings)
+    qmspec::missing-user
+
+      × `chown: true` gives the files to the app's user, but the image has no non-root user
+        ╭─[tests/fixtures/validate/root-user.yaml:44:47]
+     43 │   user: { name: root }
+     44 │   scripts: [{ from: run.sh, to: /app/, chown: true }]
+        ·                                               ──┬─
+        ·                                                 ╰── no user to give them to
+     45 │ ci:
+        ╰────
+      help: add `app.user`, or remove `chown`
+    tests/fixtures/validate/root-user.yaml: invalid (2 errors, 0 warnings)
     ");
 }
 
@@ -1736,16 +1803,27 @@ fn missing_user() {
       help: name the user under `app.user` (`create: false` for the base image's own user)
     qmspec::missing-user
 
+      × `chown: true` in a stage: stages have no user to give files to
+        ╭─[tests/fixtures/validate/missing-user.yaml:27:39]
+     26 │     copy:
+     27 │       - { from: src, to: /src, chown: true }
+        ·                                       ──┬─
+        ·                                         ╰── no user here
+     28 │ apt:
+        ╰────
+      help: remove `chown`; give the files to the app's user where the image copies them
+    qmspec::missing-user
+
       × `chown: true` gives the files to the app's user, but the image has no non-root user
-        ╭─[tests/fixtures/validate/missing-user.yaml:44:44]
-     43 │   command: [python3, -m, demo]
-     44 │   copy: [{ from: src, to: /app/src, chown: true }]
-        ·                                            ──┬─
-        ·                                              ╰── no user to give them to
-     45 │ ci:
+        ╭─[tests/fixtures/validate/missing-user.yaml:51:91]
+     50 │   command: [python3, -m, demo]
+     51 │   copy: [{ stage: builder, from: /src, to: /app/more }, { from: src, to: /app/src, chown: true }]
+        ·                                                                                           ──┬─
+        ·                                                                                             ╰── no user to give them to
+     52 │ ci:
         ╰────
       help: add `app.user`, or remove `chown`
-    tests/fixtures/validate/missing-user.yaml: invalid (2 errors, 0 warnings)
+    tests/fixtures/validate/missing-user.yaml: invalid (3 errors, 0 warnings)
     ");
 }
 
@@ -1819,6 +1897,239 @@ fn invalid_reference() {
       help: refer to variables as `${NAME}`; write `$$` for a literal `$`
     tests/fixtures/validate/invalid-reference.yaml: invalid (1 error, 0 warnings)
     "#);
+}
+
+#[test]
+fn ignored_key() {
+    let (code, report) = validate("ignored-key");
+    assert_eq!(code, 0, "warnings only: {report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::ignored-key
+
+      ⚠ nothing copies from stage `builder`, so it is never built
+        ╭─[tests/fixtures/validate/ignored-key.yaml:21:11]
+     20 │ stages:
+     21 │   - name: builder
+        ·           ───┬───
+        ·              ╰── unused
+     22 │     base:
+        ╰────
+      help: copy its results with `copy: [{stage: builder, from: …, to: …}]`, or remove the stage
+    qmspec::unused-source
+
+      ⚠ an entry for ppc64le, which the spec does not build
+        ╭─[tests/fixtures/validate/ignored-key.yaml:25:7]
+     24 │       arm64: { image: debian, tag: bookworm-slim, digest: "sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2" }
+     25 │       ppc64le: { image: debian, tag: bookworm-slim, digest: "sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2" }
+        ·       ───┬───
+        ·          ╰── not built
+     26 │     copy:
+        ╰────
+      help: remove it, or add `ppc64le` under `platforms:`
+    qmspec::ignored-key
+
+      ⚠ `home` is ignored: `create: false` creates no user
+        ╭─[tests/fixtures/validate/ignored-key.yaml:51:48]
+     50 │   command: [python3, -m, demo]
+     51 │   user: { name: app, uid: 1000, create: false, home: /home/app, system: true, root-reason: "legacy" }
+        ·                                                ──┬─
+        ·                                                  ╰── not used
+     52 │ ci:
+        ╰────
+      help: remove `home`, or let qmspec create the user
+    qmspec::ignored-key
+
+      ⚠ `system` is ignored: `create: false` creates no user
+        ╭─[tests/fixtures/validate/ignored-key.yaml:51:65]
+     50 │   command: [python3, -m, demo]
+     51 │   user: { name: app, uid: 1000, create: false, home: /home/app, system: true, root-reason: "legacy" }
+        ·                                                                 ───┬──
+        ·                                                                    ╰── not used
+     52 │ ci:
+        ╰────
+      help: remove `system`, or let qmspec create the user
+    qmspec::ignored-key
+
+      ⚠ `root-reason` is ignored: the image ends as `app`, not root
+        ╭─[tests/fixtures/validate/ignored-key.yaml:51:79]
+     50 │   command: [python3, -m, demo]
+     51 │   user: { name: app, uid: 1000, create: false, home: /home/app, system: true, root-reason: "legacy" }
+        ·                                                                               ─────┬─────
+        ·                                                                                    ╰── not used
+     52 │ ci:
+        ╰────
+      help: remove `root-reason`
+    tests/fixtures/validate/ignored-key.yaml: valid (5 warnings)
+    "#);
+}
+
+#[test]
+fn runtime_values() {
+    let (code, report) = validate("runtime-values");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::invalid-env-name
+
+      × `TARGETARCH` is set by the build itself
+        ╭─[tests/fixtures/validate/runtime-values.yaml:21:3]
+     20 │ args:
+     21 │   TARGETARCH: amd64
+        ·   ─────┬────
+        ·        ╰── reserved
+     22 │ apt:
+        ╰────
+      help: BuildKit sets the platform arguments and qmspec sets `QMSPEC_PLATFORM`: choose another
+            name
+    qmspec::invalid-value
+
+      × `99999` is not a port
+        ╭─[tests/fixtures/validate/runtime-values.yaml:45:20]
+     44 │   command: [python3, -m, demo]
+     45 │   expose: ["8000", "99999", "8000"]
+        ·                    ───┬───
+        ·                       ╰── ports are 1 to 65535
+     46 │   volumes: ["/"]
+        ╰────
+      help: write the port the app listens on, e.g. `8000` or `8000/udp`
+    qmspec::invalid-value
+
+      × port `8000` is listed twice
+        ╭─[tests/fixtures/validate/runtime-values.yaml:45:29]
+     44 │   command: [python3, -m, demo]
+     45 │   expose: ["8000", "99999", "8000"]
+        ·            ───┬──           ───┬──
+        ·               │                ╰── again here
+        ·               ╰── first here
+     46 │   volumes: ["/"]
+        ╰────
+      help: list each port once
+    qmspec::invalid-value
+
+      × the whole file system as a volume
+        ╭─[tests/fixtures/validate/runtime-values.yaml:46:13]
+     45 │   expose: ["8000", "99999", "8000"]
+     46 │   volumes: ["/"]
+        ·             ─┬─
+        ·              ╰── `/`
+     47 │ ci:
+        ╰────
+      help: name the directory that holds the data, e.g. `/app/data`
+    tests/fixtures/validate/runtime-values.yaml: invalid (4 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn signal_and_interval() {
+    let (code, report) = validate("signal-and-interval");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::invalid-value
+
+      × `SIGFOO` is not a valid `app.stopsignal`
+        ╭─[tests/fixtures/validate/signal-and-interval.yaml:43:15]
+     42 │   command: [python3, -m, demo]
+     43 │   stopsignal: SIGFOO
+        ·               ───┬──
+        ·                  ╰── does not have the expected form
+     44 │   healthcheck: { run: "true", interval: 0s }
+        ╰────
+      help: the value must match `^(SIG(HUP|INT|QUIT|ABRT|KILL|USR1|USR2|PIPE|ALRM|TERM|CHLD|CONT|
+            STOP|TSTP|WINCH|RTMIN|RTMIN\+[0-9]{1,2}|RTMAX)|[1-9]|[1-5][0-9]|6[0-4])$`
+    qmspec::invalid-value
+
+      × `0s` is not a valid `app.healthcheck.interval`
+        ╭─[tests/fixtures/validate/signal-and-interval.yaml:44:41]
+     43 │   stopsignal: SIGFOO
+     44 │   healthcheck: { run: "true", interval: 0s }
+        ·                                         ─┬
+        ·                                          ╰── does not have the expected form
+     45 │ ci:
+        ╰────
+      help: the value must match `^[1-9][0-9]{0,5}(ms|s|m|h)$`
+    tests/fixtures/validate/signal-and-interval.yaml: invalid (2 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn python_install_with() {
+    let (code, report) = validate("python-install-with");
+    assert_eq!(code, 1, ": {report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::unknown-source-kind
+
+      × unknown `with: uvx` in `app.python.install`
+        ╭─[tests/fixtures/validate/python-install-with.yaml:41:61]
+     40 │   workdir: /app
+     41 │   python: { via: system, venv: /app/.venv, install: { with: uvx } }
+        ·                                                             ─┬─
+        ·                                                              ╰── expected one of: pip, requirements, uv
+     42 │   command: [python3, -m, demo]
+        ╰────
+      help: did you mean `uv`?
+    tests/fixtures/validate/python-install-with.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn path_characters() {
+    let (code, report) = validate("path-characters");
+    assert_eq!(code, 1, ": {report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unsafe-value
+
+      × `app.python.venv` contains a `:`, which separates directories in `PATH`
+        ╭─[tests/fixtures/validate/path-characters.yaml:41:32]
+     40 │   workdir: /app
+     41 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock" } }
+        ·                                ────────┬───────
+        ·                                        ╰── a `:`, which separates directories in `PATH` cannot be quoted safely here
+     42 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ╰────
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::unsafe-value
+
+      × `app.python.install.lock` contains a backslash, which BuildKit's option parser drops
+        ╭─[tests/fixtures/validate/path-characters.yaml:41:77]
+     40 │   workdir: /app
+     41 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock" } }
+        ·                                                                             ────────┬────────
+        ·                                                                                     ╰── a backslash, which BuildKit's option parser drops cannot be quoted safely here
+     42 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ╰────
+      help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::invalid-value
+
+      × the script `scripts/` is not one file
+        ╭─[tests/fixtures/validate/path-characters.yaml:42:21]
+     41 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock" } }
+     42 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ·                     ────┬───
+        ·                         ╰── a folder or a pattern
+     43 │   command: [python3, -m, demo]
+        ╰────
+      help: list each script file; copy folders with `app.copy`
+    tests/fixtures/validate/path-characters.yaml: invalid (3 errors, 0 warnings)
+    "#);
+}
+
+#[test]
+fn python_without_workdir() {
+    let (code, report) = validate("python-without-workdir");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::missing-key
+
+      × a Python install copies the project into the working directory, but `workdir` is not set
+        ╭─[tests/fixtures/validate/python-without-workdir.yaml:40:44]
+     39 │ app:
+     40 │   python: { via: system, venv: /app/.venv, install: { with: pip } }
+        ·                                            ───┬───
+        ·                                               ╰── needs `workdir`
+     41 │   command: [python3, -m, demo]
+        ╰────
+      help: add `workdir: /app` next to `python`
+    tests/fixtures/validate/python-without-workdir.yaml: invalid (1 error, 0 warnings)
+    ");
 }
 
 /// Every code a user can meet has a fixture whose full report is an inline snapshot here or

@@ -206,7 +206,7 @@ fn the_job_graph_matches_the_spec() {
     let upload = &steps_using(build, "actions/upload-artifact")[0]["with"];
     assert_eq!(
         upload["name"],
-        "digests-qm-nmr-calc-worker-${{ matrix.arch }}"
+        "digests-qm-nmr-calc-worker--${{ matrix.arch }}"
     );
     assert_eq!(upload["if-no-files-found"], "error");
     assert_eq!(upload["retention-days"], 1);
@@ -240,7 +240,7 @@ fn the_job_graph_matches_the_spec() {
         serde_json::json!(["build-qm-nmr-calc-worker", "test-qm-nmr-calc-worker"])
     );
     let download = &steps_using(merge, "actions/download-artifact")[0]["with"];
-    assert_eq!(download["pattern"], "digests-qm-nmr-calc-worker-*");
+    assert_eq!(download["pattern"], "digests-qm-nmr-calc-worker--*");
     assert_eq!(download["merge-multiple"], true);
     let meta = &steps_using(merge, "docker/metadata-action")[0]["with"];
     assert_eq!(
@@ -355,4 +355,27 @@ fn a_malformed_pin_is_a_validation_error() {
         err.contains("qmspec::invalid-value") && err.contains("ci.pins.actions/checkout"),
         "{err}"
     );
+}
+
+/// With only the multi-arch Dockerfile written, each native job builds it for its platform
+/// (BuildKit picks the stage by TARGETARCH): the matrix names no file that is not generated.
+#[test]
+fn a_multi_arch_only_spec_builds_its_one_file_natively() {
+    let spec = fixture("all-kinds.yaml").replace("dockerfiles: both", "dockerfiles: multi-arch");
+    assert!(spec.contains("dockerfiles: multi-arch"));
+    let dir = repo_with_spec(&spec);
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    let wf = load(&dir.path().join("generated/publish-all.yml"));
+    let files: Vec<&str> = wf["jobs"]["build-all-kinds"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .map(|m| m["dockerfile"].as_str().expect("dockerfile"))
+        .collect();
+    assert_eq!(
+        files,
+        ["generated/Dockerfile.all", "generated/Dockerfile.all"]
+    );
+    assert!(dir.path().join("generated/Dockerfile.all").exists());
+    assert!(!dir.path().join("generated/Dockerfile.all.amd64").exists());
 }
