@@ -648,8 +648,9 @@ pub struct App {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AppPython {
-    /// Program that creates the environment: a tool or capability (an `installer` on each
-    /// platform), or `system` for the image's own `python3` (pip) or `uv` (uv).
+    /// Program that creates the environment: for pip, a tool or capability that is an
+    /// `installer` on each platform (its `PREFIX/bin/python3`); for uv, any tool that puts `uv`
+    /// on `PATH`; or `system` for the image's own `python3` or `uv` (in a stage, always `system`).
     #[serde(default = "default_via")]
     #[schemars(extend("examples" = ["system"], "x-qmspec-use" = "word"))]
     pub via: String,

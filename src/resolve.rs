@@ -316,13 +316,6 @@ fn conda_for(spec: &Spec, via: &str, arch: Arch) -> String {
     }
 }
 
-fn uv_for(spec: &Spec, via: &str, arch: Arch) -> String {
-    match spec.provider(via, arch) {
-        Provider::Installer { prefix, .. } => format!("{prefix}/bin/uv"),
-        _ => "uv".to_string(),
-    }
-}
-
 /// Split an ordered env list into `ENV` groups (see `ResolvedPlatform::env`).
 pub fn group_env(vars: Vec<(String, String)>) -> Vec<Vec<(String, String)>> {
     let mut groups: Vec<Vec<(String, String)>> = Vec::new();
@@ -449,7 +442,8 @@ fn resolve_python(
         },
     });
     let program = match &python.install {
-        Some(PythonInstall::Uv(_)) => uv_for(spec, &python.via, arch),
+        // The tool `via` names puts uv on `PATH` (a pip tool's venv, say), or the base has it.
+        Some(PythonInstall::Uv(_)) => "uv".to_string(),
         _ => python_for(spec, &python.via, arch),
     };
     ResolvedPython {

@@ -68,7 +68,8 @@ pub fn is_env_name(name: &str) -> bool {
 pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
     // Undefined references by value pointer: (variable, reference, platforms where undefined).
     let mut undefined: Undefined = Default::default();
-    let mut reported: HashSet<String> = HashSet::new();
+    // A map is walked once per platform (and per stage); the same finding on each is one
+    // diagnostic, because `diag::sort` drops exact repeats.
     // Order of definition in the image: global env, then per tool (tool env, source env), so a
     // reference is valid when its variable appears anywhere before it on that platform.
     // Each stage is its own scope: build arguments, then its own environment.
@@ -86,14 +87,7 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
     for (maps, stage) in scopes.into_iter().zip(&spec.stages) {
         let mut defined: HashSet<&str> = PREDEFINED_VARS.into_iter().collect();
         let scope = format!("stage `{}`", stage.name);
-        env_scope(
-            maps,
-            &scope,
-            &mut defined,
-            &mut undefined,
-            &mut reported,
-            cx,
-        );
+        env_scope(maps, &scope, &mut defined, &mut undefined, cx);
     }
     for (arch, _) in spec.platforms.iter() {
         let mut defined: HashSet<&str> = PREDEFINED_VARS.into_iter().collect();
@@ -113,14 +107,7 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
                 maps.push((format!("/tools/{i}/sources/{}/env", arch.name()), env));
             }
         }
-        env_scope(
-            maps,
-            arch.name(),
-            &mut defined,
-            &mut undefined,
-            &mut reported,
-            cx,
-        );
+        env_scope(maps, arch.name(), &mut defined, &mut undefined, cx);
     }
     for (key, (name, r, archs)) in undefined {
         let p = key.split('\u{0}').next().unwrap_or_default().to_string();
@@ -177,13 +164,12 @@ fn env_scope<'s>(
     scope: &str,
     defined: &mut HashSet<&'s str>,
     undefined: &mut Undefined,
-    reported: &mut HashSet<String>,
     cx: &mut Ctx<'_>,
 ) {
     for (base, map) in maps {
         for (name, value) in map {
             let p = format!("{base}/{}", escape_segment(name));
-            if RESERVED_VARS.contains(&name.as_str()) && reported.insert(format!("reserved:{p}")) {
+            if RESERVED_VARS.contains(&name.as_str()) {
                 cx.out.push(
                     Diagnostic::error(
                         "qmspec::invalid-env-name",
@@ -193,7 +179,7 @@ fn env_scope<'s>(
                     .with_help("BuildKit sets the platform arguments and qmspec sets `QMSPEC_PLATFORM`: choose another name"),
                 );
             }
-            if !is_env_name(name) && reported.insert(format!("name:{p}")) {
+            if !is_env_name(name) {
                 cx.out.push(
                     Diagnostic::error(
                         "qmspec::invalid-env-name",
@@ -204,7 +190,6 @@ fn env_scope<'s>(
                 );
             }
             match references(value) {
-                Err(_) if !reported.insert(format!("ref:{p}")) => {}
                 Err(problem) => cx.out.push(
                     Diagnostic::error(
                         "qmspec::invalid-reference",

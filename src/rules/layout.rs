@@ -372,6 +372,25 @@ fn python_dirs(spec: &Spec, cx: &mut Ctx<'_>) {
                 .enumerate()
                 .map(|(i, s)| (format!("/stages/{i}"), &s.python, &s.workdir)),
         );
+    for (i, stage) in spec.stages.iter().enumerate() {
+        if let Some(py) = &stage.python
+            && py.via != "system"
+        {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::missing-provider",
+                    format!(
+                        "stage `{}` has no tools: `via: {}` names nothing there",
+                        stage.name, py.via
+                    ),
+                )
+                .with_label(cx.at_value(&format!("/stages/{i}/python/via"), "only `system` here"))
+                .with_help(
+                    "a stage's python (or uv) comes from its base image: write `via: system`",
+                ),
+            );
+        }
+    }
     for (p, python, workdir) in places {
         if let (Some(py), None) = (python, workdir)
             && py.install.is_some()

@@ -224,32 +224,17 @@ fn deref<'s>(root: &'s Value, node: &'s Value) -> &'s Value {
     }
 }
 
-/// The branch of a `oneOf`/`anyOf` a value takes: the one whose tag (`kind`, `with`) matches,
-/// else the first whose type fits.
+/// The branch of a tagged union (`oneOf`) a value takes: the one whose tag (`kind`, `with`)
+/// matches. The spec has no untagged unions (optional fields are plain in the schema).
 fn branch<'s>(root: &'s Value, node: &'s Value, value: &Value) -> Option<&'s Value> {
-    let alts = node
-        .get("oneOf")
-        .or_else(|| node.get("anyOf"))
-        .and_then(Value::as_array)?;
-    let alts: Vec<&Value> = alts.iter().map(|a| deref(root, a)).collect();
-    for tag in ["kind", "with"] {
-        if let Some(t) = value.get(tag)
-            && let Some(found) = alts.iter().find(|a| {
-                a.pointer(&format!("/properties/{tag}/const")) == Some(t)
-                    || a.pointer(&format!("/properties/{tag}/enum/0")) == Some(t)
-            })
-        {
-            return Some(found);
-        }
-    }
-    let kind = match value {
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-        _ => "",
-    };
-    alts.into_iter()
-        .find(|a| a.get("type").and_then(Value::as_str) == Some(kind))
+    let alts = node.get("oneOf").and_then(Value::as_array)?;
+    ["kind", "with"].into_iter().find_map(|tag| {
+        let t = value.get(tag)?;
+        alts.iter().map(|a| deref(root, a)).find(|a| {
+            a.pointer(&format!("/properties/{tag}/const")) == Some(t)
+                || a.pointer(&format!("/properties/{tag}/enum/0")) == Some(t)
+        })
+    })
 }
 
 /// Every string of `value` with the use its field declares, by JSON pointer.
@@ -467,5 +452,20 @@ mod tests {
         let mut out = Vec::new();
         visit(root, root, "", false, 0, &mut out);
         assert_eq!(out, Vec::<String>::new());
+        // And every declaration names a use qmspec knows.
+        let text = crate::schema::schema_text_2020();
+        let mut uses: Vec<&str> = text
+            .match_indices("\"x-qmspec-use\": \"")
+            .map(|(i, m)| {
+                let rest = &text[i + m.len()..];
+                &rest[..rest.find('"').unwrap_or(0)]
+            })
+            .collect();
+        uses.sort_unstable();
+        uses.dedup();
+        assert!(uses.len() >= 9, "{uses:?}");
+        for u in uses {
+            assert!(Use::parse(u).is_some(), "unknown use `{u}`");
+        }
     }
 }

@@ -492,9 +492,13 @@ pub(super) fn app_python(spec: &Spec, cx: &mut Ctx<'_>) {
         return;
     };
     let via = &python.via;
+    // uv is found on `PATH`: any tool that puts it there will do. pip needs a python, which
+    // an installer's prefix holds.
+    let uv = matches!(python.install, Some(crate::model::PythonInstall::Uv(_)));
     for (arch, _) in spec.platforms.iter() {
         let problem = match spec.provider(via, arch) {
             Provider::System | Provider::Installer { .. } => continue,
+            Provider::NotInstaller { .. } if uv => continue,
             Provider::Missing => format!("nothing provides `{via}` on {}", arch.name()),
             Provider::NotInstaller { tool, .. } => {
                 format!("`{}` is not an installer on {}", tool.name, arch.name())

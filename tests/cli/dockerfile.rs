@@ -626,3 +626,134 @@ fn each_python_install_kind_renders_its_own_steps() {
     copy app /srv/app/app
     "#);
 }
+
+/// What `USER` lines an image gets from its base and its user: switching to root only when a
+/// non-root base has something to install, creating only the users the spec creates, and
+/// ending as the spec's user.
+#[test]
+fn users_and_the_switch_to_root_follow_the_spec() {
+    // No apt packages and no tools: the app's own steps alone decide whether root is needed.
+    let bare = {
+        let s = fixture("minimal.yaml");
+        let start = s.find("apt:\n").expect("apt");
+        let end = s.find("app:\n").expect("app");
+        format!("{}{}", &s[..start], &s[end..])
+            .replace(
+                "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n    runner: ubuntu-latest",
+                "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n      runs-as: non-root\n    runner: ubuntu-latest",
+            )
+            .replace("validation-script: generated/validate-demo.sh\n", "")
+            .replace("  python: { via: system, venv: /app/.venv }\n", "")
+    };
+    assert!(bare.contains("runs-as: non-root") && !bare.contains("tools:"));
+    let mut report = Vec::new();
+    let apt = "apt:\n  packages: [curl]\n  unpinned-reason: test\napp:\n";
+    let tool = "tools:\n  - name: jq\n    check: jq --version\n    sources:\n      amd64: { kind: apt, packages: [jq] }\n      arm64: { kind: apt, packages: [jq] }\napp:\n";
+    for (case, app) in [
+        (
+            "an existing user, nothing to install",
+            "  user: { name: mambauser, create: false }\n",
+        ),
+        (
+            "an existing user and a package",
+            "  user: { name: mambauser, create: false }\n",
+        ),
+        (
+            "an existing user and a tool",
+            "  user: { name: mambauser, create: false }\n",
+        ),
+        ("a created user", "  user: { name: app, uid: 1000 }\n"),
+        (
+            "an existing user and a venv",
+            "  user: { name: mambauser, uid: 57439, create: false }\n  python: { via: system, venv: /app/.venv }\n",
+        ),
+        (
+            "an existing user and a data folder",
+            "  user: { name: mambauser, create: false }\n  data-dirs: [/app/data]\n",
+        ),
+        (
+            "root, with a reason",
+            "  user: { name: root, root-reason: the tool writes to /opt at run time }\n",
+        ),
+    ] {
+        let before_app = match case {
+            "an existing user and a package" => apt,
+            "an existing user and a tool" => tool,
+            _ => "app:\n",
+        };
+        let spec = bare.replace("app:\n", &format!("{before_app}{app}"));
+        let dir = generated(&spec);
+        let text = std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.amd64"))
+            .expect("read");
+        let users: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("USER") || l.contains("useradd") || l.contains("DL3002"))
+            .collect();
+        report.push(format!("[{case}]"));
+        report.extend(users.iter().map(|l| l.trim().to_string()));
+        hadolint_clean(&[dir.path().join("generated/Dockerfile.demo.amd64")]);
+    }
+    insta::assert_snapshot!(report.join("\n"), @"
+    [an existing user, nothing to install]
+    USER mambauser
+    [an existing user and a package]
+    USER 0
+    USER mambauser
+    [an existing user and a tool]
+    USER 0
+    USER mambauser
+    [a created user]
+    USER 0
+    && useradd --no-log-init --uid 1000 --gid app --create-home app
+    USER 1000:1000
+    [an existing user and a venv]
+    USER 0
+    USER 57439:57439
+    [an existing user and a data folder]
+    USER 0
+    USER mambauser
+    [root, with a reason]
+    # hadolint ignore=DL3002
+    USER 0
+    ");
+}
+
+/// `SHELL` with `pipefail` only where a `RUN` needs it: a verified download pipes into
+/// `sha256sum`, and the spec's own commands may pipe; an image without either keeps its base's
+/// shell.
+#[test]
+fn bash_is_asked_for_only_by_pipes() {
+    let minimal = fixture("minimal.yaml");
+    let unverified = minimal
+        .replace(
+            "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+            "sha256: unverified\n        unverified-reason: test",
+        )
+        .replace(
+            "sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9",
+            "sha256: unverified\n        unverified-reason: test",
+        );
+    let commands = unverified.replace(
+        "tools:\n",
+        "tools:\n  - name: setup\n    sources:\n      amd64: { kind: commands, run: [\"mkdir -p /opt/setup\"] }\n      arm64: { kind: base-image }\n",
+    );
+    for (case, spec, amd64, arm64) in [
+        ("verified downloads", &minimal, true, true),
+        ("unverified downloads", &unverified, false, false),
+        ("commands on amd64", &commands, true, false),
+    ] {
+        assert_ne!(spec, &minimal.replace("x", "x\u{0}"), "{case}");
+        let dir = generated(spec);
+        for (arch, want) in [("amd64", amd64), ("arm64", arm64)] {
+            let text = std::fs::read_to_string(
+                dir.path().join(format!("generated/Dockerfile.demo.{arch}")),
+            )
+            .expect("read");
+            assert_eq!(
+                text.contains("SHELL [\"/bin/bash\""),
+                want,
+                "{case}, {arch}:\n{text}"
+            );
+        }
+    }
+}

@@ -2078,37 +2078,70 @@ fn path_characters() {
     qmspec::unsafe-value
 
       × `app.python.venv` contains a `:`, which separates directories in `PATH`
-        ╭─[tests/fixtures/validate/path-characters.yaml:41:32]
-     40 │   workdir: /app
-     41 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock" } }
+        ╭─[tests/fixtures/validate/path-characters.yaml:42:32]
+     41 │   workdir: /app
+     42 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock", pyproject: /etc/pyproject.toml, files: ["../README.md", ""] } }
         ·                                ────────┬───────
         ·                                        ╰── a `:`, which separates directories in `PATH` cannot be quoted safely here
-     42 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+     43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
     qmspec::unsafe-value
 
       × `app.python.install.lock` contains a backslash, which BuildKit's option parser drops
-        ╭─[tests/fixtures/validate/path-characters.yaml:41:77]
-     40 │   workdir: /app
-     41 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock" } }
-        ·                                                                             ────────┬────────
+        ╭─[tests/fixtures/validate/path-characters.yaml:42:77]
+     41 │   workdir: /app
+     42 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock", pyproject: /etc/pyproject.toml, files: ["../README.md", ""] } }
+        ·                                                                             ────────┬───────
         ·                                                                                     ╰── a backslash, which BuildKit's option parser drops cannot be quoted safely here
-     42 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+     43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::unsafe-path
+
+      × `app.python.install.pyproject` `/etc/pyproject.toml` leaves the build context
+        ╭─[tests/fixtures/validate/path-characters.yaml:42:106]
+     41 │   workdir: /app
+     42 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock", pyproject: /etc/pyproject.toml, files: ["../README.md", ""] } }
+        ·                                                                                                          ─────────┬─────────
+        ·                                                                                                                   ╰── outside the build context
+     43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ╰────
+      help: give a path relative to the repository root, without `..`
+    qmspec::unsafe-path
+
+      × `app.python.install.files[0]` `../README.md` leaves the build context
+        ╭─[tests/fixtures/validate/path-characters.yaml:42:135]
+     41 │   workdir: /app
+     42 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock", pyproject: /etc/pyproject.toml, files: ["../README.md", ""] } }
+        ·                                                                                                                                       ───────┬──────
+        ·                                                                                                                                              ╰── outside the build context
+     43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ╰────
+      help: give a path relative to the repository root, without `..`
+    qmspec::unsafe-path
+
+      × `app.python.install.files[1]` `` leaves the build context
+        ╭─[tests/fixtures/validate/path-characters.yaml:42:151]
+     41 │   workdir: /app
+     42 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock", pyproject: /etc/pyproject.toml, files: ["../README.md", ""] } }
+        ·                                                                                                                                                       ─┬
+        ·                                                                                                                                                        ╰── outside the build context
+     43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ╰────
+      help: give a path relative to the repository root, without `..`
     qmspec::invalid-value
 
       × the script `scripts/` is not one file
-        ╭─[tests/fixtures/validate/path-characters.yaml:42:21]
-     41 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock" } }
-     42 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ╭─[tests/fixtures/validate/path-characters.yaml:43:21]
+     42 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock", pyproject: /etc/pyproject.toml, files: ["../README.md", ""] } }
+     43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
         ·                     ────┬───
         ·                         ╰── a folder or a pattern
-     43 │   command: [python3, -m, demo]
+     44 │   command: [python3, -m, demo]
         ╰────
       help: list each script file; copy folders with `app.copy`
-    tests/fixtures/validate/path-characters.yaml: invalid (3 errors, 0 warnings)
+    tests/fixtures/validate/path-characters.yaml: invalid (6 errors, 0 warnings)
     "#);
 }
 
