@@ -213,72 +213,126 @@ impl Use {
     }
 }
 
-/// The schema node a `$ref` names (`#/$defs/Name`).
-fn deref<'s>(root: &'s Value, node: &'s Value) -> &'s Value {
-    match node.get("$ref").and_then(Value::as_str) {
-        Some(r) => r
-            .strip_prefix('#')
-            .and_then(|p| root.pointer(p))
-            .unwrap_or(node),
-        None => node,
-    }
+/// The parts of the published schema the walk reads: navigation and declarations. Parsed
+/// into this shape, not into a `serde_json::Value`, so the rest of the schema (descriptions,
+/// examples, patterns) is skipped without being built: the walk runs on every spec.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Node {
+    #[serde(rename = "$ref")]
+    reference: Option<String>,
+    #[serde(rename = "x-qmspec-use")]
+    declared: Option<String>,
+    #[serde(default)]
+    properties: std::collections::HashMap<String, Node>,
+    items: Option<Box<Node>>,
+    #[serde(rename = "additionalProperties")]
+    additional: Option<Additional>,
+    #[serde(rename = "oneOf")]
+    one_of: Option<Vec<Node>>,
+    #[serde(rename = "const")]
+    constant: Option<Value>,
+    #[serde(rename = "$defs", default)]
+    defs: std::collections::HashMap<String, Node>,
+}
+
+/// `additionalProperties`: a schema for the values of a mapping, or `false` (nothing to walk).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum Additional {
+    Schema(Box<Node>),
+    Closed(serde::de::IgnoredAny),
+}
+
+/// The walk's view of the schema this qmspec was built with, parsed once per process.
+fn schema() -> &'static Node {
+    static SCHEMA: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| serde_json::from_str(crate::schema::schema_text_2020()).unwrap_or_default())
+}
+
+/// The node a `$ref` names (`#/$defs/Name`), or the node itself.
+fn deref<'s>(root: &'s Node, node: &'s Node) -> &'s Node {
+    node.reference
+        .as_deref()
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        .and_then(|name| root.defs.get(name))
+        .unwrap_or(node)
 }
 
 /// The branch of a tagged union (`oneOf`) a value takes: the one whose tag (`kind`, `with`)
 /// matches. The spec has no untagged unions (optional fields are plain in the schema).
-fn branch<'s>(root: &'s Value, node: &'s Value, value: &Value) -> Option<&'s Value> {
-    let alts = node.get("oneOf").and_then(Value::as_array)?;
+fn branch<'s>(root: &'s Node, node: &'s Node, value: &Value) -> Option<&'s Node> {
+    let alts = node.one_of.as_ref()?;
     ["kind", "with"].into_iter().find_map(|tag| {
         let t = value.get(tag)?;
-        alts.iter().map(|a| deref(root, a)).find(|a| {
-            a.pointer(&format!("/properties/{tag}/const")) == Some(t)
-                || a.pointer(&format!("/properties/{tag}/enum/0")) == Some(t)
-        })
+        alts.iter()
+            .map(|a| deref(root, a))
+            .find(|a| a.properties.get(tag).and_then(|p| p.constant.as_ref()) == Some(t))
     })
 }
 
-/// Every string of `value` with the use its field declares, by JSON pointer.
-pub(super) fn strings<'v>(
-    root: &Value,
-    node: &Value,
+/// One step of a JSON pointer, kept borrowed until a finding needs the pointer written out.
+#[derive(Clone, Copy)]
+enum Seg<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+/// The JSON pointer of a path of steps.
+fn pointer(path: &[Seg<'_>]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        out.push('/');
+        match seg {
+            Seg::Key(k) => out.push_str(&escape_segment(k)),
+            Seg::Index(i) => out.push_str(&i.to_string()),
+        }
+    }
+    out
+}
+
+/// A node without declarations or children, for values the schema says nothing about.
+static EMPTY: std::sync::LazyLock<Node> = std::sync::LazyLock::new(Node::default);
+
+/// Call `found` with every string of `value`, its path and the use its field declares.
+fn strings<'v>(
+    root: &Node,
+    node: &Node,
     value: &'v Value,
-    pointer: String,
+    path: &mut Vec<Seg<'v>>,
     inherited: Option<Use>,
-    out: &mut Vec<(String, Use, &'v str)>,
+    found: &mut dyn FnMut(&[Seg<'v>], Use, &'v str),
 ) {
     // A declaration on a field whose type is a `$ref` sits next to the reference.
-    let at_ref = node.get("x-qmspec-use");
+    let at_ref = node.declared.as_deref();
     let node = deref(root, node);
     let declared = at_ref
-        .or_else(|| node.get("x-qmspec-use"))
-        .and_then(Value::as_str)
+        .or(node.declared.as_deref())
         .and_then(Use::parse)
         .or(inherited);
     if let Some(b) = branch(root, node, value) {
-        return strings(root, b, value, pointer, declared, out);
+        return strings(root, b, value, path, declared, found);
     }
     match value {
-        Value::String(s) => out.push((pointer, declared.unwrap_or(Use::Word), s)),
+        Value::String(s) => found(path, declared.unwrap_or(Use::Word), s),
         Value::Array(items) => {
-            let item = node.get("items").unwrap_or(&Value::Null);
+            let item = node.items.as_deref().unwrap_or(&EMPTY);
             for (i, v) in items.iter().enumerate() {
-                strings(root, item, v, format!("{pointer}/{i}"), declared, out);
+                path.push(Seg::Index(i));
+                strings(root, item, v, path, declared, found);
+                path.pop();
             }
         }
         Value::Object(map) => {
             for (k, v) in map {
-                let sub = node
-                    .pointer(&format!("/properties/{}", escape_segment(k)))
-                    .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))
-                    .unwrap_or(&Value::Null);
-                strings(
-                    root,
-                    sub,
-                    v,
-                    format!("{pointer}/{}", escape_segment(k)),
-                    declared,
-                    out,
-                );
+                let sub = match (node.properties.get(k.as_str()), &node.additional) {
+                    (Some(p), _) => p,
+                    (None, Some(Additional::Schema(s))) => s,
+                    _ => &EMPTY,
+                };
+                path.push(Seg::Key(k));
+                strings(root, sub, v, path, declared, found);
+                path.pop();
             }
         }
         _ => {}
@@ -299,12 +353,34 @@ fn path_problem(value: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether a value of this use can have any problem: free text never does, and a value of
+/// plain characters only when it must be absolute (image paths) or relative (context paths).
+fn may_have_problem(use_: Use, v: &str) -> bool {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._/+@%=~-".contains(c);
+    match use_ {
+        Use::Text => false,
+        Use::Word => !v.chars().all(plain) || v.starts_with('-'),
+        _ => true,
+    }
+}
+
 pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
-    let Some(root) = crate::schema::published_schema() else {
-        return;
-    };
-    let mut found = Vec::new();
-    strings(root, root, &cx.doc.value, String::new(), None, &mut found);
+    let root = schema();
+    let doc = cx.doc;
+    // Only strings with a problem get their pointer written out.
+    let mut found: Vec<(String, Use, &str)> = Vec::new();
+    strings(
+        root,
+        root,
+        &doc.value,
+        &mut Vec::new(),
+        None,
+        &mut |path, use_, v| {
+            if may_have_problem(use_, v) {
+                found.push((pointer(path), use_, v));
+            }
+        },
+    );
     for (p, use_, v) in found {
         let route = crate::schema::route(&p);
         let problem = match use_ {
@@ -416,7 +492,13 @@ mod tests {
                 return;
             }
             let declared = declared || node.get("x-qmspec-use").is_some();
-            let node = deref(root, node);
+            let node = match node.get("$ref").and_then(Value::as_str) {
+                Some(r) => r
+                    .strip_prefix('#')
+                    .and_then(|p| root.pointer(p))
+                    .unwrap_or(node),
+                None => node,
+            };
             let declared = declared || node.get("x-qmspec-use").is_some();
             if node.get("type").and_then(Value::as_str) == Some("string")
                 && !declared
