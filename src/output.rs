@@ -978,11 +978,36 @@ pub fn check(
     // The shared files, once every asked-for spec is valid (an invalid one is reported).
     if checks.iter().all(|c| c.invalid.is_none()) {
         let extra = load_others(repo, spec_paths, others)?;
-        for (owner, o) in shared_outputs(&valid, &extra)? {
-            if let Some(c) = checks.first_mut() {
-                c.files += 1;
-            }
-            drift.extend(compare(repo, &o)?);
+        let shared = shared_outputs(&valid, &extra)?;
+        if let Some(c) = checks.first_mut() {
+            c.files += shared.len();
+        }
+        // Compared on every core, like the specs' own files; findings stay in order.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(shared.len())
+            .max(1);
+        let chunk = shared.len().div_ceil(workers).max(1);
+        let found: Vec<Result<Option<Drift>, OutputError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = shared
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(_, o)| compare(repo, o))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for f in found {
+            drift.extend(f?);
+        }
+        for (owner, o) in shared {
             all_outputs.push((
                 owner,
                 Output {

@@ -7,7 +7,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior};
 use sha2::{Digest, Sha256};
 
-use crate::outputs::{OUTPUTS, Scope};
+use crate::outputs::{OUTPUTS, OutputKind, Scope};
 use crate::resolve::Resolved;
 
 /// Every template and partial, embedded. A source kind's partial is `install/<kind>.j2`, a
@@ -587,21 +587,17 @@ fn render_with(
 /// from the valid specs that name its path, in spec order.
 pub fn render_shared(specs: &[(String, &crate::model::Spec)]) -> Result<Vec<Output>, RenderError> {
     let env = shared_environment()?;
-    let resolved: Vec<Resolved> = specs
-        .iter()
-        .map(|(path, spec)| crate::resolve::resolve(spec, path))
-        .collect();
-    let mut out = Vec::new();
+    // Every shared file: its kind, path, key and the specs naming it, in path order.
+    let mut groups: Vec<(&OutputKind, String, String, Vec<usize>)> = Vec::new();
     for kind in &OUTPUTS {
-        let Scope::Shared(context) = kind.scope else {
+        if !matches!(kind.scope, Scope::Shared(_)) {
             continue;
-        };
-        // path → (key, the specs naming it)
-        let mut groups: std::collections::BTreeMap<String, (String, Vec<usize>)> =
+        }
+        let mut by_path: std::collections::BTreeMap<String, (String, Vec<usize>)> =
             Default::default();
         for (i, (_, spec)) in specs.iter().enumerate() {
             for (key, path) in (kind.paths)(spec) {
-                let entry = groups
+                let entry = by_path
                     .entry(crate::paths::normalize(&path))
                     .or_insert_with(|| (key, Vec::new()));
                 if !entry.1.contains(&i) {
@@ -609,21 +605,53 @@ pub fn render_shared(specs: &[(String, &crate::model::Spec)]) -> Result<Vec<Outp
                 }
             }
         }
-        for (path, (key, members)) in groups {
-            let members: Vec<(&Resolved, &crate::model::Spec)> = members
-                .iter()
-                .map(|&i| (&resolved[i], specs[i].1))
-                .collect();
-            let ctx = context(&members).map_err(|message| RenderError::Shared {
-                path: path.clone(),
-                message,
-            })?;
-            let body = render_one(env, kind.template, ctx)?;
-            let owners = members.iter().map(|(r, _)| r.spec_path.clone()).collect();
-            out.push(finish(path, key, owners, body)?);
-        }
+        groups.extend(
+            by_path
+                .into_iter()
+                .map(|(path, (key, members))| (kind, path, key, members)),
+        );
     }
-    Ok(out)
+    let one = |(kind, path, key, members): &(&OutputKind, String, String, Vec<usize>)| {
+        let Scope::Shared(context) = kind.scope else {
+            return Err(RenderError::Shared {
+                path: path.clone(),
+                message: "not a shared output".into(),
+            });
+        };
+        let resolved: Vec<Resolved> = members
+            .iter()
+            .map(|&i| crate::resolve::resolve(specs[i].1, &specs[i].0))
+            .collect();
+        let members: Vec<(&Resolved, &crate::model::Spec)> = resolved
+            .iter()
+            .zip(members)
+            .map(|(r, &i)| (r, specs[i].1))
+            .collect();
+        let ctx = context(&members).map_err(|message| RenderError::Shared {
+            path: path.clone(),
+            message,
+        })?;
+        let body = render_one(env, kind.template, ctx)?;
+        let owners = resolved.iter().map(|r| r.spec_path.clone()).collect();
+        finish(path.clone(), key.clone(), owners, body)
+    };
+    // A monorepo has a workflow per group of specs: render them on every core, in order.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(groups.len())
+        .max(1);
+    let chunk = groups.len().div_ceil(workers).max(1);
+    let rendered: Vec<Result<Output, RenderError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    rendered.into_iter().collect()
 }
 
 #[cfg(test)]
