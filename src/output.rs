@@ -872,9 +872,55 @@ fn compare(repo: &Repo, o: &Output) -> Result<Option<Drift>, OutputError> {
 
 /// Validate, render and compare one spec; nothing of it is kept but the findings and the
 /// paths it produces (for conflicts across specs).
-type Checked = (SpecCheck, Vec<Output>, Option<crate::model::Spec>);
+/// The files a spec shares with others (the workflow), rendered as if it were their only
+/// spec: in a monorepo most specs have a workflow of their own, and then this is the file, made
+/// and compared on the worker that read the spec, so the spec need not be kept.
+struct Solo {
+    /// Every shared path the spec names.
+    paths: Vec<String>,
+    /// The spec itself, kept in small repositories (where a shared file then needs no second
+    /// read); a monorepo keeps none, so memory stays flat, and reads a shared file's specs again.
+    spec: Option<crate::model::Spec>,
+    /// Each such file with what comparing it found (content dropped), or why it cannot be made.
+    rendered: Result<Vec<(Output, Option<Drift>)>, OutputError>,
+}
 
-fn check_one(repo: &Repo, spec_path: &str) -> Result<Checked, OutputError> {
+type Checked = (SpecCheck, Vec<Output>, Option<Solo>);
+
+/// Up to this many specs, `check` keeps each parsed spec until the shared files are made.
+const KEEP_SPECS: usize = 64;
+
+fn solo(repo: &Repo, spec_path: &str, spec: &crate::model::Spec, keep: bool) -> Solo {
+    let paths = crate::outputs::OUTPUTS
+        .iter()
+        .filter(|k| matches!(k.scope, crate::outputs::Scope::Shared(_)))
+        .flat_map(|k| (k.paths)(spec))
+        .map(|(_, p)| crate::paths::normalize(&p))
+        .collect();
+    let rendered = render_shared(&[(spec_path.to_string(), spec)])
+        .map_err(OutputError::from)
+        .and_then(|outs| {
+            outs.into_iter()
+                .map(|o| {
+                    let found = compare(repo, &o)?;
+                    Ok((
+                        Output {
+                            content: String::new(),
+                            ..o
+                        },
+                        found,
+                    ))
+                })
+                .collect()
+        });
+    Solo {
+        paths,
+        spec: keep.then(|| spec.clone()),
+        rendered,
+    }
+}
+
+fn check_one(repo: &Repo, spec_path: &str, keep: bool) -> Result<Checked, OutputError> {
     let loaded = read_spec(repo, spec_path)?;
     let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
         return Ok((
@@ -917,7 +963,7 @@ fn check_one(repo: &Repo, spec_path: &str) -> Result<Checked, OutputError> {
             files,
         },
         outputs,
-        Some(spec.clone()),
+        Some(solo(repo, spec_path, spec, keep)),
     ))
 }
 
@@ -947,7 +993,7 @@ pub fn check(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(sp) = spec_paths.get(i) else { break };
-                        mine.push((i, check_one(repo, sp)));
+                        mine.push((i, check_one(repo, sp, spec_paths.len() <= KEEP_SPECS)));
                     }
                     mine
                 })
@@ -963,14 +1009,14 @@ pub fn check(
     results.sort_by_key(|(i, _)| *i);
     let mut checks = Vec::new();
     let mut all_outputs = Vec::new();
-    let mut valid: Vec<(String, Loaded)> = Vec::new();
+    let mut solos: Vec<(String, Solo)> = Vec::new();
     for (_, r) in results {
-        let (c, outs, spec) = r?;
+        let (c, outs, solo) = r?;
         for o in outs {
             all_outputs.push((c.path.clone(), o));
         }
-        if let Some(spec) = spec {
-            valid.push((c.path.clone(), Loaded::valid(spec)));
+        if let Some(solo) = solo {
+            solos.push((c.path.clone(), solo));
         }
         checks.push(c);
     }
@@ -978,43 +1024,69 @@ pub fn check(
     // The shared files, once every asked-for spec is valid (an invalid one is reported).
     if checks.iter().all(|c| c.invalid.is_none()) {
         let extra = load_others(repo, spec_paths, others)?;
-        let shared = shared_outputs(&valid, &extra)?;
-        if let Some(c) = checks.first_mut() {
-            c.files += shared.len();
+        // How many specs name each shared path: a path of one spec is its solo file.
+        let mut members: BTreeMap<String, usize> = BTreeMap::new();
+        for path in solos.iter().flat_map(|(_, s)| &s.paths) {
+            *members.entry(path.clone()).or_default() += 1;
         }
-        // Compared on every core, like the specs' own files; findings stay in order.
-        let workers = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .min(shared.len())
-            .max(1);
-        let chunk = shared.len().div_ceil(workers).max(1);
-        let found: Vec<Result<Option<Drift>, OutputError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = shared
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|(_, o)| compare(repo, o))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
+        for (_, l) in &extra {
+            if let Some(spec) = &l.spec {
+                for (_, path) in crate::outputs::all_paths(spec)
+                    .into_iter()
+                    .filter(|(k, ..)| matches!(k.scope, crate::outputs::Scope::Shared(_)))
+                    .map(|(_, k, p)| (k, crate::paths::normalize(&p)))
+                {
+                    *members.entry(path).or_default() += 2;
+                }
+            }
+        }
+        let shared_by_many = |path: &str| members.get(path).is_some_and(|n| *n > 1);
+        // Only the files the asked-for specs name (a spec named on the command line is checked,
+        // not the whole repository).
+        let asked: BTreeSet<String> = solos
+            .iter()
+            .flat_map(|(_, s)| s.paths.iter().cloned())
+            .collect();
+        let mut files = 0;
+        let mut group: Vec<(String, Option<crate::model::Spec>)> = Vec::new();
+        for (spec_path, solo) in solos {
+            if solo.paths.iter().any(|p| shared_by_many(p)) {
+                group.push((spec_path, solo.spec));
+                continue;
+            }
+            for (o, found) in solo.rendered? {
+                files += 1;
+                drift.extend(found);
+                all_outputs.push((spec_path.clone(), o));
+            }
+        }
+        // Files several specs share: made from all of them, read again (only these specs).
+        if !group.is_empty() || !extra.is_empty() {
+            let mut valid = Vec::new();
+            for (sp, spec) in group {
+                let loaded = match spec {
+                    Some(spec) => Loaded::valid(spec),
+                    None => read_spec(repo, &sp)?,
+                };
+                valid.push((sp, loaded));
+            }
+            for (owner, o) in shared_outputs(&valid, &extra)?
                 .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        for f in found {
-            drift.extend(f?);
+                .filter(|(_, o)| shared_by_many(&o.path) && asked.contains(&o.path))
+            {
+                files += 1;
+                drift.extend(compare(repo, &o)?);
+                all_outputs.push((
+                    owner,
+                    Output {
+                        content: String::new(),
+                        ..o
+                    },
+                ));
+            }
         }
-        for (owner, o) in shared {
-            all_outputs.push((
-                owner,
-                Output {
-                    content: String::new(),
-                    ..o
-                },
-            ));
+        if let Some(c) = checks.first_mut() {
+            c.files += files;
         }
     }
     for r in conflicts(&all_outputs) {

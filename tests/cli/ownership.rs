@@ -1345,6 +1345,26 @@ fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
         std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read"),
         wf
     );
+    // A change to one member makes the shared file stale, for a check of either spec.
+    let other = std::fs::read_to_string(dir.path().join("specs/other.yaml")).expect("read");
+    std::fs::write(
+        dir.path().join("specs/other.yaml"),
+        other.replace("ci:\n", "ci:\n  tag-rules: [version]\n"),
+    )
+    .expect("write");
+    for args in [
+        &["check", "--no-schema"][..],
+        &["check", "--no-schema", "specs/worker.yaml"],
+    ] {
+        let (exit, stdout, stderr) = run(dir.path(), args);
+        assert_eq!(exit, 1, "{args:?}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("× generated/publish-demo.yml is stale"),
+            "{args:?}: {stdout}"
+        );
+    }
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 0, "{stderr}");
     // A spec that leaves the group takes its jobs with it; the file stays the others'.
     std::fs::remove_file(dir.path().join("specs/other.yaml")).expect("rm");
     let (exit, _, stderr) = run(dir.path(), &["generate"]);
@@ -1517,4 +1537,58 @@ fn a_missing_spec_is_an_io_error() {
       ╰─▶ entity not found
       help: check that the file exists and is readable, then rerun the command
     ");
+}
+
+/// In a monorepo (more specs than `check` keeps parsed), a workflow two specs share is still
+/// made from both: their specs are read again for it.
+#[test]
+fn a_monorepo_checks_its_shared_workflow_from_every_spec_naming_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    for i in 0..70 {
+        let spec = fixture("minimal.yaml")
+            .replace("name: demo", &format!("name: demo{i}"))
+            .replace("generated/", &format!("generated/d{i}/"));
+        // The first two share one workflow.
+        let spec = if i < 2 {
+            spec.replace(
+                &format!("generated/d{i}/publish-demo.yml"),
+                "generated/publish-pair.yml",
+            )
+        } else {
+            spec
+        };
+        std::fs::write(dir.path().join(format!("specs/s{i:02}.yaml")), spec).expect("write");
+    }
+    let (exit, _, stderr) = run(dir.path(), &["generate"]);
+    assert_eq!(exit, 0, "{stderr}");
+    let pair =
+        std::fs::read_to_string(dir.path().join("generated/publish-pair.yml")).expect("read");
+    assert!(
+        pair.contains("build-demo0:") && pair.contains("build-demo1:"),
+        "{pair}"
+    );
+    let (exit, stdout, _) = run(dir.path(), &["check", "--no-schema"]);
+    assert_eq!(exit, 0, "{stdout}");
+    // 70 specs × 3 files of their own, 68 workflows of one spec and the pair's.
+    assert!(
+        stdout.contains("279 generated files are up to date"),
+        "{stdout}"
+    );
+    let s01 = std::fs::read_to_string(dir.path().join("specs/s01.yaml")).expect("read");
+    std::fs::write(
+        dir.path().join("specs/s01.yaml"),
+        s01.replace("ci:\n", "ci:\n  tag-rules: [version]\n"),
+    )
+    .expect("write");
+    let (exit, stdout, _) = run(dir.path(), &["check", "--no-schema"]);
+    assert_eq!(exit, 1, "{stdout}");
+    assert!(
+        stdout.contains("× generated/publish-pair.yml is stale"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 of the generated files need attention"),
+        "{stdout}"
+    );
 }
