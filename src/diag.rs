@@ -395,7 +395,7 @@ pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
                     "message": { "text": message },
                     "locations": [{
                         "physicalLocation": {
-                            "artifactLocation": { "uri": file },
+                            "artifactLocation": { "uri": uri_path(file) },
                             "region": {
                                 "startLine": j.line, "startColumn": j.column,
                                 "endLine": j.end_line, "endColumn": j.end_column
@@ -421,6 +421,20 @@ pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
         }]
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+/// A relative path as a URI reference: every byte outside RFC 3986's unreserved set and `/`
+/// percent-encoded, so a file name cannot carry a `%0A` or a `?` into the URI's meaning.
+fn uri_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Edit distance for "did you mean" hints.
@@ -475,6 +489,16 @@ mod tests {
         let text = "name: \"ü\"\nkey: x\n";
         assert_eq!(line_col(text, text.find("key").unwrap_or(0)), (2, 1));
         assert_eq!(line_col(text, text.find('"').unwrap_or(0) + 2 + 1), (1, 9));
+    }
+
+    #[test]
+    fn sarif_uris_are_percent_encoded() {
+        assert_eq!(uri_path("specs/worker.yaml"), "specs/worker.yaml");
+        assert_eq!(
+            uri_path("specs/a,b%0A c?.yaml"),
+            "specs/a%2Cb%250A%20c%3F.yaml"
+        );
+        assert_eq!(uri_path("specs/ü.yaml"), "specs/%C3%BC.yaml");
     }
 
     #[test]

@@ -484,7 +484,10 @@ pub struct InstallerSource {
 pub struct CondaSource {
     /// Channel to install from.
     #[serde(default = "default_channel")]
-    #[schemars(extend("examples" = ["conda-forge"], "x-qmspec-use" = "word"))]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9._+-]+)*$|^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._+-]+)*/?$"),
+        extend("examples" = ["conda-forge"], "x-qmspec-use" = "word")
+    )]
     pub channel: String,
     /// Package name; defaults to the tool's name. It is pinned to the tool's version.
     #[serde(default)]
@@ -627,7 +630,8 @@ pub struct App {
     /// Signal that stops the container, e.g. `SIGINT` (`STOPSIGNAL`).
     #[serde(default)]
     #[schemars(
-        regex(pattern = r"^(SIG(HUP|INT|QUIT|ABRT|KILL|USR1|USR2|PIPE|ALRM|TERM|CHLD|CONT|STOP|TSTP|WINCH|RTMIN|RTMIN\+[0-9]{1,2}|RTMAX)|[1-9]|[1-5][0-9]|6[0-4])$"),
+        // Docker's signal names (without SIGSTOP, which `docker stop` would wait out), or a number.
+        regex(pattern = r"^(SIG(ABRT|ALRM|BUS|CHLD|CLD|CONT|FPE|HUP|ILL|INT|IO|IOT|KILL|PIPE|POLL|PROF|PWR|QUIT|SEGV|STKFLT|SYS|TERM|TRAP|TSTP|TTIN|TTOU|URG|USR1|USR2|VTALRM|WINCH|XCPU|XFSZ|RTMIN|RTMIN\+([1-9]|1[0-5])|RTMAX-([1-9]|1[0-4])|RTMAX)|[1-9]|[1-5][0-9]|6[0-4])$"),
         extend("x-qmspec-use" = "word")
     )]
     pub stopsignal: Option<String>,

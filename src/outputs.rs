@@ -217,9 +217,12 @@ pub fn job_id(name: &str) -> String {
 fn workflow(specs: &Members<'_>) -> Result<Value, String> {
     // What starts the workflow starts every image's jobs: the specs must agree on it, or a
     // tag meant for one image would publish the others too.
+    // Tag patterns are a set: their order does not change what starts the workflow.
+    let tags = |r: &Resolved| -> std::collections::BTreeSet<String> {
+        r.ci.on_tags.iter().cloned().collect()
+    };
     if let Some(((first, _), (other, _))) = specs.first().zip(specs.iter().find(|(r, _)| {
-        r.ci.on_tags != specs[0].0.ci.on_tags
-            || r.ci.workflow_dispatch != specs[0].0.ci.workflow_dispatch
+        tags(r) != tags(specs[0].0) || r.ci.workflow_dispatch != specs[0].0.ci.workflow_dispatch
     })) {
         return Err(format!(
             "{} and {} start the workflow differently (`ci.on-tags`, `ci.workflow-dispatch`), and one workflow has one trigger",

@@ -29,18 +29,20 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
 
 /// Ports are real ports, each once; a volume is not the whole file system.
 fn runtime(spec: &Spec, cx: &mut Ctx<'_>) {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<(u16, &str), usize> = HashMap::new();
     for (j, port) in spec.app.expose.iter().enumerate() {
         let p = format!("/app/expose/{j}");
-        let number = port.split('/').next().unwrap_or_default();
-        if !number.parse::<u16>().is_ok_and(|n| n > 0) {
+        let (number, protocol) = port.split_once('/').unwrap_or((port, "tcp"));
+        let number = number.parse::<u16>().unwrap_or(0);
+        if number == 0 {
             cx.out.push(
                 Diagnostic::error("qmspec::invalid-value", format!("`{port}` is not a port"))
                     .with_label(cx.at_value(&p, "ports are 1 to 65535"))
                     .with_help("write the port the app listens on, e.g. `8000` or `8000/udp`"),
             );
         }
-        if let Some(first) = seen.insert(port, j) {
+        // `80`, `080` and `80/tcp` are one port.
+        if let Some(first) = seen.insert((number, protocol), j).filter(|_| number > 0) {
             cx.out.push(
                 Diagnostic::error(
                     "qmspec::invalid-value",
@@ -56,7 +58,18 @@ fn runtime(spec: &Spec, cx: &mut Ctx<'_>) {
         }
     }
     for (j, v) in spec.app.volumes.iter().enumerate() {
-        if v.trim_end_matches('/').is_empty() {
+        // `/`, `/.`, `/a/..`: the root however it is spelled.
+        let mut depth: Vec<&str> = Vec::new();
+        for c in v.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    depth.pop();
+                }
+                c => depth.push(c),
+            }
+        }
+        if depth.is_empty() {
             cx.out.push(
                 Diagnostic::error("qmspec::invalid-value", "the whole file system as a volume")
                     .with_label(cx.at_value(&format!("/app/volumes/{j}"), "`/`"))

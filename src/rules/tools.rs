@@ -393,6 +393,24 @@ pub(super) fn check_sha(
 
 pub(super) fn check_pin(tool: &Tool, package: Option<&str>, sep: &str, p: &str, cx: &mut Ctx<'_>) {
     let Some(package) = package else { return };
+    // A range (`>1`, `>=1,<2`) would be glued to the pin qmspec adds: the version is the tool's.
+    let at = package.find(['=', '<', '>', '!', '~', ',', ';']);
+    if let Some(at) = at
+        && !package[at..].starts_with(sep)
+    {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::version-mismatch",
+                format!(
+                    "`{}` gives a version range in `package`; qmspec pins the package to the tool's version",
+                    tool.name
+                ),
+            )
+            .with_label(cx.at_value(&format!("{p}/package"), "a range here"))
+            .with_help("write the bare package name (with extras, if any); the tool's `version` is its pin"),
+        );
+        return;
+    }
     if let Some((_, pin)) = package.split_once(sep) {
         let pin = pin.trim_start_matches('=');
         if tool.version.as_deref() != Some(pin) {
@@ -548,6 +566,25 @@ pub(super) fn source_rules(
         Source::Archive(a) => {
             check_url(tool, arch, &a.url, p, cx);
             check_sha(tool, &a.sha256, &a.unverified_reason, p, cx);
+            // Each executable is one file under `dest`, named as it is unpacked.
+            for (j, e) in a.executables.iter().enumerate() {
+                if e.starts_with('/')
+                    || e.split('/').any(|c| c == ".." || c.is_empty())
+                    || e.contains(['*', '?', '['])
+                {
+                    cx.out.push(
+                        Diagnostic::error(
+                            "qmspec::invalid-value",
+                            format!("`{e}` is not a file under `dest`"),
+                        )
+                        .with_label(cx.at_value(
+                            &format!("{p}/executables/{j}"),
+                            "absolute, `..` or a pattern",
+                        ))
+                        .with_help("name each file relative to `dest`, e.g. `bin/xtb`"),
+                    );
+                }
+            }
         }
         Source::Installer(s) => {
             check_url(tool, arch, &s.url, p, cx);

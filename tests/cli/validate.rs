@@ -335,6 +335,17 @@ fn injection() {
         ╰────
       help: a PyPI name is letters, digits and `._-`, starting and ending with a letter or digit,
             optionally with extras and a version, e.g. `rdkit` or `uvicorn[standard]`
+    qmspec::version-mismatch
+
+      × `setup` gives a version range in `package`; qmspec pins the package to the tool's version
+        ╭─[tests/fixtures/validate/injection.yaml:28:69]
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
+     28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
+        ·                                                                     ─────────────┬────────────
+        ·                                                                                  ╰── a range here
+     29 │   - name: solver
+        ╰────
+      help: write the bare package name (with extras, if any); the tool's `version` is its pin
     qmspec::package-name
 
       × `tools[1].sources.amd64.package` `--override-channels` is not a valid conda package name
@@ -448,7 +459,7 @@ fn injection() {
      64 │ ci:
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
-    tests/fixtures/validate/injection.yaml: invalid (16 errors, 2 warnings)
+    tests/fixtures/validate/injection.yaml: invalid (17 errors, 2 warnings)
     "#);
 }
 
@@ -1985,32 +1996,32 @@ fn runtime_values() {
       × `99999` is not a port
         ╭─[tests/fixtures/validate/runtime-values.yaml:45:20]
      44 │   command: [python3, -m, demo]
-     45 │   expose: ["8000", "99999", "8000"]
+     45 │   expose: ["8000", "99999", "08000/tcp"]
         ·                    ───┬───
         ·                       ╰── ports are 1 to 65535
-     46 │   volumes: ["/"]
+     46 │   volumes: ["/srv/..//."]
         ╰────
       help: write the port the app listens on, e.g. `8000` or `8000/udp`
     qmspec::invalid-value
 
-      × port `8000` is listed twice
+      × port `08000/tcp` is listed twice
         ╭─[tests/fixtures/validate/runtime-values.yaml:45:29]
      44 │   command: [python3, -m, demo]
-     45 │   expose: ["8000", "99999", "8000"]
-        ·            ───┬──           ───┬──
-        ·               │                ╰── again here
+     45 │   expose: ["8000", "99999", "08000/tcp"]
+        ·            ───┬──           ─────┬─────
+        ·               │                  ╰── again here
         ·               ╰── first here
-     46 │   volumes: ["/"]
+     46 │   volumes: ["/srv/..//."]
         ╰────
       help: list each port once
     qmspec::invalid-value
 
       × the whole file system as a volume
         ╭─[tests/fixtures/validate/runtime-values.yaml:46:13]
-     45 │   expose: ["8000", "99999", "8000"]
-     46 │   volumes: ["/"]
-        ·             ─┬─
-        ·              ╰── `/`
+     45 │   expose: ["8000", "99999", "08000/tcp"]
+     46 │   volumes: ["/srv/..//."]
+        ·             ──────┬─────
+        ·                   ╰── `/`
      47 │ ci:
         ╰────
       help: name the directory that holds the data, e.g. `/app/data`
@@ -2025,28 +2036,42 @@ fn signal_and_interval() {
     insta::assert_snapshot!(report, @r#"
     qmspec::invalid-value
 
+      × `conda forge` is not a valid `tools[0].sources.amd64.channel`
+        ╭─[tests/fixtures/validate/signal-and-interval.yaml:26:51]
+     25 │     sources:
+     26 │       amd64: { kind: conda, via: system, channel: "conda forge" }
+        ·                                                   ───────┬──────
+        ·                                                          ╰── does not have the expected form
+     27 │       arm64: { kind: none, reason: amd64 only }
+        ╰────
+      help: the value must match `^[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9._+-]+)*$|^https://[A-Za-z0-
+            9.-]+(:[0-9]+)?(/[A-Za-z0-9._+-]+)*/?$`
+    qmspec::invalid-value
+
       × `SIGFOO` is not a valid `app.stopsignal`
-        ╭─[tests/fixtures/validate/signal-and-interval.yaml:43:15]
-     42 │   command: [python3, -m, demo]
-     43 │   stopsignal: SIGFOO
+        ╭─[tests/fixtures/validate/signal-and-interval.yaml:48:15]
+     47 │   command: [python3, -m, demo]
+     48 │   stopsignal: SIGFOO
         ·               ───┬──
         ·                  ╰── does not have the expected form
-     44 │   healthcheck: { run: "true", interval: 0s }
+     49 │   healthcheck: { run: "true", interval: 0s }
         ╰────
-      help: the value must match `^(SIG(HUP|INT|QUIT|ABRT|KILL|USR1|USR2|PIPE|ALRM|TERM|CHLD|CONT|
-            STOP|TSTP|WINCH|RTMIN|RTMIN\+[0-9]{1,2}|RTMAX)|[1-9]|[1-5][0-9]|6[0-4])$`
+      help: the value must match `^(SIG(ABRT|ALRM|BUS|CHLD|CLD|CONT|FPE|HUP|ILL|INT|IO|IOT|KILL|PIPE|
+            POLL|PROF|PWR|QUIT|SEGV|STKFLT|SYS|TERM|TRAP|TSTP|TTIN|TTOU|URG|USR1|USR2|VTALRM|WINCH|
+            XCPU|XFSZ|RTMIN|RTMIN\+([1-9]|1[0-5])|RTMAX-([1-9]|1[0-4])|RTMAX)|[1-9]|[1-5][0-9]|6[0-
+            4])$`
     qmspec::invalid-value
 
       × `0s` is not a valid `app.healthcheck.interval`
-        ╭─[tests/fixtures/validate/signal-and-interval.yaml:44:41]
-     43 │   stopsignal: SIGFOO
-     44 │   healthcheck: { run: "true", interval: 0s }
+        ╭─[tests/fixtures/validate/signal-and-interval.yaml:49:41]
+     48 │   stopsignal: SIGFOO
+     49 │   healthcheck: { run: "true", interval: 0s }
         ·                                         ─┬
         ·                                          ╰── does not have the expected form
-     45 │ ci:
+     50 │ ci:
         ╰────
       help: the value must match `^[1-9][0-9]{0,5}(ms|s|m|h)$`
-    tests/fixtures/validate/signal-and-interval.yaml: invalid (2 errors, 0 warnings)
+    tests/fixtures/validate/signal-and-interval.yaml: invalid (3 errors, 0 warnings)
     "#);
 }
 
@@ -2163,6 +2188,59 @@ fn python_without_workdir() {
       help: add `workdir: /app` next to `python`
     tests/fixtures/validate/python-without-workdir.yaml: invalid (1 error, 0 warnings)
     ");
+}
+
+#[test]
+fn source_values() {
+    let (code, report) = validate("source-values");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::version-mismatch
+
+      × `flakes` gives a version range in `package`; qmspec pins the package to the tool's version
+        ╭─[tests/fixtures/validate/source-values.yaml:26:70]
+     25 │     sources:
+     26 │       amd64: { kind: pip, via: system, prefix: /opt/flakes, package: "pyflakes>=3,<4" }
+        ·                                                                      ────────┬────────
+        ·                                                                              ╰── a range here
+     27 │       arm64: { kind: pip, via: system, prefix: /opt/flakes, package: "pyflakes[extra]==3.2.0" }
+        ╰────
+      help: write the bare package name (with extras, if any); the tool's `version` is its pin
+    qmspec::invalid-value
+
+      × `../../etc/shadow` is not a file under `dest`
+        ╭─[tests/fixtures/validate/source-values.yaml:37:23]
+     36 │         dest: /opt/hello
+     37 │         executables: [../../etc/shadow, "bin/*", /usr/bin/hello]
+        ·                       ────────┬───────
+        ·                               ╰── absolute, `..` or a pattern
+     38 │         path: [/opt/hello]
+        ╰────
+      help: name each file relative to `dest`, e.g. `bin/xtb`
+    qmspec::invalid-value
+
+      × `bin/*` is not a file under `dest`
+        ╭─[tests/fixtures/validate/source-values.yaml:37:41]
+     36 │         dest: /opt/hello
+     37 │         executables: [../../etc/shadow, "bin/*", /usr/bin/hello]
+        ·                                         ───┬───
+        ·                                            ╰── absolute, `..` or a pattern
+     38 │         path: [/opt/hello]
+        ╰────
+      help: name each file relative to `dest`, e.g. `bin/xtb`
+    qmspec::invalid-value
+
+      × `/usr/bin/hello` is not a file under `dest`
+        ╭─[tests/fixtures/validate/source-values.yaml:37:50]
+     36 │         dest: /opt/hello
+     37 │         executables: [../../etc/shadow, "bin/*", /usr/bin/hello]
+        ·                                                  ───────┬──────
+        ·                                                         ╰── absolute, `..` or a pattern
+     38 │         path: [/opt/hello]
+        ╰────
+      help: name each file relative to `dest`, e.g. `bin/xtb`
+    tests/fixtures/validate/source-values.yaml: invalid (4 errors, 0 warnings)
+    "#);
 }
 
 /// Every code a user can meet has a fixture whose full report is an inline snapshot here or
