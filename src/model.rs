@@ -433,7 +433,13 @@ pub struct ArchiveSource {
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "text"))]
     pub unverified_reason: Option<String>,
-    /// Leading path components dropped while unpacking (`tar --strip-components`).
+    /// What the download is; read from the URL's ending when left out (`.tar.gz`/`.tgz`,
+    /// `.tar.bz2`, `.tar.xz`, `.tar.zst`, `.tar`, `.zip`). `binary`: the download is the program
+    /// itself, installed as `dest/<first executable>`.
+    #[serde(default)]
+    pub format: Option<ArchiveFormat>,
+    /// Leading path components dropped while unpacking (`tar --strip-components`; tar formats
+    /// only).
     #[serde(default)]
     pub strip_components: u32,
     /// Directory the archive is unpacked into.
@@ -451,6 +457,65 @@ pub struct ArchiveSource {
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
+}
+
+/// The format of a downloaded release, which decides the command that unpacks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveFormat {
+    /// gzip-compressed tar (`.tar.gz`, `.tgz`).
+    TarGz,
+    /// bzip2-compressed tar (`.tar.bz2`, `.tbz2`).
+    TarBz2,
+    /// xz-compressed tar (`.tar.xz`, `.txz`).
+    TarXz,
+    /// zstd-compressed tar (`.tar.zst`, `.tzst`).
+    TarZst,
+    /// Uncompressed tar (`.tar`).
+    Tar,
+    /// A zip archive (`.zip`), unpacked with `unzip`.
+    Zip,
+    /// Not an archive: the download is the program itself.
+    Binary,
+}
+
+impl ArchiveFormat {
+    /// The name a spec writes, e.g. `tar-gz`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArchiveFormat::TarGz => "tar-gz",
+            ArchiveFormat::TarBz2 => "tar-bz2",
+            ArchiveFormat::TarXz => "tar-xz",
+            ArchiveFormat::TarZst => "tar-zst",
+            ArchiveFormat::Tar => "tar",
+            ArchiveFormat::Zip => "zip",
+            ArchiveFormat::Binary => "binary",
+        }
+    }
+
+    /// The format a URL's ending names, if it names one.
+    pub fn from_url(url: &str) -> Option<ArchiveFormat> {
+        let path = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .to_ascii_lowercase();
+        [
+            (".tar.gz", ArchiveFormat::TarGz),
+            (".tgz", ArchiveFormat::TarGz),
+            (".tar.bz2", ArchiveFormat::TarBz2),
+            (".tbz2", ArchiveFormat::TarBz2),
+            (".tar.xz", ArchiveFormat::TarXz),
+            (".txz", ArchiveFormat::TarXz),
+            (".tar.zst", ArchiveFormat::TarZst),
+            (".tzst", ArchiveFormat::TarZst),
+            (".tar", ArchiveFormat::Tar),
+            (".zip", ArchiveFormat::Zip),
+        ]
+        .into_iter()
+        .find(|(end, _)| path.ends_with(end))
+        .map(|(_, f)| f)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -173,6 +173,8 @@ pub struct Download {
 pub enum Install {
     Archive {
         download: Download,
+        /// `tar-gz`, `zip`, `binary`, …: picks the unpacking command.
+        format: crate::model::ArchiveFormat,
         dest: String,
         strip_components: u32,
         /// Absolute paths made executable.
@@ -736,6 +738,13 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
     let source = tool.sources.get(arch);
     let install = match source {
         Some(Source::Archive(a)) => Install::Archive {
+            // Validation refuses a URL whose format cannot be told; tar then reads it itself.
+            format: a
+                .format
+                .or_else(|| {
+                    crate::model::ArchiveFormat::from_url(&a.url.replace("{{version}}", &version))
+                })
+                .unwrap_or(crate::model::ArchiveFormat::Tar),
             download: download(
                 &tool.name,
                 &a.url,

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Ctx;
 use crate::diag::{Diagnostic, Label, did_you_mean};
-use crate::model::{Arch, Provider, Source, Spec, Tool};
+use crate::model::{Arch, ArchiveFormat, Provider, Source, Spec, Tool};
 
 /// Every tool rule, in report order.
 pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
@@ -566,6 +566,53 @@ pub(super) fn source_rules(
         Source::Archive(a) => {
             check_url(tool, arch, &a.url, p, cx);
             check_sha(tool, &a.sha256, &a.unverified_reason, p, cx);
+            let version = tool.version.as_deref().unwrap_or_default();
+            let format = a
+                .format
+                .or_else(|| ArchiveFormat::from_url(&a.url.replace("{{version}}", version)));
+            match format {
+                None => cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::invalid-value",
+                        format!("the URL of `{}` does not say what it downloads", tool.name),
+                    )
+                    .with_label(cx.at_value(&format!("{p}/url"), "no archive ending"))
+                    .with_help(
+                        "set `format:` (tar-gz, tar-bz2, tar-xz, tar-zst, tar, zip or binary)",
+                    ),
+                ),
+                Some(f @ (ArchiveFormat::Zip | ArchiveFormat::Binary))
+                    if a.strip_components > 0 =>
+                {
+                    cx.out.push(
+                        Diagnostic::error(
+                            "qmspec::invalid-value",
+                            format!(
+                                "`strip-components` works on tar archives, not on `{}` downloads",
+                                f.name()
+                            ),
+                        )
+                        .with_label(cx.at_value(&format!("{p}/strip-components"), "tar only"))
+                        .with_help(
+                            "remove `strip-components`, and name the executables with their folder",
+                        ),
+                    );
+                }
+                Some(ArchiveFormat::Binary) if a.executables.is_empty() => cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::missing-key",
+                        format!(
+                            "the binary download of `{}` has no name in the image",
+                            tool.name
+                        ),
+                    )
+                    .with_label(cx.at_key(p, "needs `executables`"))
+                    .with_help(
+                        "add `executables: [NAME]`: the download is installed as `dest/NAME`",
+                    ),
+                ),
+                _ => {}
+            }
             // Each executable is one file under `dest`, named as it is unpacked.
             for (j, e) in a.executables.iter().enumerate() {
                 if e.starts_with('/')

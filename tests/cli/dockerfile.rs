@@ -757,3 +757,48 @@ fn bash_is_asked_for_only_by_pipes() {
         }
     }
 }
+
+/// Each archive format is unpacked by its own command, read from the URL's ending or given as
+/// `format`; a binary download is installed under its executable's name.
+#[test]
+fn each_archive_format_is_unpacked_by_its_command() {
+    let sha = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+    let mut tools = String::from("tools:\n");
+    for (name, ending, extra) in [
+        ("tgz", ".tgz", ""),
+        ("gz", ".tar.gz", ", strip-components: 1"),
+        ("bz2", ".tar.bz2", ""),
+        ("xz", ".tar.xz", ""),
+        ("zst", ".tar.zst", ""),
+        ("plain", ".tar", ""),
+        ("zip", ".zip", ", executables: [bin/zip-tool]"),
+        ("bin", "", ", format: binary, executables: [bin-tool]"),
+        ("asked", "?download=1", ", format: tar-gz"),
+    ] {
+        tools.push_str(&format!(
+            "  - name: {name}\n    version: \"1\"\n    sources:\n      amd64: {{ kind: archive, url: \"https://example.org/{name}-{{{{version}}}}-x86_64{ending}\", sha256: {sha}, dest: /opt/{name}{extra} }}\n      arm64: {{ kind: none, reason: amd64 only }}\n"
+        ));
+    }
+    let spec = fixture("minimal.yaml").replacen("tools:\n", &tools, 1);
+    let dir = generated(&spec);
+    let file = dir.path().join("generated/Dockerfile.demo.amd64");
+    hadolint_clean(std::slice::from_ref(&file));
+    let text = std::fs::read_to_string(&file).expect("read");
+    let unpack: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" tar ") || l.contains("unzip") || l.contains(" mv "))
+        .map(str::trim)
+        .collect();
+    insta::assert_snapshot!(unpack.join("\n"), @r"
+    && tar -xzf /tmp/qmspec-tgz.download -C /opt/tgz \
+    && tar -xzf /tmp/qmspec-gz.download -C /opt/gz --strip-components=1 \
+    && tar -xjf /tmp/qmspec-bz2.download -C /opt/bz2 \
+    && tar -xJf /tmp/qmspec-xz.download -C /opt/xz \
+    && tar --zstd -xf /tmp/qmspec-zst.download -C /opt/zst \
+    && tar -xf /tmp/qmspec-plain.download -C /opt/plain \
+    && unzip -q /tmp/qmspec-zip.download -d /opt/zip \
+    && mv /tmp/qmspec-bin.download /opt/bin/bin-tool \
+    && tar -xzf /tmp/qmspec-asked.download -C /opt/asked \
+    && tar -xzf /tmp/qmspec-hello.download -C /opt/hello \
+    ");
+}

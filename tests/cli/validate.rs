@@ -2243,6 +2243,78 @@ fn source_values() {
     "#);
 }
 
+#[test]
+fn archive_formats() {
+    let (code, report) = validate("archive-formats");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::invalid-value
+
+      × the URL of `mystery` does not say what it downloads
+        ╭─[tests/fixtures/validate/archive-formats.yaml:26:36]
+     25 │     sources:
+     26 │       amd64: { kind: archive, url: "https://example.org/mystery-{{version}}-x86_64", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/mystery }
+        ·                                    ────────────────────────┬───────────────────────
+        ·                                                            ╰── no archive ending
+     27 │       arm64: { kind: none, reason: amd64 only }
+        ╰────
+      help: set `format:` (tar-gz, tar-bz2, tar-xz, tar-zst, tar, zip or binary)
+    qmspec::opted-out
+
+      ⚠ tool `mystery` is not installed on arm64: amd64 only
+        ╭─[tests/fixtures/validate/archive-formats.yaml:27:7]
+     26 │       amd64: { kind: archive, url: "https://example.org/mystery-{{version}}-x86_64", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/mystery }
+     27 │       arm64: { kind: none, reason: amd64 only }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     28 │   - name: zipped
+        ╰────
+    qmspec::invalid-value
+
+      × `strip-components` works on tar archives, not on `zip` downloads
+        ╭─[tests/fixtures/validate/archive-formats.yaml:31:200]
+     30 │     sources:
+     31 │       amd64: { kind: archive, url: "https://example.org/zipped-{{version}}-x86_64.zip", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/zipped, strip-components: 1 }
+        ·                                                                                                                                                                                                        ┬
+        ·                                                                                                                                                                                                        ╰── tar only
+     32 │       arm64: { kind: none, reason: amd64 only }
+        ╰────
+      help: remove `strip-components`, and name the executables with their folder
+    qmspec::opted-out
+
+      ⚠ tool `zipped` is not installed on arm64: amd64 only
+        ╭─[tests/fixtures/validate/archive-formats.yaml:32:7]
+     31 │       amd64: { kind: archive, url: "https://example.org/zipped-{{version}}-x86_64.zip", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/zipped, strip-components: 1 }
+     32 │       arm64: { kind: none, reason: amd64 only }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     33 │   - name: single
+        ╰────
+    qmspec::missing-key
+
+      × the binary download of `single` has no name in the image
+        ╭─[tests/fixtures/validate/archive-formats.yaml:36:7]
+     35 │     sources:
+     36 │       amd64: { kind: archive, format: binary, url: "https://example.org/single-{{version}}-x86_64", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/single/bin }
+        ·       ──┬──
+        ·         ╰── needs `executables`
+     37 │       arm64: { kind: none, reason: amd64 only }
+        ╰────
+      help: add `executables: [NAME]`: the download is installed as `dest/NAME`
+    qmspec::opted-out
+
+      ⚠ tool `single` is not installed on arm64: amd64 only
+        ╭─[tests/fixtures/validate/archive-formats.yaml:37:7]
+     36 │       amd64: { kind: archive, format: binary, url: "https://example.org/single-{{version}}-x86_64", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/single/bin }
+     37 │       arm64: { kind: none, reason: amd64 only }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     38 │   - name: hello
+        ╰────
+    tests/fixtures/validate/archive-formats.yaml: invalid (3 errors, 3 warnings)
+    "#);
+}
+
 /// Every code a user can meet has a fixture whose full report is an inline snapshot here or
 /// in another suite: the registry (`src/codes.rs`) lists the codes, the snapshots prove each
 /// one is raised, with its message, span and help, by a real spec or repository.
