@@ -536,3 +536,85 @@ fn a_multi_stage_uv_image_builds_and_runs_as_its_own_user() {
     assert_eq!(health["Interval"], 30_000_000_000_u64);
     remove_image(tag);
 }
+
+/// A zip archive and a bare binary, served on 127.0.0.1 and checked by sha256: each unpacked by
+/// its own command (`unzip`, a move), made executable, and run by the validation script.
+#[test]
+fn zip_and_binary_downloads_build_and_run() {
+    let server = Server::start();
+    let scratch = tempfile::tempdir().expect("tmp");
+    let script = scratch.path().join("tool");
+    std::fs::write(&script, "#!/bin/sh\necho \"zipped tool $1\"\n").expect("write");
+    let zip = scratch.path().join("tool.zip");
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.write(sys.argv[2], 'bin/zt')",
+            zip.to_str().expect("utf8"),
+            script.to_str().expect("utf8"),
+        ])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let zip = std::fs::read(&zip).expect("read");
+    let binary = b"#!/bin/sh\necho \"bare tool\"\n".to_vec();
+    server.serve("/zt-2.0-linux-x86_64.zip", zip.clone());
+    server.serve("/bt-3.1-linux-x86_64", binary.clone());
+    let spec = format!(
+        r#"name: e2e-formats
+owner: example
+validation-script: generated/validate-formats.sh
+platforms:
+  amd64:
+    base: {{ image: localhost/qmspec-debian, tag: bookworm-amd64, unpinned-reason: made by the test set-up }}
+    runner: ubuntu-latest
+    dockerfile: generated/Dockerfile.formats.amd64
+apt:
+  packages: [ca-certificates, unzip, wget]
+  unpinned-reason: the test base image is a fresh debootstrap
+tools:
+  - name: zt
+    version: "2.0"
+    check: zt --version | grep -qx 'zipped tool --version'
+    sources:
+      amd64: {{ kind: archive, url: "http://127.0.0.1:{port}/zt-{{{{version}}}}-linux-x86_64.zip", sha256: {zip_sha}, dest: /opt/zt, executables: [bin/zt], path: [/opt/zt/bin] }}
+  - name: bt
+    version: "3.1"
+    check: bt | grep -qx 'bare tool'
+    sources:
+      amd64: {{ kind: archive, format: binary, url: "http://127.0.0.1:{port}/bt-{{{{version}}}}-linux-x86_64", sha256: {bin_sha}, dest: /opt/bt, executables: [bt], path: [/opt/bt] }}
+ci:
+  workflow: generated/publish-formats.yml
+"#,
+        port = server.port,
+        zip_sha = sha256_hex(&zip),
+        bin_sha = sha256_hex(&binary),
+    );
+    let dir = crate::support::repo_with_spec(&spec);
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    std::fs::write(
+        dir.path().join("pip.conf"),
+        "[global]\ncert = /run/qmspec-host-ca.crt\n",
+    )
+    .expect("write");
+    let tag = format!("localhost/qmspec-formats:amd64-{}", server.port);
+    let out = build(
+        dir.path(),
+        "generated/Dockerfile.formats.amd64",
+        &tag,
+        "linux/amd64",
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "build failed:\n{log}");
+    assert!(
+        log.contains("unzip -q /tmp/qmspec-zt.download -d /opt/zt"),
+        "{log}"
+    );
+    let out = podman_run(&tag, "linux/amd64", &["/usr/local/bin/validate-formats.sh"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "PASS zt\nPASS bt\nall 2 checks passed on amd64\n"
+    );
+    remove_image(&tag);
+}
