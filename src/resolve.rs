@@ -646,7 +646,7 @@ fn resolve_platform(
             let t = &spec.tools[*i];
             t.check.as_ref().map(|c| ResolvedCheck {
                 name: t.name.clone(),
-                run: c.clone(),
+                run: c.replace("{{version}}", t.version.as_deref().unwrap_or_default()),
             })
         })
         .collect();
@@ -733,6 +733,9 @@ fn download(tool: &str, url: &str, sha: &str, reason: &Option<String>, version: 
 fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
     let tool = &spec.tools[i];
     let version = tool.version.clone().unwrap_or_default();
+    // `{{version}}` is replaced in every field of a tool that may carry it (the rules refuse
+    // it everywhere else).
+    let expand = |s: &str| s.replace("{{version}}", &version);
     let mut path: Vec<String> = Vec::new();
     // `install_order` keeps only tools with a source on `arch`.
     let source = tool.sources.get(arch);
@@ -752,17 +755,17 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
                 &a.unverified_reason,
                 &version,
             ),
-            dest: a.dest.clone(),
+            dest: expand(&a.dest),
             strip_components: a.strip_components,
             executables: a
                 .executables
                 .iter()
                 .map(|e| {
-                    format!(
+                    expand(&format!(
                         "{}/{}",
                         a.dest.trim_end_matches('/'),
                         e.trim_start_matches('/')
-                    )
+                    ))
                 })
                 .collect(),
         },
@@ -774,7 +777,7 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
                 &s.unverified_reason,
                 &version,
             ),
-            prefix: s.prefix.clone(),
+            prefix: expand(&s.prefix),
         },
         Some(Source::Conda(c)) => {
             let pkg = c.package.clone().unwrap_or_else(|| tool.name.clone());
@@ -788,10 +791,10 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
         Some(Source::Pip(p)) => {
             let pkg = p.package.clone().unwrap_or_else(|| tool.name.clone());
             let name = pkg.split("==").next().unwrap_or(&pkg).to_string();
-            path.push(format!("{}/bin", p.prefix.trim_end_matches('/')));
+            path.push(expand(&format!("{}/bin", p.prefix.trim_end_matches('/'))));
             Install::Pip {
                 python: python_for(spec, &p.via, arch),
-                venv: p.prefix.clone(),
+                venv: expand(&p.prefix),
                 packages: vec![format!("{name}=={version}")],
             }
         }
@@ -813,13 +816,13 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
     let mut env: Vec<(String, String)> = tool
         .env
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.clone(), expand(v)))
         .collect();
     if let Some(e) = source_env {
-        env.extend(e.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.extend(e.iter().map(|(k, v)| (k.clone(), expand(v))));
     }
-    path.extend(tool.path.iter().cloned());
-    path.extend(source_path.iter().cloned());
+    path.extend(tool.path.iter().map(|p| expand(p)));
+    path.extend(source_path.iter().map(|p| expand(p)));
     path.dedup();
     ResolvedTool {
         name: tool.name.clone(),

@@ -353,10 +353,82 @@ fn path_problem(value: &str) -> Option<&'static str> {
     }
 }
 
+/// The names of the `{{name}}` placeholders in a value (a name: letters, digits, `_`, with
+/// optional blanks inside the braces). Other braces (`{"a":{"b":1}}`, `${{ github.x }}`) are
+/// text.
+fn placeholders(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = v;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        let name = after[..end].trim();
+        if !name.is_empty()
+            && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            // `${{ x }}` is a GitHub expression, reported on its own.
+            && !rest[..start].ends_with('$')
+        {
+            out.push(name);
+        }
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+/// Whether a field may carry `{{version}}`: a tool's URLs (checked with their own rule),
+/// install paths, executables, `PATH` entries, environment values and check.
+fn carries_version(pointer: &str) -> bool {
+    let segs: Vec<&str> = pointer.split('/').skip(1).collect();
+    match segs.as_slice() {
+        ["tools", _, "check"] | ["tools", _, "path", _] | ["tools", _, "env", _] => true,
+        ["tools", _, "sources", _, field, ..] => {
+            matches!(
+                *field,
+                "url" | "dest" | "prefix" | "executables" | "path" | "env"
+            )
+        }
+        _ => false,
+    }
+}
+
+/// A `{{…}}` in a value: `{{version}}` where the field carries it, nothing else anywhere.
+/// Reports a misplaced placeholder; `true` when it did.
+fn placeholder(p: &str, route: &str, v: &str, cx: &mut Ctx<'_>) -> bool {
+    let only_version = placeholders(v).iter().all(|name| *name == "version");
+    if carries_version(p) {
+        // URLs have their own rule, which names the tool.
+        if only_version || p.ends_with("/url") {
+            return false;
+        }
+    }
+    let (message, help) = if only_version {
+        (
+            format!("{route} holds `{{{{version}}}}`, which is replaced only in a tool's fields"),
+            "write the value out, or move it into a tool (`url`, `dest`, `prefix`, `executables`, `path`, `env`, `check`)",
+        )
+    } else {
+        (
+            format!("{route} holds a placeholder other than `{{{{version}}}}`"),
+            "only `{{version}}` is replaced: write the rest out",
+        )
+    };
+    cx.out.push(
+        Diagnostic::error("qmspec::unknown-placeholder", message)
+            .with_label(cx.at_value(p, "not replaced here"))
+            .with_help(help),
+    );
+    true
+}
+
 /// Whether a value of this use can have any problem: free text never does, and a value of
 /// plain characters only when it must be absolute (image paths) or relative (context paths).
 fn may_have_problem(use_: Use, v: &str) -> bool {
     let plain = |c: char| c.is_ascii_alphanumeric() || "._/+@%=~-".contains(c);
+    // A placeholder is checked in every field, free text too: nothing there replaces it.
+    if !placeholders(v).is_empty() {
+        return true;
+    }
     match use_ {
         Use::Text => false,
         Use::Word => !v.chars().all(plain) || v.starts_with('-'),
@@ -383,6 +455,18 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
     );
     for (p, use_, v) in found {
         let route = crate::schema::route(&p);
+        // A value that carries `{{version}}` is checked as it will read (`0` standing in for
+        // the version, which is checked on its own field).
+        let expanded;
+        let v = if !placeholders(v).is_empty() {
+            if placeholder(&p, &route, v, cx) {
+                continue;
+            }
+            expanded = v.replace("{{version}}", "0");
+            expanded.as_str()
+        } else {
+            v
+        };
         let problem = match use_ {
             Use::Text => None,
             Use::Word => shell_problem(v),
@@ -474,6 +558,18 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_names_in_double_braces() {
+        assert_eq!(
+            placeholders("x-{{version}}-{{ arch }}"),
+            ["version", "arch"]
+        );
+        assert_eq!(placeholders(r#"{"a":{"b":1}}"#), Vec::<&str>::new());
+        assert_eq!(placeholders("${{ github.x }}"), Vec::<&str>::new());
+        assert_eq!(placeholders("${{ x }} {{version}}"), ["version"]);
+        assert_eq!(placeholders("{{ }} {{1a}} {{a"), Vec::<&str>::new());
+    }
 
     /// Every free-text string field declares its use: a string field without a declaration
     /// must be one the schema already pins down (a pattern or a fixed set of values), so the

@@ -802,3 +802,32 @@ fn each_archive_format_is_unpacked_by_its_command() {
     && tar -xzf /tmp/qmspec-hello.download -C /opt/hello \
     ");
 }
+
+/// `{{version}}` is replaced in a tool's install paths, executables, `PATH`, environment and
+/// check, not only in its URL.
+#[test]
+fn the_version_is_replaced_in_every_field_of_a_tool() {
+    let spec = fixture("minimal.yaml")
+        .replacen(
+            "        dest: /opt/hello\n        path: [/opt/hello]\n",
+            "        dest: /opt/hello-{{version}}\n        executables: [\"bin/hello-{{version}}\"]\n        path: [\"/opt/hello-{{version}}/bin\"]\n        env: { HELLO_HOME: \"/opt/hello-{{version}}\" }\n",
+            1,
+        )
+        .replacen("    check: hello --version", "    check: hello --version | grep -q {{version}}", 1);
+    assert!(spec.contains("dest: /opt/hello-{{version}}"));
+    let dir = generated(&spec);
+    let amd64 =
+        std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.amd64")).expect("read");
+    assert!(!amd64.contains("{{"), "{amd64}");
+    for want in [
+        "mkdir -p /opt/hello-2.12",
+        "chmod 0755 /opt/hello-2.12/bin/hello-2.12",
+        "ENV HELLO_HOME=\"/opt/hello-2.12\"",
+        "ENV PATH=\"/opt/hello-2.12/bin:${PATH}\"",
+    ] {
+        assert!(amd64.contains(want), "{want} missing:\n{amd64}");
+    }
+    let script =
+        std::fs::read_to_string(dir.path().join("generated/validate-demo.sh")).expect("read");
+    assert!(script.contains("grep -q 2.12"), "{script}");
+}

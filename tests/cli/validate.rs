@@ -2315,6 +2315,50 @@ fn archive_formats() {
     "#);
 }
 
+#[test]
+fn version_placeholders() {
+    let (code, report) = validate("version-placeholders");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unknown-placeholder
+
+      × `labels.org.example.version` holds `{{version}}`, which is replaced only in a tool's fields
+       ╭─[tests/fixtures/validate/version-placeholders.yaml:5:24]
+     4 │ labels:
+     5 │   org.example.version: "{{version}}"
+       ·                        ──────┬──────
+       ·                              ╰── not replaced here
+     6 │ validation-script: generated/validate-demo.sh
+       ╰────
+      help: write the value out, or move it into a tool (`url`, `dest`, `prefix`, `executables`,
+            `path`, `env`, `check`)
+    qmspec::unknown-placeholder
+
+      × `app.command[3]` holds a placeholder other than `{{version}}`
+        ╭─[tests/fixtures/validate/version-placeholders.yaml:46:32]
+     45 │   python: { via: system, venv: /app/.venv }
+     46 │   command: [python3, -m, demo, "{{arch}}"]
+        ·                                ─────┬────
+        ·                                     ╰── not replaced here
+     47 │   data-dirs: ["/data/{{version}}"]
+        ╰────
+      help: only `{{version}}` is replaced: write the rest out
+    qmspec::unknown-placeholder
+
+      × `app.data-dirs[0]` holds `{{version}}`, which is replaced only in a tool's fields
+        ╭─[tests/fixtures/validate/version-placeholders.yaml:47:15]
+     46 │   command: [python3, -m, demo, "{{arch}}"]
+     47 │   data-dirs: ["/data/{{version}}"]
+        ·               ─────────┬─────────
+        ·                        ╰── not replaced here
+     48 │ ci:
+        ╰────
+      help: write the value out, or move it into a tool (`url`, `dest`, `prefix`, `executables`,
+            `path`, `env`, `check`)
+    tests/fixtures/validate/version-placeholders.yaml: invalid (3 errors, 0 warnings)
+    "#);
+}
+
 /// Every code a user can meet has a fixture whose full report is an inline snapshot here or
 /// in another suite: the registry (`src/codes.rs`) lists the codes, the snapshots prove each
 /// one is raised, with its message, span and help, by a real spec or repository.
