@@ -376,6 +376,17 @@ fn placeholders(v: &str) -> Vec<&str> {
     out
 }
 
+/// Whether a value holds a placeholder the walk must look at: any `{{name}}` in a field that
+/// reaches a shell line or an instruction; in free text (labels, comments) only `{{version}}`,
+/// which a user means to be replaced; other braces there are just text.
+fn misplaced(use_: Use, v: &str) -> bool {
+    let names = placeholders(v);
+    match use_ {
+        Use::Text => names.contains(&"version"),
+        _ => !names.is_empty(),
+    }
+}
+
 /// Whether a field may carry `{{version}}`: a tool's URLs (checked with their own rule),
 /// install paths, executables, `PATH` entries, environment values and check.
 fn carries_version(pointer: &str) -> bool {
@@ -425,8 +436,7 @@ fn placeholder(p: &str, route: &str, v: &str, cx: &mut Ctx<'_>) -> bool {
 /// plain characters only when it must be absolute (image paths) or relative (context paths).
 fn may_have_problem(use_: Use, v: &str) -> bool {
     let plain = |c: char| c.is_ascii_alphanumeric() || "._/+@%=~-".contains(c);
-    // A placeholder is checked in every field, free text too: nothing there replaces it.
-    if !placeholders(v).is_empty() {
+    if misplaced(use_, v) {
         return true;
     }
     match use_ {
@@ -458,7 +468,7 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
         // A value that carries `{{version}}` is checked as it will read (`0` standing in for
         // the version, which is checked on its own field).
         let expanded;
-        let v = if !placeholders(v).is_empty() {
+        let v = if misplaced(use_, v) {
             if placeholder(&p, &route, v, cx) {
                 continue;
             }

@@ -2323,35 +2323,35 @@ fn version_placeholders() {
     qmspec::unknown-placeholder
 
       × `labels.org.example.version` holds `{{version}}`, which is replaced only in a tool's fields
-       ╭─[tests/fixtures/validate/version-placeholders.yaml:5:24]
-     4 │ labels:
-     5 │   org.example.version: "{{version}}"
+       ╭─[tests/fixtures/validate/version-placeholders.yaml:6:24]
+     5 │ labels:
+     6 │   org.example.version: "{{version}}"
        ·                        ──────┬──────
        ·                              ╰── not replaced here
-     6 │ validation-script: generated/validate-demo.sh
+     7 │ validation-script: generated/validate-demo.sh
        ╰────
       help: write the value out, or move it into a tool (`url`, `dest`, `prefix`, `executables`,
             `path`, `env`, `check`)
     qmspec::unknown-placeholder
 
-      × `app.command[3]` holds a placeholder other than `{{version}}`
-        ╭─[tests/fixtures/validate/version-placeholders.yaml:46:32]
-     45 │   python: { via: system, venv: /app/.venv }
-     46 │   command: [python3, -m, demo, "{{arch}}"]
-        ·                                ─────┬────
-        ·                                     ╰── not replaced here
-     47 │   data-dirs: ["/data/{{version}}"]
+      × `app.volumes[0]` holds a placeholder other than `{{version}}`
+        ╭─[tests/fixtures/validate/version-placeholders.yaml:48:13]
+     47 │   command: [python3, -m, demo, "{{not-a-placeholder}} in text"]
+     48 │   volumes: ["/data/{{arch}}"]
+        ·             ────────┬───────
+        ·                     ╰── not replaced here
+     49 │   data-dirs: ["/data/{{version}}"]
         ╰────
       help: only `{{version}}` is replaced: write the rest out
     qmspec::unknown-placeholder
 
       × `app.data-dirs[0]` holds `{{version}}`, which is replaced only in a tool's fields
-        ╭─[tests/fixtures/validate/version-placeholders.yaml:47:15]
-     46 │   command: [python3, -m, demo, "{{arch}}"]
-     47 │   data-dirs: ["/data/{{version}}"]
+        ╭─[tests/fixtures/validate/version-placeholders.yaml:49:15]
+     48 │   volumes: ["/data/{{arch}}"]
+     49 │   data-dirs: ["/data/{{version}}"]
         ·               ─────────┬─────────
         ·                        ╰── not replaced here
-     48 │ ci:
+     50 │ ci:
         ╰────
       help: write the value out, or move it into a tool (`url`, `dest`, `prefix`, `executables`,
             `path`, `env`, `check`)
