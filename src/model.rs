@@ -459,6 +459,14 @@ pub struct ArchiveSource {
     pub path: Vec<String>,
 }
 
+impl ArchiveSource {
+    /// The format of the download for a tool version: as given, or read from the URL's ending.
+    pub fn format_for(&self, version: &str) -> Option<ArchiveFormat> {
+        self.format
+            .or_else(|| ArchiveFormat::from_url(&self.url.replace("{{version}}", version)))
+    }
+}
+
 /// The format of a downloaded release, which decides the command that unpacks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

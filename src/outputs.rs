@@ -14,13 +14,16 @@ use crate::resolve::{Resolved, ResolvedApp, ResolvedCi, ResolvedPlatform, Script
 /// The specs a shared output is assembled from, each resolved and as written.
 pub type Members<'a> = [(&'a Resolved, &'a Spec)];
 
+/// How a shared output's context is built from the specs naming it.
+pub type SharedContext = fn(&Members<'_>) -> Result<Value, String>;
+
 /// Who an output belongs to.
 pub enum Scope {
     /// One file per path of one spec; its stamp names that spec.
     Spec(fn(&Resolved, &str) -> Value),
     /// One file per path, assembled from every spec that names the path (the publish
     /// workflow); its stamp names all of them.
-    Shared(fn(&Members<'_>) -> Result<Value, String>),
+    Shared(SharedContext),
 }
 
 /// One kind of generated file.

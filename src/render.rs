@@ -7,7 +7,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior};
 use sha2::{Digest, Sha256};
 
-use crate::outputs::{OUTPUTS, OutputKind, Scope};
+use crate::outputs::{OUTPUTS, OutputKind, Scope, SharedContext};
 use crate::resolve::Resolved;
 
 /// Every template and partial, embedded. A source kind's partial is `install/<kind>.j2`, a
@@ -587,12 +587,13 @@ fn render_with(
 /// from the valid specs that name its path, in spec order.
 pub fn render_shared(specs: &[(String, &crate::model::Spec)]) -> Result<Vec<Output>, RenderError> {
     let env = shared_environment()?;
-    // Every shared file: its kind, path, key and the specs naming it, in path order.
-    let mut groups: Vec<(&OutputKind, String, String, Vec<usize>)> = Vec::new();
+    // Every shared file: its kind, context, path, key and the specs naming it, in path order.
+    type Group<'k> = (&'k OutputKind, SharedContext, String, String, Vec<usize>);
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for kind in &OUTPUTS {
-        if !matches!(kind.scope, Scope::Shared(_)) {
+        let Scope::Shared(context) = kind.scope else {
             continue;
-        }
+        };
         let mut by_path: std::collections::BTreeMap<String, (String, Vec<usize>)> =
             Default::default();
         for (i, (_, spec)) in specs.iter().enumerate() {
@@ -608,16 +609,10 @@ pub fn render_shared(specs: &[(String, &crate::model::Spec)]) -> Result<Vec<Outp
         groups.extend(
             by_path
                 .into_iter()
-                .map(|(path, (key, members))| (kind, path, key, members)),
+                .map(|(path, (key, members))| (kind, context, path, key, members)),
         );
     }
-    let one = |(kind, path, key, members): &(&OutputKind, String, String, Vec<usize>)| {
-        let Scope::Shared(context) = kind.scope else {
-            return Err(RenderError::Shared {
-                path: path.clone(),
-                message: "not a shared output".into(),
-            });
-        };
+    let one = |(kind, context, path, key, members): &Group<'_>| {
         let resolved: Vec<Resolved> = members
             .iter()
             .map(|&i| crate::resolve::resolve(specs[i].1, &specs[i].0))

@@ -743,10 +743,7 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
         Some(Source::Archive(a)) => Install::Archive {
             // Validation refuses a URL whose format cannot be told; tar then reads it itself.
             format: a
-                .format
-                .or_else(|| {
-                    crate::model::ArchiveFormat::from_url(&a.url.replace("{{version}}", &version))
-                })
+                .format_for(&version)
                 .unwrap_or(crate::model::ArchiveFormat::Tar),
             download: download(
                 &tool.name,

@@ -352,16 +352,9 @@ fn user(spec: &Spec, cx: &mut Ctx<'_>) {
         );
     }
     let owner = app.user.as_ref().is_some_and(|u| !u.is_root());
-    let chowned = app
-        .copy
-        .iter()
-        .map(|c| ("copy", c))
-        .chain(app.scripts.iter().map(|c| ("scripts", c)));
     if !owner {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for (list, c) in chowned {
-            let j = counts.entry(list).or_default();
-            if c.chown {
+        for (list, items) in [("copy", &app.copy), ("scripts", &app.scripts)] {
+            for (j, _) in items.iter().enumerate().filter(|(_, c)| c.chown) {
                 cx.out.push(
                     Diagnostic::error(
                         "qmspec::missing-user",
@@ -371,7 +364,6 @@ fn user(spec: &Spec, cx: &mut Ctx<'_>) {
                     .with_help("add `app.user`, or remove `chown`"),
                 );
             }
-            *j += 1;
         }
     }
 }

@@ -567,10 +567,7 @@ pub(super) fn source_rules(
             check_url(tool, arch, &a.url, p, cx);
             check_sha(tool, &a.sha256, &a.unverified_reason, p, cx);
             let version = tool.version.as_deref().unwrap_or_default();
-            let format = a
-                .format
-                .or_else(|| ArchiveFormat::from_url(&a.url.replace("{{version}}", version)));
-            match format {
+            match a.format_for(version) {
                 None => cx.out.push(
                     Diagnostic::error(
                         "qmspec::invalid-value",
