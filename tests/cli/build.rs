@@ -457,6 +457,17 @@ ci:
 
 #[test]
 fn a_multi_stage_uv_image_builds_and_runs_as_its_own_user() {
+    // The uv builder base is made by the set-up; without it the build would fail on a pull.
+    let base = "localhost/qmspec-uv:bookworm-amd64";
+    let exists = run(
+        "podman",
+        &["image".into(), "exists".into(), base.into()],
+        Path::new("."),
+    );
+    assert!(
+        exists.status.success(),
+        "{base} is missing: run `bash tests/setup.sh`"
+    );
     let dir = crate::support::repo_with_spec(&uv_spec());
     let project = crate::support::root().join("tests/fixtures/uv-app");
     for f in [
