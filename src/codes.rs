@@ -259,6 +259,21 @@ pub const CODES: &[Code] = &[
         "name an installer tool (or a capability it provides), or `system`",
     ),
     spec(
+        "qmspec::missing-command",
+        "a generated line calls a command the image does not have at that point",
+        "install it first (a package or a tool), or list it in the base's `provides`",
+    ),
+    spec(
+        "qmspec::pipe-without-pipefail",
+        "a spec command pipes in a shell without `pipefail`",
+        "write the steps through a file, or use a bash base",
+    ),
+    spec(
+        "qmspec::unchecked-url",
+        "a spec command fetches a URL no checksum covers",
+        "list the URL under the source's `downloads:` with its sha256",
+    ),
+    spec(
         "qmspec::ambiguous-provider",
         "several tools provide what `via` names on a platform",
         "name the tool itself",

@@ -14,4 +14,5 @@ pub mod repo;
 pub mod resolve;
 pub mod rules;
 pub mod schema;
+pub mod toolbox;
 pub mod yaml;

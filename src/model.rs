@@ -257,6 +257,121 @@ pub struct BaseImage {
     /// install packages and tools (`USER root`), and the app's `user` decides the final user.
     #[serde(default)]
     pub runs_as: RunsAs,
+    /// The kind of system the image is: decides the shell `RUN` lines use, the commands qmspec
+    /// may count on (see `provides`) and how users are created. `micromamba` is
+    /// `mambaorg/micromamba`: its own shell wrapper and `$MAMBA_USER` are kept.
+    #[serde(default)]
+    pub family: Family,
+    /// The shell generated `RUN` lines are written for: `bash` (with `pipefail`), POSIX `sh`,
+    /// or `keep` (the base image's own `SHELL`, left as it is). Defaults to the family's.
+    #[serde(default)]
+    pub shell: Option<Shell>,
+    /// Commands the base image has beyond its family's defaults, e.g. `[wget, unzip, python3]`.
+    /// qmspec refuses a spec whose generated lines call a command that neither the base nor
+    /// an earlier install provides.
+    #[serde(default)]
+    #[schemars(extend("items" = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._+-]*$"}, "examples" = [["wget", "unzip"]], "x-qmspec-use" = "word"))]
+    pub provides: Vec<String>,
+}
+
+/// The kind of system a base image is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Debian and images built on it (`debian`, `python:*-slim`): bash, apt-get, tar, gzip,
+    /// sha256sum, useradd. No wget, curl, unzip, xz, bzip2, zstd or python3 unless listed.
+    #[default]
+    Debian,
+    /// Ubuntu: the same defaults as Debian.
+    Ubuntu,
+    /// Alpine: busybox `sh`, wget, tar, gzip, bzip2, xz, unzip, sha256sum, adduser; no bash
+    /// and no apt-get.
+    Alpine,
+    /// A busybox image: `sh`, wget, tar, gzip, bzip2, xz, unzip, sha256sum, adduser.
+    Busybox,
+    /// `mambaorg/micromamba` (Debian inside): micromamba, its shell wrapper that activates the
+    /// environment when `MAMBA_DOCKERFILE_ACTIVATE=1`, and its user `$MAMBA_USER`.
+    Micromamba,
+    /// Anything else: only `sh` and what `provides` lists.
+    Other,
+}
+
+/// The shell generated `RUN` lines are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shell {
+    /// `/bin/bash` with `pipefail`, `-e` and `-u` (set with `SHELL` when spec commands run).
+    Bash,
+    /// POSIX `/bin/sh`: no `SHELL` line; spec commands may not use pipes (no `pipefail`).
+    Sh,
+    /// The base image's own `SHELL`, kept (micromamba's wrapper); written for POSIX `sh`.
+    Keep,
+}
+
+impl Family {
+    /// Commands every image of this family has, before anything is installed.
+    pub fn commands(self) -> &'static [&'static str] {
+        const DEBIAN: &[&str] = &[
+            "sh",
+            "bash",
+            "apt-get",
+            "tar",
+            "gzip",
+            "sha256sum",
+            "groupadd",
+            "useradd",
+        ];
+        const BUSYBOX: &[&str] = &[
+            "sh",
+            "wget",
+            "tar",
+            "gzip",
+            "bzip2",
+            "xz",
+            "unzip",
+            "sha256sum",
+            "addgroup",
+            "adduser",
+        ];
+        const MICROMAMBA: &[&str] = &[
+            "sh",
+            "bash",
+            "apt-get",
+            "tar",
+            "gzip",
+            "sha256sum",
+            "groupadd",
+            "useradd",
+            "micromamba",
+        ];
+        match self {
+            Family::Debian | Family::Ubuntu => DEBIAN,
+            Family::Alpine | Family::Busybox => BUSYBOX,
+            Family::Micromamba => MICROMAMBA,
+            Family::Other => &["sh"],
+        }
+    }
+
+    /// The shell `RUN` lines are written for when the spec does not say.
+    pub fn default_shell(self) -> Shell {
+        match self {
+            Family::Debian | Family::Ubuntu => Shell::Bash,
+            Family::Alpine | Family::Busybox | Family::Other => Shell::Sh,
+            Family::Micromamba => Shell::Keep,
+        }
+    }
+}
+
+impl BaseImage {
+    /// The shell this base's `RUN` lines are written for.
+    pub fn shell(&self) -> Shell {
+        self.shell.unwrap_or(self.family.default_shell())
+    }
+
+    /// Whether the base runs as another user than root (micromamba's always does).
+    pub fn non_root(&self) -> bool {
+        self.runs_as == RunsAs::NonRoot || self.family == Family::Micromamba
+    }
 }
 
 /// Who a base image runs as.
@@ -375,6 +490,10 @@ pub enum Source {
     /// A conda package, pinned to the tool's version.
     #[schemars(title = "conda: conda package")]
     Conda(CondaSource),
+    /// A conda environment file (its `pip:` part included) installed by micromamba, mamba or
+    /// conda into the base environment.
+    #[schemars(title = "conda-env: conda environment file")]
+    CondaEnv(CondaEnvSource),
     /// A PyPI package installed into its own virtual environment, pinned to the tool's version.
     #[schemars(title = "pip: Python package")]
     Pip(PipSource),
@@ -398,6 +517,7 @@ impl Source {
             Source::Archive(_) => "archive",
             Source::Installer(_) => "installer",
             Source::Conda(_) => "conda",
+            Source::CondaEnv(_) => "conda-env",
             Source::Pip(_) => "pip",
             Source::Apt(_) => "apt",
             Source::BaseImage(_) => "base-image",
@@ -405,10 +525,11 @@ impl Source {
             Source::None(_) => "none",
         }
     }
-    pub const KINDS: [&'static str; 8] = [
+    pub const KINDS: [&'static str; 9] = [
         "archive",
         "installer",
         "conda",
+        "conda-env",
         "pip",
         "apt",
         "base-image",
@@ -566,10 +687,38 @@ pub struct CondaSource {
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "conda-package"))]
     pub package: Option<String>,
-    /// Tool or capability (an `installer` on this platform) whose conda installs the package, or
-    /// `system` for the `conda` already on `PATH`.
-    #[schemars(extend("examples" = ["miniforge"], "x-qmspec-use" = "word"))]
+    /// What installs the package: a tool or capability that is an `installer` on this platform
+    /// (its `PREFIX/bin/conda`), `micromamba`, `mamba` or `conda` as the image has them, or
+    /// `system` for the one the base image has (micromamba on a micromamba base).
+    #[schemars(extend("examples" = ["miniforge", "micromamba"], "x-qmspec-use" = "word"))]
     pub via: String,
+    /// Environment variables for this platform's install only.
+    #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "env-value"))]
+    pub env: EnvMap,
+    /// `PATH` entries for this platform's install only.
+    #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "image-path"))]
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CondaEnvSource {
+    /// The environment file in the build context (`environment.yml`); it is bind-mounted for
+    /// the install, so it does not stay in the image.
+    #[schemars(extend("examples" = ["environment.yml"], "x-qmspec-use" = "context-path"))]
+    pub file: String,
+    /// What installs it: `micromamba`, `mamba` or `conda` as the image has them, a tool or
+    /// capability that is an `installer` on this platform, or `system` for the base's own.
+    #[serde(default = "default_via")]
+    #[schemars(extend("examples" = ["micromamba"], "x-qmspec-use" = "word"))]
+    pub via: String,
+    /// Prefix of the base environment, whose `bin` holds its `python`: defaults to the
+    /// installer's prefix, or `/opt/conda` (micromamba's `MAMBA_ROOT_PREFIX`).
+    #[serde(default)]
+    #[schemars(extend("examples" = ["/opt/conda"], "x-qmspec-use" = "image-path"))]
+    pub prefix: Option<String>,
     /// Environment variables for this platform's install only.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
@@ -640,9 +789,15 @@ pub struct BaseImageSource {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CommandsSource {
-    /// Shell commands run in order in one layer; the first failure stops the build.
+    /// Shell commands run in order in one layer; the first failure stops the build. A URL
+    /// here is refused: list it under `downloads`, where it is checked.
     #[schemars(extend("x-qmspec-use" = "command"))]
     pub run: Vec<String>,
+    /// Files downloaded and checked against their sha256 before `run`, which finds each at
+    /// its `file`.
+    #[serde(default)]
+    #[schemars(length(max = 16))]
+    pub downloads: Vec<CommandDownload>,
     /// Environment variables for this platform's install only.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
@@ -651,6 +806,25 @@ pub struct CommandsSource {
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
+}
+
+/// A file the commands of a `commands` source use, downloaded and checked first.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CommandDownload {
+    /// Download URL; `{{version}}` is replaced by the tool's version.
+    #[schemars(extend("x-qmspec-use" = "word"))]
+    pub url: String,
+    /// Expected sha256 of the download (64 hex digits), or `unverified`.
+    #[schemars(regex(pattern = "^([0-9a-f]{64}|unverified)$"))]
+    pub sha256: Sha256,
+    /// Why the download cannot be verified (required with `sha256: unverified`).
+    #[serde(default)]
+    #[schemars(extend("x-qmspec-use" = "text"))]
+    pub unverified_reason: Option<String>,
+    /// Absolute path the download is saved to in the image.
+    #[schemars(extend("examples" = ["/tmp/tool.tar.gz"], "x-qmspec-use" = "image-path"))]
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -731,9 +905,12 @@ pub struct AppPython {
     #[serde(default = "default_via")]
     #[schemars(extend("examples" = ["system"], "x-qmspec-use" = "word"))]
     pub via: String,
-    /// Directory of the virtual environment; its `bin` goes first on `PATH`.
+    /// Directory of the virtual environment; its `bin` goes first on `PATH`. Leave it out to
+    /// install into the environment `via` names (a `conda-env` tool or an `installer`), as
+    /// a conda image does.
+    #[serde(default)]
     #[schemars(extend("examples" = ["/app/.venv"], "x-qmspec-use" = "image-path"))]
-    pub venv: String,
+    pub venv: Option<String>,
     /// How dependencies and the project are installed; leave it out for an empty environment.
     #[serde(default)]
     pub install: Option<PythonInstall>,
@@ -1057,6 +1234,11 @@ impl Spec {
         }
         let found = self.tools_named(via, arch);
         match found.as_slice() {
+            // A conda program the image has (its presence is checked with the other commands),
+            // unless the spec names a tool or capability so: then it must be on this platform.
+            [] if crate::toolbox::CONDA_PROGRAMS.contains(&via) && !self.knows(via) => {
+                Provider::System
+            }
             [] => Provider::Missing,
             [i] => {
                 let tool = &self.tools[*i];

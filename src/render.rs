@@ -40,6 +40,15 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/install/download.j2"),
     ),
     (
+        "install/fetch.j2",
+        include_str!("templates/install/fetch.j2"),
+    ),
+    (
+        "install/conda-env.j2",
+        include_str!("templates/install/conda-env.j2"),
+    ),
+    ("python/env.j2", include_str!("templates/python/env.j2")),
+    (
         "install/archive.j2",
         include_str!("templates/install/archive.j2"),
     ),

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::model::{
-    Arch, BaseImage, DockerfileLayout, Emulation, Provider, PythonInstall, RunsAs, Source, Spec,
-    Strategy, TagRule,
+    Arch, BaseImage, DockerfileLayout, Emulation, Provider, PythonInstall, Source, Spec, Strategy,
+    TagRule,
 };
 use crate::rules::{needs_edges, source_env_path};
 
@@ -74,9 +74,18 @@ pub struct ResolvedPlatform {
     pub env: Vec<Vec<(String, String)>>,
     /// Tools in install order (`needs` first, then spec order), without opted-out ones.
     pub tools: Vec<ResolvedTool>,
-    /// Whether a `RUN` of this image needs bash with `pipefail` (a download piped into
-    /// `sha256sum`, or the spec's own commands).
+    /// Whether the image sets bash with `pipefail` as its `SHELL`: the shell is bash and the
+    /// spec's own commands run (generated lines are POSIX and pipe-free).
     pub bash: bool,
+    /// The shell `RUN` lines are written for: `bash`, `sh` or `keep`.
+    pub shell: crate::model::Shell,
+    /// `wget` or `curl`, whichever the image has when it downloads.
+    pub downloader: crate::toolbox::Downloader,
+    /// `shadow` (`groupadd`/`useradd`) or `busybox` (`addgroup`/`adduser`).
+    pub user_tool: crate::toolbox::UserTool,
+    /// A micromamba base: its activation is switched on for `RUN` lines, and its conda
+    /// installs run as its own user.
+    pub micromamba: bool,
     /// Whether the final stage switches to root to install (its base runs as another user).
     pub install_as_root: bool,
     /// The app's Python environment on this platform.
@@ -108,8 +117,9 @@ pub struct ResolvedStage {
 /// A Python environment with the way its project is installed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolvedPython {
-    /// Directory of the virtual environment.
-    pub venv: String,
+    /// Directory of the virtual environment, or none to install into the `program`'s own
+    /// environment (a conda environment).
+    pub venv: Option<String>,
     /// The python that creates the venv (pip kinds) or the uv program (uv).
     pub program: String,
     /// Where the project's files land (the working directory), ending in `/`.
@@ -142,6 +152,9 @@ pub enum ResolvedPythonInstall {
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolvedTool {
     pub name: String,
+    /// Installed as the base image's own user (a conda install on a micromamba base, whose
+    /// environment that user owns) rather than as root.
+    pub as_base_user: bool,
     /// Version, or empty when the tool has none (base-image tools).
     pub version: String,
     pub description: String,
@@ -187,9 +200,20 @@ pub enum Install {
     Conda {
         /// The conda program that installs.
         conda: String,
+        /// The program is micromamba (`-n base`, `clean --all --yes`).
+        micromamba: bool,
         channel: String,
         /// `name=version`.
         packages: Vec<String>,
+    },
+    CondaEnv {
+        /// The conda program that installs.
+        conda: String,
+        micromamba: bool,
+        /// The environment file in the build context.
+        file: String,
+        /// Where the file is bind-mounted during the install.
+        mount: String,
     },
     Pip {
         /// The python that creates the tool's venv.
@@ -205,6 +229,8 @@ pub enum Install {
     },
     BaseImage {},
     Commands {
+        /// Files fetched and checked before `run`.
+        downloads: Vec<Download>,
         run: Vec<String>,
     },
 }
@@ -216,6 +242,7 @@ impl Install {
             Install::Archive { .. } => "archive",
             Install::Installer { .. } => "installer",
             Install::Conda { .. } => "conda",
+            Install::CondaEnv { .. } => "conda-env",
             Install::Pip { .. } => "pip",
             Install::Apt { .. } => "apt",
             Install::BaseImage {} => "base-image",
@@ -253,6 +280,8 @@ pub struct ResolvedUser {
     pub create: Option<CreateUser>,
     /// Why the image runs as root, when it does.
     pub root_reason: Option<String>,
+    /// The user is the base image's, named by its variable (micromamba's `$MAMBA_USER`).
+    pub base_variable: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -303,19 +332,33 @@ pub struct ResolvedCi {
     pub actions: Vec<&'static str>,
 }
 
-/// The python a `via` names on a platform: an installer's `PREFIX/bin/python3`, or `python3`.
-fn python_for(spec: &Spec, via: &str, arch: Arch) -> String {
+/// The python a `via` names on a platform: an installer's `PREFIX/bin/python3`, a conda
+/// environment's `PREFIX/bin/python`, or the image's `python3`.
+pub fn python_for(spec: &Spec, via: &str, arch: Arch) -> String {
     match spec.provider(via, arch) {
         Provider::Installer { prefix, .. } => format!("{prefix}/bin/python3"),
+        Provider::NotInstaller { tool, .. } => match tool.sources.get(arch) {
+            Some(Source::CondaEnv(c)) => format!("{}/bin/python", env_prefix(spec, c, arch)),
+            _ => "python3".to_string(),
+        },
         _ => "python3".to_string(),
     }
 }
 
-fn conda_for(spec: &Spec, via: &str, arch: Arch) -> String {
-    match spec.provider(via, arch) {
-        Provider::Installer { prefix, .. } => format!("{prefix}/bin/conda"),
-        _ => "conda".to_string(),
+/// The prefix a conda environment file is installed into.
+pub fn env_prefix(spec: &Spec, c: &crate::model::CondaEnvSource, arch: Arch) -> String {
+    if let Some(prefix) = &c.prefix {
+        return prefix.trim_end_matches('/').to_string();
     }
+    match spec.provider(&c.via, arch) {
+        Provider::Installer { prefix, .. } => prefix.trim_end_matches('/').to_string(),
+        _ => "/opt/conda".to_string(),
+    }
+}
+
+/// Whether a conda program is micromamba, whose commands differ from conda's and mamba's.
+fn is_micromamba(program: &str) -> bool {
+    program.rsplit('/').next() == Some("micromamba")
 }
 
 /// Split an ordered env list into `ENV` groups (see `ResolvedPlatform::env`).
@@ -340,7 +383,7 @@ pub fn group_env(vars: Vec<(String, String)>) -> Vec<Vec<(String, String)>> {
 }
 
 /// Tool indices in install order for one platform: depth-first over `needs`, spec order.
-fn install_order(spec: &Spec, arch: Arch) -> Vec<usize> {
+pub fn install_order(spec: &Spec, arch: Arch) -> Vec<usize> {
     fn visit(edges: &[Vec<usize>], i: usize, state: &mut [u8], out: &mut Vec<usize>) {
         if state[i] != 0 {
             return;
@@ -389,17 +432,23 @@ fn resolve_base(base: &BaseImage) -> ResolvedBase {
                 .unwrap_or_else(|| "no digest is recorded in the spec".to_string())
         }),
         is_latest: base.digest.is_none() && base.tag == "latest",
-        non_root: base.runs_as == RunsAs::NonRoot,
+        non_root: base.non_root(),
     }
 }
 
-fn resolve_apt(apt: &crate::model::Apt, arch: Arch) -> ResolvedApt {
+/// One platform's packages of an `apt` section, sorted and deduplicated.
+pub fn apt_packages(apt: &crate::model::Apt, arch: Arch) -> Vec<String> {
     let mut packages: Vec<String> = apt.packages.clone();
     if let Some(extra) = apt.platforms.get(arch) {
         packages.extend(extra.iter().cloned());
     }
     packages.sort();
     packages.dedup();
+    packages
+}
+
+fn resolve_apt(apt: &crate::model::Apt, arch: Arch) -> ResolvedApt {
+    let packages = apt_packages(apt, arch);
     let unpinned = packages.iter().any(|p| !p.contains('='));
     ResolvedApt {
         unpinned_reason: unpinned.then(|| {
@@ -499,6 +548,7 @@ fn resolve_user(user: &crate::model::User) -> ResolvedUser {
             }
         }),
         root_reason: root.then(|| user.root_reason.clone().unwrap_or_default()),
+        base_variable: false,
     }
 }
 
@@ -513,7 +563,22 @@ pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
         path: path.clone(),
     });
     let app = &spec.app;
-    let user = app.user.as_ref().map(resolve_user);
+    // Without a user of its own, an image on micromamba bases keeps micromamba's.
+    let micromamba_only = spec.platforms.iter().next().is_some()
+        && spec
+            .platforms
+            .iter()
+            .all(|(_, p)| p.base.family == crate::model::Family::Micromamba);
+    let user = app.user.as_ref().map(resolve_user).or_else(|| {
+        micromamba_only.then(|| ResolvedUser {
+            name: "$MAMBA_USER".to_string(),
+            id: "$MAMBA_USER".to_string(),
+            group: "$MAMBA_USER".to_string(),
+            create: None,
+            root_reason: None,
+            base_variable: true,
+        })
+    });
     let owner = user
         .as_ref()
         .filter(|u| u.root_reason.is_none())
@@ -663,13 +728,12 @@ fn resolve_platform(
         || !spec.app.data_dirs.is_empty()
         || !spec.app.scripts.is_empty()
         || spec.validation_script.is_some();
-    let bash = tools.iter().any(|t| match &t.install {
-        Install::Archive { download, .. } | Install::Installer { download, .. } => {
-            download.sha256.is_some()
-        }
-        Install::Commands { .. } => true,
-        _ => false,
-    });
+    let shell = platform.base.shell();
+    let bash = shell == crate::model::Shell::Bash
+        && tools
+            .iter()
+            .any(|t| matches!(t.install, Install::Commands { .. }));
+    let walk = crate::toolbox::walk(spec, arch);
     let stages = spec
         .stages
         .iter()
@@ -707,6 +771,14 @@ fn resolve_platform(
         env: group_env(env),
         tools,
         bash,
+        shell,
+        downloader: walk
+            .as_ref()
+            .map_or(crate::toolbox::Downloader::Wget, |w| w.downloader),
+        user_tool: walk
+            .as_ref()
+            .map_or(crate::toolbox::UserTool::Shadow, |w| w.user_tool),
+        micromamba: platform.base.family == crate::model::Family::Micromamba,
         python: spec
             .app
             .python
@@ -779,10 +851,21 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
         Some(Source::Conda(c)) => {
             let pkg = c.package.clone().unwrap_or_else(|| tool.name.clone());
             let name = pkg.split('=').next().unwrap_or(&pkg).to_string();
+            let conda = crate::toolbox::conda_program(spec, &c.via, arch);
             Install::Conda {
-                conda: conda_for(spec, &c.via, arch),
+                micromamba: is_micromamba(&conda),
+                conda,
                 channel: c.channel.clone(),
                 packages: vec![format!("{name}={version}")],
+            }
+        }
+        Some(Source::CondaEnv(c)) => {
+            let conda = crate::toolbox::conda_program(spec, &c.via, arch);
+            Install::CondaEnv {
+                micromamba: is_micromamba(&conda),
+                conda,
+                file: c.file.clone(),
+                mount: format!("/tmp/qmspec-{}.environment.yml", tool.name),
             }
         }
         Some(Source::Pip(p)) => {
@@ -805,6 +888,20 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
             }
         }
         Some(Source::Commands(c)) => Install::Commands {
+            downloads: c
+                .downloads
+                .iter()
+                .map(|d| Download {
+                    file: expand(&d.file),
+                    ..download(
+                        &tool.name,
+                        &d.url,
+                        &d.sha256,
+                        &d.unverified_reason,
+                        &version,
+                    )
+                })
+                .collect(),
             run: c.run.iter().map(|r| r.trim().to_string()).collect(),
         },
         Some(Source::BaseImage(_) | Source::None(_)) | None => Install::BaseImage {},
@@ -821,7 +918,13 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
     path.extend(tool.path.iter().map(|p| expand(p)));
     path.extend(source_path.iter().map(|p| expand(p)));
     path.dedup();
+    let micromamba_base = spec
+        .platforms
+        .get(arch)
+        .is_some_and(|p| p.base.family == crate::model::Family::Micromamba);
     ResolvedTool {
+        as_base_user: micromamba_base
+            && matches!(install, Install::Conda { .. } | Install::CondaEnv { .. }),
         name: tool.name.clone(),
         version,
         description: tool.description.clone().unwrap_or_default(),

@@ -13,6 +13,7 @@ pub fn source_env_path(source: &Source) -> (Option<&EnvMap>, &[String]) {
         Source::Archive(s) => (Some(&s.env), &s.path),
         Source::Installer(s) => (Some(&s.env), &s.path),
         Source::Conda(s) => (Some(&s.env), &s.path),
+        Source::CondaEnv(s) => (Some(&s.env), &s.path),
         Source::Pip(s) => (Some(&s.env), &s.path),
         Source::Apt(s) => (Some(&s.env), &s.path),
         Source::BaseImage(s) => (Some(&s.env), &s.path),

@@ -331,11 +331,13 @@ fn user(spec: &Spec, cx: &mut Ctx<'_>) {
             );
         }
     }
-    let non_root_base = spec
+    let non_root_base = spec.platforms.iter().find(|(_, p)| p.base.non_root());
+    // A micromamba base's own user is known (`$MAMBA_USER`) and kept when every platform has one.
+    let micromamba_only = spec
         .platforms
         .iter()
-        .find(|(_, p)| p.base.runs_as == crate::model::RunsAs::NonRoot);
-    if let (Some((arch, _)), None) = (non_root_base, &app.user) {
+        .all(|(_, p)| p.base.family == crate::model::Family::Micromamba);
+    if let (Some((arch, _)), None, false) = (non_root_base, &app.user, micromamba_only) {
         cx.out.push(
             Diagnostic::error(
                 "qmspec::missing-user",
@@ -351,7 +353,8 @@ fn user(spec: &Spec, cx: &mut Ctx<'_>) {
             .with_help("name the user under `app.user` (`create: false` for the base image's own user)"),
         );
     }
-    let owner = app.user.as_ref().is_some_and(|u| !u.is_root());
+    let owner = app.user.as_ref().is_some_and(|u| !u.is_root())
+        || (app.user.is_none() && micromamba_only && spec.platforms.iter().next().is_some());
     if !owner {
         for (list, items) in [("copy", &app.copy), ("scripts", &app.scripts)] {
             for (j, _) in items.iter().enumerate().filter(|(_, c)| c.chown) {

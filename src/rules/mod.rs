@@ -4,6 +4,7 @@
 //! Each rule works on the typed spec and names what it blames by JSON pointer; the document
 //! turns pointers into spans only when the diagnostic is built.
 
+mod buildable;
 mod env;
 mod layout;
 mod safety;
@@ -48,6 +49,7 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
     layout::check(spec, &mut cx);
     safety::check(spec, &mut cx);
     env::check(spec, &mut cx);
+    buildable::check(spec, &mut cx);
     // A spec shorter than the limit holds no value over it: most specs skip this walk.
     let long_values = if doc.text_len > MAX_VALUE_BYTES {
         string_pointers(&doc.value, &|s| s.len() > MAX_VALUE_BYTES)

@@ -393,6 +393,7 @@ fn carries_version(pointer: &str) -> bool {
     let segs: Vec<&str> = pointer.split('/').skip(1).collect();
     match segs.as_slice() {
         ["tools", _, "check"] | ["tools", _, "path", _] | ["tools", _, "env", _] => true,
+        ["tools", _, "sources", _, "downloads", _, field] => matches!(*field, "url" | "file"),
         ["tools", _, "sources", _, field, ..] => {
             matches!(
                 *field,

@@ -517,6 +517,12 @@ pub(super) fn app_python(spec: &Spec, cx: &mut Ctx<'_>) {
         let problem = match spec.provider(via, arch) {
             Provider::System | Provider::Installer { .. } => continue,
             Provider::NotInstaller { .. } if uv => continue,
+            // A conda environment file's python (`PREFIX/bin/python`).
+            Provider::NotInstaller { tool, .. }
+                if matches!(tool.sources.get(arch), Some(Source::CondaEnv(_))) =>
+            {
+                continue;
+            }
             Provider::Missing => format!("nothing provides `{via}` on {}", arch.name()),
             Provider::NotInstaller { tool, .. } => {
                 format!("`{}` is not an installer on {}", tool.name, arch.name())
@@ -644,8 +650,79 @@ pub(super) fn source_rules(
             require_version(tool, "pip", p, cx);
             check_provider(spec, i, arch, &s.via, "pip", p, cx);
         }
-        Source::Apt(_) | Source::BaseImage(_) | Source::Commands(_) | Source::None(_) => {}
+        Source::CondaEnv(c) => {
+            check_provider(spec, i, arch, &c.via, "a conda environment", p, cx);
+        }
+        Source::Commands(c) => {
+            for (j, d) in c.downloads.iter().enumerate() {
+                let dp = format!("{p}/downloads/{j}");
+                check_url(tool, arch, &d.url, &dp, cx);
+                check_sha(tool, &d.sha256, &d.unverified_reason, &dp, cx);
+            }
+            commands_urls(tool, arch, &c.run, p, cx);
+        }
+        Source::Apt(_) | Source::BaseImage(_) | Source::None(_) => {}
     }
+}
+
+/// URLs written inside `commands`: a foreign architecture is refused like any download, and
+/// a fetch that no checksum covers is refused too; `downloads` is where a URL belongs.
+fn commands_urls(tool: &Tool, arch: Arch, run: &[String], p: &str, cx: &mut Ctx<'_>) {
+    for (j, line) in run.iter().enumerate() {
+        let lp = format!("{p}/run/{j}");
+        for url in urls_in(line) {
+            if let Some((alias, other)) = foreign_arch(url, arch) {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::wrong-arch-download",
+                        format!(
+                            "the {} commands of `{}` fetch `{url}`, a build for {}: it would crash with SIGILL or `exec format error`",
+                            arch.name(),
+                            tool.name,
+                            other.name()
+                        ),
+                    )
+                    .with_label(cx.at_value(&lp, format!("`{alias}` is {}", other.name())))
+                    .with_help(format!("fetch a build of the tool for {} here", arch.name())),
+                );
+            }
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::unchecked-url",
+                    format!(
+                        "the commands of `{}` fetch `{url}` themselves, where no checksum covers it",
+                        tool.name
+                    ),
+                )
+                .with_label(cx.at_value(&lp, "a URL inside the commands"))
+                .with_help(format!(
+                    "list it under `downloads:` ({{url: {url}, sha256: …, file: /tmp/…}}) and use the file in `run`"
+                )),
+            );
+        }
+    }
+}
+
+/// The URLs in a command line: `scheme://` up to the next blank or quote.
+pub(super) fn urls_in(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("://") {
+        let start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-'))
+            .map_or(0, |i| i + 1);
+        let end = rest[at..]
+            .find(|c: char| {
+                c.is_whitespace()
+                    || matches!(c, '"' | '\'' | ')' | ';' | '|' | '&' | '<' | '>' | '`')
+            })
+            .map_or(rest.len(), |i| at + i);
+        if start < at {
+            out.push(&rest[start..end]);
+        }
+        rest = &rest[end.max(at + 3)..];
+    }
+    out
 }
 
 pub(super) fn require_version(tool: &Tool, what: &str, p: &str, cx: &mut Ctx<'_>) {

@@ -679,6 +679,9 @@ fn users_and_the_switch_to_root_follow_the_spec() {
         let before_app = match case {
             "an existing user and a package" => apt,
             "an existing user and a tool" => tool,
+            "an existing user and a venv" => {
+                "apt:\n  packages: [python3-venv]\n  unpinned-reason: test\napp:\n"
+            }
             _ => "app:\n",
         };
         let spec = bare.replace("app:\n", &format!("{before_app}{app}"));
@@ -718,31 +721,28 @@ fn users_and_the_switch_to_root_follow_the_spec() {
     ");
 }
 
-/// `SHELL` with `pipefail` only where a `RUN` needs it: a verified download pipes into
-/// `sha256sum`, and the spec's own commands may pipe; an image without either keeps its base's
-/// shell.
+/// `SHELL` with `pipefail` only where the base's shell is bash and the spec's own commands
+/// run: generated lines are POSIX and pipe-free (a checksum is checked from a file), so a
+/// verified download needs no bash; a POSIX-sh base or a kept shell gets no `SHELL` line.
 #[test]
-fn bash_is_asked_for_only_by_pipes() {
+fn the_shell_follows_the_base_and_bash_is_asked_for_only_by_spec_commands() {
     let minimal = fixture("minimal.yaml");
-    let unverified = minimal
-        .replace(
-            "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
-            "sha256: unverified\n        unverified-reason: test",
-        )
-        .replace(
-            "sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9",
-            "sha256: unverified\n        unverified-reason: test",
-        );
-    let commands = unverified.replace(
+    let commands = minimal.replace(
         "tools:\n",
         "tools:\n  - name: setup\n    sources:\n      amd64: { kind: commands, run: [\"mkdir -p /opt/setup\"] }\n      arm64: { kind: base-image }\n",
     );
+    let on_sh = commands.replace(
+        "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n    runner: ubuntu-latest",
+        "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n      shell: sh\n    runner: ubuntu-latest",
+    );
+    let kept = on_sh.replace("      shell: sh\n", "      shell: keep\n");
+    assert!(on_sh.contains("shell: sh") && kept.contains("shell: keep"));
     for (case, spec, amd64, arm64) in [
-        ("verified downloads", &minimal, true, true),
-        ("unverified downloads", &unverified, false, false),
+        ("verified downloads", &minimal, false, false),
         ("commands on amd64", &commands, true, false),
+        ("commands on a POSIX-sh amd64", &on_sh, false, false),
+        ("commands under the base's own shell", &kept, false, false),
     ] {
-        assert_ne!(spec, &minimal.replace("x", "x\u{0}"), "{case}");
         let dir = generated(spec);
         for (arch, want) in [("amd64", amd64), ("arm64", arm64)] {
             let text = std::fs::read_to_string(
@@ -754,7 +754,9 @@ fn bash_is_asked_for_only_by_pipes() {
                 want,
                 "{case}, {arch}:\n{text}"
             );
+            assert!(!text.contains(" | "), "{case}, {arch}: a pipe\n{text}");
         }
+        hadolint_clean(&dockerfiles_in(dir.path()));
     }
 }
 
@@ -779,13 +781,19 @@ fn each_archive_format_is_unpacked_by_its_command() {
             "  - name: {name}\n    version: \"1\"\n    sources:\n      amd64: {{ kind: archive, url: \"https://example.org/{name}-{{{{version}}}}-x86_64{ending}\", sha256: {sha}, dest: /opt/{name}{extra} }}\n      arm64: {{ kind: none, reason: amd64 only }}\n"
         ));
     }
-    let spec = fixture("minimal.yaml").replacen("tools:\n", &tools, 1);
+    let spec = fixture("minimal.yaml")
+        .replacen("tools:\n", &tools, 1)
+        .replace(
+            "wget=1.21.3-1+b2]",
+            "wget=1.21.3-1+b2, bzip2=1.0.8-5+b1, xz-utils=5.4.1-0.2, zstd=1.5.4+dfsg2-5, unzip=6.0-28]",
+        );
     let dir = generated(&spec);
     let file = dir.path().join("generated/Dockerfile.demo.amd64");
     hadolint_clean(std::slice::from_ref(&file));
     let text = std::fs::read_to_string(&file).expect("read");
     let unpack: Vec<&str> = text
         .lines()
+        .filter(|l| l.trim_start().starts_with("&&"))
         .filter(|l| l.contains(" tar ") || l.contains("unzip") || l.contains(" mv "))
         .map(str::trim)
         .collect();

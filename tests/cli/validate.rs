@@ -80,7 +80,7 @@ fn yaml_tags() {
 
       × unsupported YAML tag `!custom` on a list
         ╭─[tests/fixtures/validate/yaml-tags.yaml:24:8]
-     23 │   packages: [ca-certificates=20230311, wget=1.21.3-1+b2]
+     23 │   packages: [ca-certificates=20230311, python3-venv=3.11.2-1+b1, wget=1.21.3-1+b2]
      24 │ tools: !custom
         ·        ▲
         ·        ╰── tagged here
@@ -322,6 +322,19 @@ fn injection() {
      29 │   - name: solver
         ╰────
       help: add `version:` to the tool; qmspec pins the package to it
+    qmspec::missing-command
+
+      × creating the virtual environment of `setup` needs `python3`, which the arm64 image does not
+      │ have at that point
+        ╭─[tests/fixtures/validate/injection.yaml:28:32]
+     27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
+     28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
+        ·                                ───┬──
+        ·                                   ╰── needs `python3`
+     29 │   - name: solver
+        ╰────
+      help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
+            has it, list it in `platforms.arm64.base.provides`
     qmspec::package-name
 
       × `tools[0].sources.arm64.package` `--index-url=http://evil` is not a valid Python (PEP 508)
@@ -358,6 +371,18 @@ fn injection() {
         ╰────
       help: a conda name is letters, digits and `_.-`, starting with a letter, digit or `_`,
             optionally with a version, e.g. `xtb` or `xtb=6.7.1`
+    qmspec::missing-command
+
+      × downloading `conda` needs `wget or curl`, which the amd64 image does not have at that point
+        ╭─[tests/fixtures/validate/injection.yaml:39:14]
+     38 │     sources:
+     39 │       amd64: { kind: installer, url: "https://example.org/c-{{version}}.sh", sha256: unverified, unverified-reason: test, prefix: "PATH=/opt/conda" }
+        ·              ────────────────────────────────────────────────────────────────────┬───────────────────────────────────────────────────────────────────
+        ·                                                                                  ╰── needs `wget or curl`
+     40 │       arm64: { kind: none, reason: not needed }
+        ╰────
+      help: add `wget` to `apt.packages`, or a tool that provides it; or, if the base image has it,
+            list it in `platforms.amd64.base.provides`
     qmspec::unverified-download
 
       ⚠ the download of `conda` is not verified: test
@@ -390,6 +415,22 @@ fn injection() {
         ·         ╰── left out on purpose
      41 │   - name: hello
         ╰────
+    qmspec::missing-command
+
+      × downloading `hello` needs `wget or curl`, which the amd64 image does not have at that point
+        ╭─[tests/fixtures/validate/injection.yaml:46:9]
+     45 │           amd64:
+     46 │ ╭─▶         kind: archive
+     47 │ │           url: https://example.org/hello-{{version}}-x86_64.tar.gz
+     48 │ │           sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+     49 │ │           dest: /opt/hello
+     50 │ │           path: [/opt/$HOME]
+     51 │ ├─▶       arm64:
+        · ╰──── needs `wget or curl`
+     52 │             kind: archive
+        ╰────
+      help: add `wget` to `apt.packages`, or a tool that provides it; or, if the base image has it,
+            list it in `platforms.amd64.base.provides`
     qmspec::unsafe-value
 
       × `tools[3].sources.amd64.path[0]` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the
@@ -402,6 +443,22 @@ fn injection() {
      51 │       arm64:
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::missing-command
+
+      × downloading `hello` needs `wget or curl`, which the arm64 image does not have at that point
+        ╭─[tests/fixtures/validate/injection.yaml:52:9]
+     51 │           arm64:
+     52 │ ╭─▶         kind: archive
+     53 │ │           url: https://example.org/hello-{{version}}-aarch64.tar.gz
+     54 │ │           sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
+     55 │ │           dest: /opt/hello
+     56 │ ├─▶         path: [/opt/hello]
+        · ╰──── needs `wget or curl`
+     57 │     app:
+     58 │       workdir: /srv/$HOME
+        ╰────
+      help: add `wget` to `apt.packages`, or a tool that provides it; or, if the base image has it,
+            list it in `platforms.arm64.base.provides`
     qmspec::unsafe-value
 
       × `app.workdir` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would expand
@@ -413,6 +470,32 @@ fn injection() {
      59 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::missing-command
+
+      × creating the virtual environment needs `python3`, which the amd64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/injection.yaml:59:18]
+     58 │   workdir: /srv/$HOME
+     59 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
+        ·                  ───┬──
+        ·                     ╰── needs `python3`
+     60 │   command: [python3, -m, demo]
+        ╰────
+      help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
+            has it, list it in `platforms.amd64.base.provides`
+    qmspec::missing-command
+
+      × creating the virtual environment needs `python3`, which the arm64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/injection.yaml:59:18]
+     58 │   workdir: /srv/$HOME
+     59 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
+        ·                  ───┬──
+        ·                     ╰── needs `python3`
+     60 │   command: [python3, -m, demo]
+        ╰────
+      help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
+            has it, list it in `platforms.arm64.base.provides`
     qmspec::unsafe-value
 
       × `app.python.venv` contains a `$`, which BuildKit (COPY, ENV, WORKDIR) or the shell would
@@ -459,7 +542,7 @@ fn injection() {
      64 │ ci:
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
-    tests/fixtures/validate/injection.yaml: invalid (17 errors, 2 warnings)
+    tests/fixtures/validate/injection.yaml: invalid (23 errors, 2 warnings)
     "#);
 }
 
@@ -693,7 +776,7 @@ fn many_problems() {
      26 │       amd64:
      27 │         kind: archve
         ·               ───┬──
-        ·                  ╰── expected one of: archive, installer, conda, pip, apt, base-image, commands, none
+        ·                  ╰── expected one of: archive, installer, conda, conda-env, pip, apt, base-image, commands, none
      28 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
         ╰────
       help: did you mean `archive`?
@@ -736,6 +819,19 @@ fn missing_provider() {
         ·         ╰── left out on purpose
      33 │   - name: xtb
         ╰────
+    qmspec::missing-command
+
+      × installing the conda package `xtb` needs `conda`, which the arm64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/missing-provider.yaml:39:34]
+     38 │       amd64: { kind: conda, via: conda }
+     39 │       arm64: { kind: conda, via: conda }
+        ·                                  ──┬──
+        ·                                    ╰── needs `conda`
+     40 │ app:
+        ╰────
+      help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
+            it, list it in `platforms.arm64.base.provides`
     qmspec::missing-provider
 
       × `xtb` installs with conda via `conda`, but nothing provides `conda` on arm64
@@ -747,7 +843,7 @@ fn missing_provider() {
      40 │ app:
         ╰────
       help: add an installer tool that provides `conda` on arm64, or use `via: system`
-    tests/fixtures/validate/missing-provider.yaml: invalid (1 error, 1 warning)
+    tests/fixtures/validate/missing-provider.yaml: invalid (2 errors, 1 warning)
     ");
 }
 
@@ -1043,7 +1139,7 @@ fn unknown_source_kind() {
      27 │       amd64:
      28 │         kind: archve
         ·               ───┬──
-        ·                  ╰── expected one of: archive, installer, conda, pip, apt, base-image, commands, none
+        ·                  ╰── expected one of: archive, installer, conda, conda-env, pip, apt, base-image, commands, none
      29 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
         ╰────
       help: did you mean `archive`?
@@ -1448,7 +1544,7 @@ fn too_many() {
 
       × `tools` has more than 256 entries
         ╭─[tests/fixtures/validate/too-many.yaml:22:1]
-     21 │   packages: [ca-certificates=20230311, wget=1.21.3-1+b2]
+     21 │   packages: [ca-certificates=20230311, python3-venv=3.11.2-1+b1, wget=1.21.3-1+b2]
      22 │ tools:
         · ──┬──
         ·   ╰── too many entries
@@ -2111,6 +2207,30 @@ fn path_characters() {
      43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
+    qmspec::missing-command
+
+      × installing with uv needs `uv`, which the amd64 image does not have at that point
+        ╭─[tests/fixtures/validate/path-characters.yaml:42:59]
+     41 │   workdir: /app
+     42 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock", pyproject: /etc/pyproject.toml, files: ["../README.md", ""] } }
+        ·                                                           ─────────────────────────────────────────────────┬────────────────────────────────────────────────
+        ·                                                                                                            ╰── needs `uv`
+     43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ╰────
+      help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
+            it, list it in `platforms.amd64.base.provides`
+    qmspec::missing-command
+
+      × installing with uv needs `uv`, which the arm64 image does not have at that point
+        ╭─[tests/fixtures/validate/path-characters.yaml:42:59]
+     41 │   workdir: /app
+     42 │   python: { via: system, venv: "/tmp:/app/venv", install: { with: uv, lock: "locks\\uv.lock", pyproject: /etc/pyproject.toml, files: ["../README.md", ""] } }
+        ·                                                           ─────────────────────────────────────────────────┬────────────────────────────────────────────────
+        ·                                                                                                            ╰── needs `uv`
+     43 │   scripts: [{ from: scripts/, to: /app/scripts/ }]
+        ╰────
+      help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
+            it, list it in `platforms.arm64.base.provides`
     qmspec::unsafe-value
 
       × `app.python.install.lock` contains a backslash, which BuildKit's option parser drops
@@ -2166,7 +2286,7 @@ fn path_characters() {
      44 │   command: [python3, -m, demo]
         ╰────
       help: list each script file; copy folders with `app.copy`
-    tests/fixtures/validate/path-characters.yaml: invalid (6 errors, 0 warnings)
+    tests/fixtures/validate/path-characters.yaml: invalid (8 errors, 0 warnings)
     "#);
 }
 
@@ -2269,6 +2389,18 @@ fn archive_formats() {
         ·         ╰── left out on purpose
      28 │   - name: zipped
         ╰────
+    qmspec::missing-command
+
+      × unpacking `zipped` (zip) needs `unzip`, which the amd64 image does not have at that point
+        ╭─[tests/fixtures/validate/archive-formats.yaml:31:14]
+     30 │     sources:
+     31 │       amd64: { kind: archive, url: "https://example.org/zipped-{{version}}-x86_64.zip", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/zipped, strip-components: 1 }
+        ·              ──────────────────────────────────────────────────────────────────────────────────────────────┬──────────────────────────────────────────────────────────────────────────────────────────────
+        ·                                                                                                            ╰── needs `unzip`
+     32 │       arm64: { kind: none, reason: amd64 only }
+        ╰────
+      help: add `unzip` to `apt.packages`, or a tool that provides it; or, if the base image has it,
+            list it in `platforms.amd64.base.provides`
     qmspec::invalid-value
 
       × `strip-components` works on tar archives, not on `zip` downloads
@@ -2311,7 +2443,7 @@ fn archive_formats() {
         ·         ╰── left out on purpose
      38 │   - name: hello
         ╰────
-    tests/fixtures/validate/archive-formats.yaml: invalid (3 errors, 3 warnings)
+    tests/fixtures/validate/archive-formats.yaml: invalid (4 errors, 3 warnings)
     "#);
 }
 
@@ -2395,4 +2527,209 @@ fn every_code_has_a_fixture() {
         missing.is_empty(),
         "codes without a snapshot fixture: {missing:#?}"
     );
+}
+
+#[test]
+fn buildability() {
+    let (code, report) = validate("buildability");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::missing-command
+
+      × installing the `apt` packages needs `apt-get`, which the amd64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/buildability.yaml:21:13]
+     20 │ apt:
+     21 │   packages: [ca-certificates=20230311]
+        ·             ─────────────┬────────────
+        ·                          ╰── needs `apt-get`
+     22 │ tools:
+        ╰────
+      help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
+            it, list it in `platforms.amd64.base.provides`
+    qmspec::missing-command
+
+      × unpacking `zstd-tool` (tar-zst) needs `zstd`, which the amd64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/buildability.yaml:26:14]
+     25 │     sources:
+     26 │       amd64: { kind: archive, url: "https://example.org/z-{{version}}-x86_64.tar.zst", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/z }
+        ·              ─────────────────────────────────────────────────────────────────────────────────┬────────────────────────────────────────────────────────────────────────────────
+        ·                                                                                               ╰── needs `zstd`
+     27 │       arm64: { kind: archive, url: "https://example.org/z-{{version}}-aarch64.zip", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/z }
+        ╰────
+      help: add a tool that installs `zstd` before it (this base has no apt-get); or, if the base
+            image has it, list it in `platforms.amd64.base.provides`
+    qmspec::missing-command
+
+      × downloading `zstd-tool` needs `wget or curl`, which the arm64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/buildability.yaml:27:14]
+     26 │       amd64: { kind: archive, url: "https://example.org/z-{{version}}-x86_64.tar.zst", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/z }
+     27 │       arm64: { kind: archive, url: "https://example.org/z-{{version}}-aarch64.zip", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/z }
+        ·              ───────────────────────────────────────────────────────────────────────────────┬───────────────────────────────────────────────────────────────────────────────
+        ·                                                                                             ╰── needs `wget or curl`
+     28 │   - name: forge
+        ╰────
+      help: add `wget` to `apt.packages`, or a tool that provides it; or, if the base image has it,
+            list it in `platforms.arm64.base.provides`
+    qmspec::missing-command
+
+      × unpacking `zstd-tool` (zip) needs `unzip`, which the arm64 image does not have at that point
+        ╭─[tests/fixtures/validate/buildability.yaml:27:14]
+     26 │       amd64: { kind: archive, url: "https://example.org/z-{{version}}-x86_64.tar.zst", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/z }
+     27 │       arm64: { kind: archive, url: "https://example.org/z-{{version}}-aarch64.zip", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/z }
+        ·              ───────────────────────────────────────────────────────────────────────────────┬───────────────────────────────────────────────────────────────────────────────
+        ·                                                                                             ╰── needs `unzip`
+     28 │   - name: forge
+        ╰────
+      help: add `unzip` to `apt.packages`, or a tool that provides it; or, if the base image has it,
+            list it in `platforms.arm64.base.provides`
+    qmspec::missing-command
+
+      × running the installer of `forge` needs `bash`, which the amd64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/buildability.yaml:31:14]
+     30 │     sources:
+     31 │       amd64: { kind: installer, url: "https://example.org/Miniforge3-{{version}}-Linux-x86_64.sh", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, prefix: /opt/conda }
+        ·              ──────────────────────────────────────────────────────────────────────────────────────────┬─────────────────────────────────────────────────────────────────────────────────────────
+        ·                                                                                                        ╰── needs `bash`
+     32 │       arm64: { kind: none, reason: not needed }
+        ╰────
+      help: add a tool that installs `bash` before it (this base has no apt-get); or, if the base
+            image has it, list it in `platforms.amd64.base.provides`
+    qmspec::opted-out
+
+      ⚠ tool `forge` is not installed on arm64: not needed
+        ╭─[tests/fixtures/validate/buildability.yaml:32:7]
+     31 │       amd64: { kind: installer, url: "https://example.org/Miniforge3-{{version}}-Linux-x86_64.sh", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, prefix: /opt/conda }
+     32 │       arm64: { kind: none, reason: not needed }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     33 │   - name: piped
+        ╰────
+    qmspec::pipe-without-pipefail
+
+      × a command of `piped` pipes on amd64, whose shell has no `pipefail`: a failure before the last
+      │ command would pass unseen
+        ╭─[tests/fixtures/validate/buildability.yaml:35:38]
+     34 │     sources:
+     35 │       amd64: { kind: commands, run: ["cat /etc/os-release | grep -q alpine", "echo a || echo b"] }
+        ·                                      ───────────────────┬──────────────────
+        ·                                                         ╰── a pipe
+     36 │       arm64: { kind: commands, run: ["mkdir -p /opt/piped"] }
+        ╰────
+      help: write the steps with a file in between (`cmd > /tmp/out && next < /tmp/out`), or use a
+            base with bash (`shell: bash`)
+    qmspec::missing-command
+
+      × installing the conda package `rdkit` needs `micromamba`, which the amd64 image does not have
+      │ at that point
+        ╭─[tests/fixtures/validate/buildability.yaml:40:34]
+     39 │     sources:
+     40 │       amd64: { kind: conda, via: micromamba }
+        ·                                  ─────┬────
+        ·                                       ╰── needs `micromamba`
+     41 │       arm64: { kind: conda, via: mamba }
+        ╰────
+      help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
+            it, list it in `platforms.amd64.base.provides`
+    qmspec::missing-command
+
+      × installing the conda package `rdkit` needs `mamba`, which the arm64 image does not have at
+      │ that point
+        ╭─[tests/fixtures/validate/buildability.yaml:41:34]
+     40 │       amd64: { kind: conda, via: micromamba }
+     41 │       arm64: { kind: conda, via: mamba }
+        ·                                  ──┬──
+        ·                                    ╰── needs `mamba`
+     42 │ app:
+        ╰────
+      help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
+            it, list it in `platforms.arm64.base.provides`
+    qmspec::missing-command
+
+      × creating the virtual environment needs `python3`, which the amd64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/buildability.yaml:44:18]
+     43 │   workdir: /app
+     44 │   python: { via: system, venv: /app/.venv }
+        ·                  ───┬──
+        ·                     ╰── needs `python3`
+     45 │   user: { name: app, uid: 10001 }
+        ╰────
+      help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
+            it, list it in `platforms.amd64.base.provides`
+    qmspec::missing-command
+
+      × creating the virtual environment needs `python3`, which the arm64 image does not have at that
+      │ point
+        ╭─[tests/fixtures/validate/buildability.yaml:44:18]
+     43 │   workdir: /app
+     44 │   python: { via: system, venv: /app/.venv }
+        ·                  ───┬──
+        ·                     ╰── needs `python3`
+     45 │   user: { name: app, uid: 10001 }
+        ╰────
+      help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
+            has it, list it in `platforms.arm64.base.provides`
+    tests/fixtures/validate/buildability.yaml: invalid (10 errors, 1 warning)
+    "#);
+}
+
+#[test]
+fn commands_urls() {
+    let (code, report) = validate("commands-urls");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::unchecked-url
+
+      × the commands of `fetched` fetch `https://example.org/fetched-1.4-aarch64.tgz` themselves,
+      │ where no checksum covers it
+        ╭─[tests/fixtures/validate/commands-urls.yaml:20:13]
+     19 │         run:
+     20 │           - "curl -fsSL -o /tmp/f.tgz 'https://example.org/fetched-1.4-aarch64.tgz'"
+        ·             ────────────────────────────────────┬───────────────────────────────────
+        ·                                                 ╰── a URL inside the commands
+     21 │           - "tar -xzf /tmp/f.tgz -C /opt"
+        ╰────
+      help: list it under `downloads:` ({url: https://example.org/fetched-1.4-aarch64.tgz, sha256: …,
+            file: /tmp/…}) and use the file in `run`
+    qmspec::wrong-arch-download
+
+      × the amd64 commands of `fetched` fetch `https://example.org/fetched-1.4-aarch64.tgz`, a build
+      │ for arm64: it would crash with SIGILL or `exec format error`
+        ╭─[tests/fixtures/validate/commands-urls.yaml:20:13]
+     19 │         run:
+     20 │           - "curl -fsSL -o /tmp/f.tgz 'https://example.org/fetched-1.4-aarch64.tgz'"
+        ·             ────────────────────────────────────┬───────────────────────────────────
+        ·                                                 ╰── `aarch64` is arm64
+     21 │           - "tar -xzf /tmp/f.tgz -C /opt"
+        ╰────
+      help: fetch a build of the tool for amd64 here
+    qmspec::wrong-arch-download
+
+      × the amd64 download of `listed` names `arm64`, a build for arm64: it would crash with SIGILL or
+      │ `exec format error`
+        ╭─[tests/fixtures/validate/commands-urls.yaml:28:20]
+     27 │         downloads:
+     28 │           - { url: "https://example.org/listed-{{version}}-arm64.tar.gz", sha256: unverified, file: "/tmp/listed-{{version}}.tar.gz" }
+        ·                    ──────────────────────────┬──────────────────────────
+        ·                                              ╰── `arm64` is arm64
+     29 │         run: ["tar -xzf /tmp/listed-2.0.tar.gz -C /opt"]
+        ╰────
+      help: use a build of the tool for amd64 here (e.g. a conda-forge package: `kind: conda`)
+    qmspec::unverified-without-reason
+
+      × the download of `listed` is unverified but gives no reason
+        ╭─[tests/fixtures/validate/commands-urls.yaml:28:83]
+     27 │         downloads:
+     28 │           - { url: "https://example.org/listed-{{version}}-arm64.tar.gz", sha256: unverified, file: "/tmp/listed-{{version}}.tar.gz" }
+        ·                                                                                   ─────┬────
+        ·                                                                                        ╰── no checksum
+     29 │         run: ["tar -xzf /tmp/listed-2.0.tar.gz -C /opt"]
+        ╰────
+      help: add the download's sha256, or `unverified-reason:` saying why there is none
+    tests/fixtures/validate/commands-urls.yaml: invalid (4 errors, 0 warnings)
+    "#);
 }
