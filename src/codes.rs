@@ -259,6 +259,11 @@ pub const CODES: &[Code] = &[
         "name an installer tool (or a capability it provides), or `system`",
     ),
     spec(
+        "qmspec::version-range",
+        "a version range where one exact version is needed (a download, `{{version}}`)",
+        "pin an exact version; ranges suit conda and pip sources",
+    ),
+    spec(
         "qmspec::missing-command",
         "a generated line calls a command the image does not have at that point",
         "install it first (a package or a tool), or list it in the base's `provides`",

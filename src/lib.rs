@@ -15,4 +15,5 @@ pub mod resolve;
 pub mod rules;
 pub mod schema;
 pub mod toolbox;
+pub mod versions;
 pub mod yaml;

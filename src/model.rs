@@ -440,10 +440,12 @@ pub struct Tool {
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9._-]*$"), extend("examples" = ["xtb"]))]
     pub name: String,
     /// The one version installed on every platform; URLs use it as `{{version}}`, conda and pip
-    /// sources are pinned to it. Quote it: `"6.10"`, not `6.10`.
+    /// sources are pinned to it. Quote it: `"6.10"`, not `6.10`. A range (`">=2025.9"`,
+    /// `">=1.2,<2"`) is allowed where the installer resolves it (conda and pip sources); a
+    /// version written in a URL must then lie within it.
     #[serde(default)]
     #[schemars(
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._+~!-]*$"),
+        regex(pattern = r"^([A-Za-z0-9][A-Za-z0-9._+~!-]*|(>=|<=|==|!=|~=|>|<)[A-Za-z0-9][A-Za-z0-9._+*!-]*(,(>=|<=|==|!=|~=|>|<)[A-Za-z0-9][A-Za-z0-9._+*!-]*)*)$"),
         extend("examples" = ["6.7.1"])
     )]
     pub version: Option<String>,

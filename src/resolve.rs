@@ -856,7 +856,7 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
                 micromamba: is_micromamba(&conda),
                 conda,
                 channel: c.channel.clone(),
-                packages: vec![format!("{name}={version}")],
+                packages: vec![crate::versions::requirement(&name, &version, "=")],
             }
         }
         Some(Source::CondaEnv(c)) => {
@@ -875,7 +875,7 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
             Install::Pip {
                 python: python_for(spec, &p.via, arch),
                 venv: expand(&p.prefix),
-                packages: vec![format!("{name}=={version}")],
+                packages: vec![crate::versions::requirement(&name, &version, "==")],
             }
         }
         Some(Source::Apt(a)) => {

@@ -106,4 +106,25 @@ EOF
     printf '%s' "$uv_version" > "$store/uv-$arch.version"
     rm -rf "$ctx"
 done
+# A POSIX-sh base without bash (dash is /bin/sh) that downloads with curl, not wget: the
+# build tests of bases whose shell and commands differ from Debian's defaults.
+for arch in amd64 arm64; do
+    tag="localhost/qmspec-posix:bookworm-$arch"
+    if podman "${podman_store[@]}" image exists "$tag" 2>/dev/null; then
+        continue
+    fi
+    echo "setup: building $tag"
+    ctx="$(mktemp -d)"
+    cat > "$ctx/Containerfile" <<EOF
+FROM localhost/qmspec-debian:bookworm-$arch
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl ca-certificates unzip \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && dpkg --purge --force-remove-essential bash \\
+ && test ! -e /bin/bash && test ! -e /usr/bin/bash && ! command -v wget
+EOF
+    buildah "${podman_store[@]}" bud -q --isolation chroot --network host --pull-never \
+        --platform "linux/$arch" -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
+    rm -rf "$ctx"
+done
 echo "setup: referees ready in $REFEREES"

@@ -99,7 +99,10 @@ fn expression_pointers(value: &serde_json::Value) -> Vec<String> {
 pub const MAX_VALUE_BYTES: usize = 8 * 1024;
 
 /// JSON pointers of the strings (values, not keys) that `hit` picks, built on the way back up.
-fn string_pointers(value: &serde_json::Value, hit: &dyn Fn(&str) -> bool) -> Vec<String> {
+pub(super) fn string_pointers(
+    value: &serde_json::Value,
+    hit: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
     match value {
         serde_json::Value::String(s) if hit(s) => vec![String::new()],
         serde_json::Value::Array(items) => items

@@ -18,7 +18,68 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
             source_rules(spec, tool, i, arch, source, &p, cx);
         }
     }
+    for (i, tool) in spec.tools.iter().enumerate() {
+        ranges(tool, i, cx);
+    }
     app_python(spec, cx);
+}
+
+/// A version range suits installers that resolve one (conda, pip); a download names one file,
+/// and `{{version}}` stands for one version, so neither takes a range.
+fn ranges(tool: &Tool, i: usize, cx: &mut Ctx<'_>) {
+    let Some(range) = tool
+        .version
+        .as_deref()
+        .filter(|v| crate::versions::is_range(v))
+    else {
+        return;
+    };
+    for (arch, source) in tool.sources.iter() {
+        let downloads = match source {
+            Source::Archive(_) | Source::Installer(_) => true,
+            Source::Commands(c) => !c.downloads.is_empty(),
+            _ => false,
+        };
+        if downloads {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::version-range",
+                    format!(
+                        "`{}` has the version range `{range}`, but its {} source downloads one release",
+                        tool.name,
+                        arch.name()
+                    ),
+                )
+                .with_label(cx.at_value(&format!("/tools/{i}/sources/{}/kind", arch.name()), "needs one exact version"))
+                .with_help("pin `version` to the release the download is (a range suits conda and pip sources, which resolve it)"),
+            );
+        }
+    }
+    let at = format!("/tools/{i}");
+    let uses = cx
+        .doc
+        .value
+        .pointer(&at)
+        .map(|v| super::string_pointers(v, &|s| s.contains("{{version}}")))
+        .unwrap_or_default();
+    for pointer in uses {
+        let pointer = format!("{at}{pointer}");
+        if pointer.ends_with("/url") {
+            continue; // the download itself is reported above
+        }
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::version-range",
+                format!(
+                    "{} uses `{{{{version}}}}`, but `{}` has the range `{range}`, not one version",
+                    crate::schema::route(&pointer),
+                    tool.name
+                ),
+            )
+            .with_label(cx.at_value(&pointer, "no one version to put here"))
+            .with_help("write the value without `{{version}}`, or pin `version` to one release"),
+        );
+    }
 }
 
 fn tool_names(spec: &Spec, cx: &mut Ctx<'_>) {
@@ -307,8 +368,18 @@ pub(super) fn check_url(tool: &Tool, arch: Arch, url: &str, p: &str, cx: &mut Ct
                 .split_once("://")
                 .map_or(url, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
             let literal = path.replace("{{version}}", "");
+            let range = crate::versions::is_range(version);
             for found in literal_versions(&literal) {
-                if found != version && !version.contains(found) {
+                if range && crate::versions::satisfies(found, version) == Some(false) {
+                    cx.out.push(
+                        Diagnostic::error(
+                            "qmspec::version-mismatch",
+                            format!("the URL of `{}` embeds version {found}, outside the tool's range {version}", tool.name),
+                        )
+                        .with_label(cx.at_value(&up, format!("embeds {found}")))
+                        .with_help("download a release within the range, or change the range"),
+                    );
+                } else if !range && found != version && !version.contains(found) {
                     cx.out.push(
                         Diagnostic::error(
                             "qmspec::version-mismatch",
@@ -402,12 +473,12 @@ pub(super) fn check_pin(tool: &Tool, package: Option<&str>, sep: &str, p: &str, 
             Diagnostic::error(
                 "qmspec::version-mismatch",
                 format!(
-                    "`{}` gives a version range in `package`; qmspec pins the package to the tool's version",
+                    "`{}` gives a version range in `package`; the tool's `version` is what the package is installed at",
                     tool.name
                 ),
             )
             .with_label(cx.at_value(&format!("{p}/package"), "a range here"))
-            .with_help("write the bare package name (with extras, if any); the tool's `version` is its pin"),
+            .with_help("write the bare package name (with extras, if any), and the range as the tool's `version` (e.g. `\">=2025.9\"`)"),
         );
         return;
     }
@@ -418,10 +489,17 @@ pub(super) fn check_pin(tool: &Tool, package: Option<&str>, sep: &str, p: &str, 
             cx.out.push(
                 Diagnostic::error(
                     "qmspec::version-mismatch",
-                    format!(
-                        "`{}` pins {pin}, but the tool's version is {version}",
-                        tool.name
-                    ),
+                    if crate::versions::is_range(version) {
+                        format!(
+                            "`{}` pins {pin} in `package`, but the tool's version is the range {version}",
+                            tool.name
+                        )
+                    } else {
+                        format!(
+                            "`{}` pins {pin}, but the tool's version is {version}",
+                            tool.name
+                        )
+                    },
                 )
                 .with_label(cx.at_value(&format!("{p}/package"), format!("pinned to {pin}")))
                 .with_help("drop the pin from `package`: qmspec pins it to the tool's `version`"),

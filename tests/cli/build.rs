@@ -629,3 +629,162 @@ ci:
     );
     remove_image(&tag);
 }
+
+/// A zip archive of `bin/zt`, a script that echoes its arguments.
+fn zip_archive(dir: &Path) -> Vec<u8> {
+    let script = dir.join("zt");
+    std::fs::write(&script, "#!/bin/sh\necho \"zipped tool $1\"\n").expect("write");
+    let zip = dir.join("tool.zip");
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.write(sys.argv[2], 'bin/zt')",
+            zip.to_str().expect("utf8"),
+            script.to_str().expect("utf8"),
+        ])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    std::fs::read(&zip).expect("read")
+}
+
+/// A command-line image (no Python, no app section beyond its command) on a POSIX-sh base that
+/// has no bash and downloads with curl: a `.zip`, a `.tar.gz` and a file fetched for the spec's
+/// own commands, all served on 127.0.0.1 and checked by sha256, for amd64 and arm64.
+fn posix_context() -> (Server, tempfile::TempDir, tempfile::TempDir) {
+    let server = Server::start();
+    let scratch = tempfile::tempdir().expect("tmp");
+    let zip = zip_archive(scratch.path());
+    let tarball = hello_archive(scratch.path(), "hello from sh");
+    let notes = b"release notes\n".to_vec();
+    for alias in ["x86_64", "aarch64"] {
+        server.serve(&format!("/zt-2.0-linux-{alias}.zip"), zip.clone());
+        server.serve(
+            &format!("/hello-1.0.0-linux-{alias}.tar.gz"),
+            tarball.clone(),
+        );
+    }
+    server.serve("/notes-1.0.txt", notes.clone());
+    let platform = |arch: &str, alias: &str, runner: &str| {
+        format!(
+            r#"  {arch}:
+    base: {{ image: localhost/qmspec-posix, tag: bookworm-{arch}, unpinned-reason: made by the test set-up, family: other, provides: [curl, unzip, tar, gzip, sha256sum] }}
+    runner: {runner}
+    dockerfile: generated/Dockerfile.cli.{arch}
+"#
+        ) + if alias == "aarch64" {
+            "    emulation: qemu\n"
+        } else {
+            ""
+        }
+    };
+    let source = |alias: &str, port: u16| {
+        format!(
+            r#"{{ kind: archive, url: "http://127.0.0.1:{port}/zt-{{{{version}}}}-linux-{alias}.zip", sha256: {}, dest: /opt/zt, executables: [bin/zt], path: [/opt/zt/bin] }}"#,
+            sha256_hex(&zip)
+        )
+    };
+    let hello = |alias: &str, port: u16| {
+        format!(
+            r#"{{ kind: archive, url: "http://127.0.0.1:{port}/hello-{{{{version}}}}-linux-{alias}.tar.gz", sha256: {}, dest: /opt/hello, strip-components: 1, path: [/opt/hello/bin] }}"#,
+            sha256_hex(&tarball)
+        )
+    };
+    let port = server.port;
+    let spec = format!(
+        r#"name: e2e-cli
+owner: example
+validation-script: generated/validate-cli.sh
+dockerfiles: both
+multi-arch-dockerfile: generated/Dockerfile.cli
+platforms:
+{amd64}{arm64}tools:
+  - name: zt
+    version: "2.0"
+    check: test "$(zt --version)" = 'zipped tool --version'
+    sources:
+      amd64: {zt_amd64}
+      arm64: {zt_arm64}
+  - name: hello
+    version: 1.0.0
+    check: test "$(hello)" = 'hello from sh'
+    sources:
+      amd64: {hello_amd64}
+      arm64: {hello_arm64}
+  - name: notes
+    version: "1.0"
+    check: test -s /opt/notes/notes.txt
+    sources:
+      amd64: &notes
+        kind: commands
+        downloads:
+          - {{ url: "http://127.0.0.1:{port}/notes-{{{{version}}}}.txt", sha256: {notes_sha}, file: /tmp/notes.txt }}
+        run: ["mkdir -p /opt/notes", "mv /tmp/notes.txt /opt/notes/notes.txt"]
+      arm64: *notes
+app:
+  checks:
+    - {{ name: no bash, run: "! command -v bash" }}
+  command: [hello]
+ci:
+  workflow: generated/publish-cli.yml
+"#,
+        amd64 = platform("amd64", "x86_64", "ubuntu-latest"),
+        arm64 = platform("arm64", "aarch64", "ubuntu-latest"),
+        zt_amd64 = source("x86_64", port),
+        zt_arm64 = source("aarch64", port),
+        hello_amd64 = hello("x86_64", port),
+        hello_arm64 = hello("aarch64", port),
+        notes_sha = sha256_hex(&notes),
+    );
+    let dir = crate::support::repo_with_spec(&spec);
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    (server, dir, scratch)
+}
+
+fn posix_build(arch: &str) {
+    let (server, dir, _scratch) = posix_context();
+    let file = format!("generated/Dockerfile.cli.{arch}");
+    let text_of = std::fs::read_to_string(dir.path().join(&file)).expect("read");
+    // POSIX lines only: no bash asked for, curl (the base's) fetches, and nothing pipes.
+    assert!(
+        !text_of.contains("SHELL") && !text_of.contains(" | "),
+        "{text_of}"
+    );
+    assert!(
+        text_of.contains("curl -fsSL -o") && !text_of.contains("wget"),
+        "{text_of}"
+    );
+    assert!(
+        !text_of.contains("venv") && !text_of.contains("python"),
+        "{text_of}"
+    );
+    let tag = format!("localhost/qmspec-cli:{arch}-{}", server.port);
+    let platform = format!("linux/{arch}");
+    let out = build(dir.path(), &file, &tag, &platform);
+    let log = text(&out);
+    assert!(out.status.success(), "build failed:\n{log}");
+    let out = podman_run(&tag, &platform, &["/usr/local/bin/validate-cli.sh"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("PASS zt\nPASS hello\nPASS notes\nPASS no bash\nall 4 checks passed on {arch}\n")
+    );
+    let out = podman_run(&tag, &platform, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from sh\n",
+        "{}",
+        text(&out)
+    );
+    remove_image(&tag);
+}
+
+#[test]
+fn a_cli_image_on_a_posix_sh_base_installs_a_zip_and_a_tarball() {
+    posix_build("amd64");
+}
+
+#[test]
+fn a_cli_image_on_a_posix_sh_base_builds_for_arm64_under_qemu() {
+    posix_build("arm64");
+}

@@ -839,3 +839,165 @@ fn the_version_is_replaced_in_every_field_of_a_tool() {
         std::fs::read_to_string(dir.path().join("generated/validate-demo.sh")).expect("read");
     assert!(script.contains("grep -q 2.12"), "{script}");
 }
+
+/// Each `RUN` line's shell text, judged by ShellCheck in the dialect of the shell that runs it:
+/// bash after a `SHELL ["/bin/bash", …]`, else POSIX sh (a kept base shell included: qmspec
+/// writes POSIX lines for it). Returns how many lines were judged in each dialect.
+fn shellcheck_run_lines(files: &[PathBuf]) -> (usize, usize) {
+    let parsed = parse(files);
+    let scratch = tempfile::tempdir().expect("tmp");
+    let (mut sh, mut bash) = (0, 0);
+    for (file, instructions) in &parsed {
+        let mut dialect = "sh";
+        for (n, i) in instructions
+            .as_array()
+            .unwrap_or_else(|| panic!("{file}: {instructions}"))
+            .iter()
+            .enumerate()
+        {
+            let values: Vec<&str> = i[1]
+                .as_array()
+                .expect("values")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            match i[0].as_str() {
+                Some("from") => dialect = "sh",
+                Some("shell") => {
+                    dialect = if values.first() == Some(&"/bin/bash") {
+                        "bash"
+                    } else {
+                        "sh"
+                    }
+                }
+                Some("run") if i[2] == Value::Bool(false) => {
+                    let script = scratch.path().join(format!("run-{n}.sh"));
+                    std::fs::write(&script, format!("#!/bin/{dialect}\n{}\n", values.join(" ")))
+                        .expect("write");
+                    let (ok, out) = run_referee(
+                        "shellcheck",
+                        &[
+                            "--severity=style",
+                            "-s",
+                            dialect,
+                            script.to_str().expect("utf8"),
+                        ],
+                        &root(),
+                    );
+                    assert!(
+                        ok,
+                        "{file}, instruction {n} ({dialect}):\n{}\n{out}",
+                        values.join(" ")
+                    );
+                    if dialect == "bash" {
+                        bash += 1;
+                    } else {
+                        sh += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    (sh, bash)
+}
+
+#[test]
+fn run_lines_are_shellcheck_clean_in_their_shells_dialect() {
+    let mut files = dockerfiles_in(&root());
+    let all = generated(&fixture("all-kinds.yaml"));
+    files.extend(dockerfiles_in(all.path()));
+    let example = root().join("examples/micromamba-arm64");
+    files.extend(dockerfiles_in(&example));
+    let commands = fixture("all-kinds.yaml");
+    assert!(commands.contains("kind: commands"));
+    let (sh, bash) = shellcheck_run_lines(&files);
+    // The all-kinds image runs spec commands under bash; everything else is POSIX sh.
+    assert!(sh >= 20 && bash >= 5, "sh {sh}, bash {bash}");
+}
+
+/// The ARM64 worker the seed project shipped, as a checked example: a micromamba base keeps
+/// its shell, activation and user; the environment file is installed as that user; the app
+/// goes into the environment (no venv); every file is up to date and clean.
+#[test]
+fn the_shipped_micromamba_worker_example_is_current_and_clean() {
+    let example = root().join("examples/micromamba-arm64");
+    qmspec(&example)
+        .args([
+            "check",
+            "--no-schema",
+            "--root",
+            example.to_str().expect("utf8"),
+        ])
+        .assert()
+        .code(0);
+    let files = dockerfiles_in(&example);
+    assert_eq!(files.len(), 1, "{files:?}");
+    hadolint_clean(&files);
+    let (ok, out) = run_referee(
+        "shellcheck",
+        &[
+            "--severity=style",
+            example
+                .join("generated/validate-worker-arm64.sh")
+                .to_str()
+                .expect("utf8"),
+        ],
+        &root(),
+    );
+    assert!(ok, "{out}");
+    let parsed = parse(&files);
+    let lines = instruction_lines(parsed.values().next().expect("one file"));
+    insta::assert_snapshot!(lines.join("\n"), @r#"
+    from mambaorg/micromamba:2.5.0-debian12-slim
+    label org.opencontainers.image.source "https://github.com/steinbeck/qm-nmr-calc"
+    label org.opencontainers.image.description "QM NMR Calculator - ARM64 worker (NWChem, CREST, xTB)"
+    label org.opencontainers.image.licenses "MIT"
+    label org.opencontainers.image.ref.name "ghcr.io/steinbeck/qm-nmr-calc-worker-arm64 (linux/arm64)"
+    arg MAMBA_DOCKERFILE_ACTIVATE=1
+    user 0
+    env OMP_STACKSIZE "2G" OMP_NUM_THREADS "1" OPENBLAS_NUM_THREADS "4" GFORTRAN_UNBUFFERED_ALL "1" QMSPEC_PLATFORM "arm64"
+    user $MAMBA_USER
+    run --mount=type=bind,source=env-worker-arm64.yaml,target=/tmp/qmspec-worker-env.environment.yml micromamba install -y -n base -f /tmp/qmspec-worker-env.environment.yml && micromamba clean --all --yes
+    user 0
+    workdir "/app"
+    copy pyproject.toml README.md /app/
+    copy --chown=$MAMBA_USER:$MAMBA_USER src /app/src
+    run /opt/conda/bin/python -m pip install --no-cache-dir .
+    copy --chown=$MAMBA_USER:$MAMBA_USER scripts/validate-worker-arm64.sh /app/scripts/
+    copy generated/validate-worker-arm64.sh /usr/local/bin/validate-worker-arm64.sh
+    run chmod 0755 /app/scripts/validate-worker-arm64.sh /usr/local/bin/validate-worker-arm64.sh
+    run mkdir -p /app/data && chown "$MAMBA_USER:$MAMBA_USER" /app/data
+    user $MAMBA_USER
+    cmd huey_consumer qm_nmr_calc.queue.huey -w 1 -k process
+    "#);
+}
+
+/// A version range reaches conda and pip as a requirement they resolve (`rdkit>=2025.9,<2026`),
+/// never glued to a pin operator; an exact version is pinned with each ecosystem's operator.
+#[test]
+fn version_ranges_reach_conda_and_pip_as_requirements() {
+    let spec = fixture("all-kinds.yaml")
+        .replace(
+            "  - name: xtb\n    version: 6.7.1\n",
+            "  - name: xtb\n    version: \">=6.7,<6.8\"\n",
+        )
+        .replace(
+            "  - name: pyflakes\n    version: 3.2.0\n",
+            "  - name: pyflakes\n    version: \">=3.2\"\n",
+        );
+    assert!(spec.contains("\">=6.7,<6.8\"") && spec.contains("\">=3.2\""));
+    let dir = generated(&spec);
+    let text =
+        std::fs::read_to_string(dir.path().join("generated/Dockerfile.all.amd64")).expect("read");
+    let installs: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" install -y -c ") || l.contains("pip install --no-cache-dir '"))
+        .map(str::trim)
+        .collect();
+    insta::assert_snapshot!(installs.join("\n"), @r"
+    RUN /opt/conda/bin/conda install -y -c conda-forge 'xtb>=6.7,<6.8' \
+    && /opt/pyflakes/bin/pip install --no-cache-dir 'pyflakes>=3.2'
+    ");
+    hadolint_clean(&dockerfiles_in(dir.path()));
+}

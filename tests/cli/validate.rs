@@ -350,7 +350,8 @@ fn injection() {
             optionally with extras and a version, e.g. `rdkit` or `uvicorn[standard]`
     qmspec::version-mismatch
 
-      × `setup` gives a version range in `package`; qmspec pins the package to the tool's version
+      × `setup` gives a version range in `package`; the tool's `version` is what the package is
+      │ installed at
         ╭─[tests/fixtures/validate/injection.yaml:28:69]
      27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
      28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
@@ -358,7 +359,8 @@ fn injection() {
         ·                                                                                  ╰── a range here
      29 │   - name: solver
         ╰────
-      help: write the bare package name (with extras, if any); the tool's `version` is its pin
+      help: write the bare package name (with extras, if any), and the range as the tool's `version`
+            (e.g. `">=2025.9"`)
     qmspec::package-name
 
       × `tools[1].sources.amd64.package` `--override-channels` is not a valid conda package name
@@ -2317,7 +2319,8 @@ fn source_values() {
     insta::assert_snapshot!(report, @r#"
     qmspec::version-mismatch
 
-      × `flakes` gives a version range in `package`; qmspec pins the package to the tool's version
+      × `flakes` gives a version range in `package`; the tool's `version` is what the package is
+      │ installed at
         ╭─[tests/fixtures/validate/source-values.yaml:26:70]
      25 │     sources:
      26 │       amd64: { kind: pip, via: system, prefix: /opt/flakes, package: "pyflakes>=3,<4" }
@@ -2325,7 +2328,8 @@ fn source_values() {
         ·                                                                              ╰── a range here
      27 │       arm64: { kind: pip, via: system, prefix: /opt/flakes, package: "pyflakes[extra]==3.2.0" }
         ╰────
-      help: write the bare package name (with extras, if any); the tool's `version` is its pin
+      help: write the bare package name (with extras, if any), and the range as the tool's `version`
+            (e.g. `">=2025.9"`)
     qmspec::invalid-value
 
       × `../../etc/shadow` is not a file under `dest`
@@ -2731,5 +2735,136 @@ fn commands_urls() {
         ╰────
       help: add the download's sha256, or `unverified-reason:` saying why there is none
     tests/fixtures/validate/commands-urls.yaml: invalid (4 errors, 0 warnings)
+    "#);
+}
+
+/// A spec whose image would call a command its base lacks is refused by `validate` and
+/// `generate` before any file is written, naming the command, what calls it and the fix.
+#[test]
+fn a_base_lacking_a_needed_command_is_refused_before_anything_is_written() {
+    let minimal = crate::support::fixture("minimal.yaml");
+    let zip = minimal.replace(
+        "hello-{{version}}-x86_64.tar.gz",
+        "hello-{{version}}-x86_64.zip",
+    );
+    let no_downloader = minimal.replace(", wget=1.21.3-1+b2]", "]");
+    assert!(zip != minimal && no_downloader != minimal);
+    for (spec, want) in [
+        (
+            &zip,
+            "unpacking `hello` (zip) needs `unzip`, which the amd64 image does not have",
+        ),
+        (
+            &no_downloader,
+            "downloading `hello` needs `wget or curl`, which the amd64 image does not have",
+        ),
+    ] {
+        let dir = crate::support::repo_with_spec(spec);
+        let out = qmspec(dir.path())
+            .args(["generate"])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("qmspec::missing-command") && stderr.contains(want),
+            "{stderr}"
+        );
+        assert!(stderr.contains("platforms.amd64.base.provides"), "{stderr}");
+        assert!(
+            !dir.path().join("generated").exists(),
+            "something was written"
+        );
+        let out = qmspec(dir.path())
+            .args(["validate"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+    }
+}
+
+#[test]
+fn version_ranges() {
+    let (code, report) = validate("version-ranges");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::version-mismatch
+
+      × `rdkit` pins 2025.9.1 in `package`, but the tool's version is the range >=2025.9,<2026
+        ╭─[tests/fixtures/validate/version-ranges.yaml:28:69]
+     27 │       amd64: { kind: pip, via: system, prefix: /opt/rdkit }
+     28 │       arm64: { kind: pip, via: system, prefix: /opt/rdkit, package: "rdkit==2025.9.1" }
+        ·                                                                     ─────────┬────────
+        ·                                                                              ╰── pinned to 2025.9.1
+     29 │   - name: xtb
+        ╰────
+      help: drop the pin from `package`: qmspec pins it to the tool's `version`
+    qmspec::version-range
+
+      × `tools[1].check` uses `{{version}}`, but `xtb` has the range `>=6.7`, not one version
+        ╭─[tests/fixtures/validate/version-ranges.yaml:31:12]
+     30 │     version: ">=6.7"
+     31 │     check: "xtb --version | grep -q {{version}}"
+        ·            ──────────────────┬──────────────────
+        ·                              ╰── no one version to put here
+     32 │     sources:
+        ╰────
+      help: write the value without `{{version}}`, or pin `version` to one release
+    qmspec::version-range
+
+      × `xtb` has the version range `>=6.7`, but its amd64 source downloads one release
+        ╭─[tests/fixtures/validate/version-ranges.yaml:33:22]
+     32 │     sources:
+     33 │       amd64: { kind: archive, url: "https://example.org/xtb-{{version}}-x86_64.tar.gz", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/xtb }
+        ·                      ───┬───
+        ·                         ╰── needs one exact version
+     34 │       arm64: { kind: none, reason: not built }
+        ╰────
+      help: pin `version` to the release the download is (a range suits conda and pip sources, which
+            resolve it)
+    qmspec::opted-out
+
+      ⚠ tool `xtb` is not installed on arm64: not built
+        ╭─[tests/fixtures/validate/version-ranges.yaml:34:7]
+     33 │       amd64: { kind: archive, url: "https://example.org/xtb-{{version}}-x86_64.tar.gz", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/xtb }
+     34 │       arm64: { kind: none, reason: not built }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     35 │   - name: crest
+        ╰────
+    qmspec::version-range
+
+      × `crest` has the version range `>=3.0,<3.1`, but its amd64 source downloads one release
+        ╭─[tests/fixtures/validate/version-ranges.yaml:38:22]
+     37 │     sources:
+     38 │       amd64: { kind: archive, url: "https://example.org/v2.12/crest-x86_64.tar.gz", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/crest }
+        ·                      ───┬───
+        ·                         ╰── needs one exact version
+     39 │       arm64: { kind: none, reason: not built }
+        ╰────
+      help: pin `version` to the release the download is (a range suits conda and pip sources, which
+            resolve it)
+    qmspec::version-mismatch
+
+      × the URL of `crest` embeds version 2.12, outside the tool's range >=3.0,<3.1
+        ╭─[tests/fixtures/validate/version-ranges.yaml:38:36]
+     37 │     sources:
+     38 │       amd64: { kind: archive, url: "https://example.org/v2.12/crest-x86_64.tar.gz", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/crest }
+        ·                                    ───────────────────────┬───────────────────────
+        ·                                                           ╰── embeds 2.12
+     39 │       arm64: { kind: none, reason: not built }
+        ╰────
+      help: download a release within the range, or change the range
+    qmspec::opted-out
+
+      ⚠ tool `crest` is not installed on arm64: not built
+        ╭─[tests/fixtures/validate/version-ranges.yaml:39:7]
+     38 │       amd64: { kind: archive, url: "https://example.org/v2.12/crest-x86_64.tar.gz", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/crest }
+     39 │       arm64: { kind: none, reason: not built }
+        ·       ──┬──
+        ·         ╰── left out on purpose
+     40 │ app:
+        ╰────
+    tests/fixtures/validate/version-ranges.yaml: invalid (5 errors, 2 warnings)
     "#);
 }
