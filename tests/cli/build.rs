@@ -417,7 +417,7 @@ platforms:
 stages:
   - name: builder
     base:
-      amd64: { image: localhost/qmspec-uv, tag: bookworm-amd64, unpinned-reason: made by the test set-up }
+      amd64: { image: localhost/qmspec-uv, tag: bookworm-amd64, unpinned-reason: made by the test set-up, provides: [uv, python3] }
     workdir: /app
     env:
       UV_COMPILE_BYTECODE: "1"
@@ -686,7 +686,7 @@ fn posix_context() -> (Server, tempfile::TempDir, tempfile::TempDir) {
     };
     let hello = |alias: &str, port: u16| {
         format!(
-            r#"{{ kind: archive, url: "http://127.0.0.1:{port}/hello-{{{{version}}}}-linux-{alias}.tar.gz", sha256: {}, dest: /opt/hello, strip-components: 1, path: [/opt/hello/bin] }}"#,
+            r#"{{ kind: archive, url: "http://127.0.0.1:{port}/hello-{{{{version}}}}-linux-{alias}.tar.gz", sha256: {}, dest: /opt/hello, strip-components: 1, executables: [bin/hello], path: [/opt/hello/bin] }}"#,
             sha256_hex(&tarball)
         )
     };
@@ -738,6 +738,8 @@ ci:
     );
     let dir = crate::support::repo_with_spec(&spec);
     qmspec(dir.path()).args(["generate"]).assert().code(0);
+    // `build` mounts it for pip; this image has no pip, so it stays unused.
+    std::fs::write(dir.path().join("pip.conf"), "[global]\n").expect("write");
     (server, dir, scratch)
 }
 
@@ -773,6 +775,14 @@ fn posix_build(arch: &str) {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "hello from sh\n",
+        "{}",
+        text(&out)
+    );
+    let out = podman_run(&tag, &platform, &["uname", "-m"]);
+    let machine = if arch == "arm64" { "aarch64" } else { "x86_64" };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        machine,
         "{}",
         text(&out)
     );

@@ -1001,3 +1001,70 @@ fn version_ranges_reach_conda_and_pip_as_requirements() {
     ");
     hadolint_clean(&dockerfiles_in(dir.path()));
 }
+
+/// What a base family changes in the image: busybox's `addgroup`/`adduser` on Alpine, and on a
+/// micromamba base a typed conda source installed by micromamba as `$MAMBA_USER`, with the
+/// environment activated for `RUN` lines and the image ending as micromamba's user.
+#[test]
+fn base_families_pick_their_own_commands() {
+    let minimal = fixture("minimal.yaml");
+    let start = minimal.find("apt:\n").expect("apt");
+    let end = minimal.find("app:\n").expect("app");
+    let bare = format!("{}{}", &minimal[..start], &minimal[end..])
+        .replace("validation-script: generated/validate-demo.sh\n", "")
+        .replace("  python: { via: system, venv: /app/.venv }\n", "");
+    let alpine = bare
+        .replace(
+            "image: debian\n      tag: bookworm-slim",
+            "image: alpine\n      tag: \"3.20\"\n      family: alpine",
+        )
+        .replace(
+            "  workdir: /app\n",
+            "  workdir: /app\n  user: { name: app, uid: 10001, system: true }\n",
+        );
+    let micromamba = bare
+        .replace(
+            "image: debian\n      tag: bookworm-slim",
+            "image: mambaorg/micromamba\n      tag: 2.5.0-debian12-slim\n      family: micromamba",
+        )
+        .replace(
+            "app:\n",
+            "tools:\n  - name: xtb\n    version: 6.7.1\n    sources:\n      amd64: { kind: conda, via: system }\n      arm64: { kind: conda, via: micromamba }\napp:\n  data-dirs: [/app/data]\n",
+        );
+    assert!(alpine.contains("family: alpine") && micromamba.contains("family: micromamba"));
+    let mut report = Vec::new();
+    for (case, spec) in [("alpine", &alpine), ("micromamba", &micromamba)] {
+        let dir = generated(spec);
+        let files = dockerfiles_in(dir.path());
+        hadolint_clean(&files);
+        shellcheck_run_lines(&files);
+        let text = std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.amd64"))
+            .expect("read");
+        report.push(format!("{case}:"));
+        report.extend(
+            text.lines()
+                .filter(|l| {
+                    ["USER", "ARG", "RUN", " &&", "SHELL"]
+                        .iter()
+                        .any(|p| l.starts_with(p))
+                })
+                .map(str::to_string),
+        );
+    }
+    insta::assert_snapshot!(report.join("\n"), @r#"
+    alpine:
+    RUN addgroup -S -g 10001 app \
+     && adduser -S -D -u 10001 -G app app
+    USER 10001:10001
+    micromamba:
+    ARG MAMBA_DOCKERFILE_ACTIVATE=1
+    USER 0
+    USER $MAMBA_USER
+    RUN micromamba install -y -n base -c conda-forge 'xtb=6.7.1' \
+     && micromamba clean --all --yes
+    USER 0
+    RUN mkdir -p /app/data \
+     && chown "$MAMBA_USER:$MAMBA_USER" /app/data
+    USER $MAMBA_USER
+    "#);
+}
