@@ -279,20 +279,22 @@ pub struct BaseImage {
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
     /// Debian and images built on it (`debian`, `python:*-slim`): bash, apt-get, tar, gzip,
-    /// sha256sum, useradd. No wget, curl, unzip, xz, bzip2, zstd or python3 unless listed.
+    /// sha256sum, useradd and the core utilities. No wget, curl, unzip, xz, bzip2, zstd,
+    /// python3 or CA certificates (`ca-certificates`, for https) unless listed.
     #[default]
     Debian,
     /// Ubuntu: the same defaults as Debian.
     Ubuntu,
-    /// Alpine: busybox `sh`, wget, tar, gzip, bzip2, xz, unzip, sha256sum, adduser; no bash
-    /// and no apt-get.
+    /// Alpine: busybox `sh`, wget, tar, gzip, bzip2, xz, unzip, sha256sum, adduser and CA
+    /// certificates; no bash and no apt-get.
     Alpine,
     /// A busybox image: `sh`, wget, tar, gzip, bzip2, xz, unzip, sha256sum, adduser.
     Busybox,
     /// `mambaorg/micromamba` (Debian inside): micromamba, its shell wrapper that activates the
     /// environment when `MAMBA_DOCKERFILE_ACTIVATE=1`, and its user `$MAMBA_USER`.
     Micromamba,
-    /// Anything else: only `sh` and what `provides` lists.
+    /// Anything else: only `sh` and what `provides` lists (`mkdir`, `rm`, `chmod` and the like
+    /// included).
     Other,
 }
 
@@ -310,46 +312,19 @@ pub enum Shell {
 
 impl Family {
     /// Commands every image of this family has, before anything is installed.
-    pub fn commands(self) -> &'static [&'static str] {
-        const DEBIAN: &[&str] = &[
-            "sh",
-            "bash",
-            "apt-get",
-            "tar",
-            "gzip",
-            "sha256sum",
-            "groupadd",
-            "useradd",
-        ];
-        const BUSYBOX: &[&str] = &[
-            "sh",
-            "wget",
-            "tar",
-            "gzip",
-            "bzip2",
-            "xz",
-            "unzip",
-            "sha256sum",
-            "addgroup",
-            "adduser",
-        ];
-        const MICROMAMBA: &[&str] = &[
-            "sh",
-            "bash",
-            "apt-get",
-            "tar",
-            "gzip",
-            "sha256sum",
-            "groupadd",
-            "useradd",
-            "micromamba",
-        ];
-        match self {
+    pub fn commands(self) -> Vec<&'static str> {
+        // Written as words so that `cargo fmt` keeps each family's list on a few lines.
+        const CORE: &str = "sh mkdir rm mv chmod chown tar gzip sha256sum";
+        const DEBIAN: &str = "bash apt-get groupadd useradd";
+        const BUSYBOX: &str = "wget bzip2 xz unzip addgroup adduser";
+        let extra = match self {
             Family::Debian | Family::Ubuntu => DEBIAN,
-            Family::Alpine | Family::Busybox => BUSYBOX,
-            Family::Micromamba => MICROMAMBA,
-            Family::Other => &["sh"],
-        }
+            Family::Alpine => "wget bzip2 xz unzip addgroup adduser ca-certificates",
+            Family::Busybox => BUSYBOX,
+            Family::Micromamba => "bash apt-get groupadd useradd micromamba ca-certificates",
+            Family::Other => return vec!["sh"],
+        };
+        CORE.split(' ').chain(extra.split(' ')).collect()
     }
 
     /// The shell `RUN` lines are written for when the spec does not say.
@@ -445,7 +420,7 @@ pub struct Tool {
     /// version written in a URL must then lie within it.
     #[serde(default)]
     #[schemars(
-        regex(pattern = r"^([A-Za-z0-9][A-Za-z0-9._+~!-]*|(>=|<=|==|!=|~=|>|<)[A-Za-z0-9][A-Za-z0-9._+*!-]*(,(>=|<=|==|!=|~=|>|<)[A-Za-z0-9][A-Za-z0-9._+*!-]*)*)$"),
+        regex(pattern = r"^([A-Za-z0-9][A-Za-z0-9._+~!-]*|(>=|<=|==|!=|~=|>|<)[A-Za-z0-9][A-Za-z0-9._+*!-]*( ?, ?(>=|<=|==|!=|~=|>|<)[A-Za-z0-9][A-Za-z0-9._+*!-]*)*)$"),
         extend("examples" = ["6.7.1"])
     )]
     pub version: Option<String>,
@@ -572,11 +547,12 @@ pub struct ArchiveSource {
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "word"))]
     pub executables: Vec<String>,
-    /// Environment variables for this platform's install only.
+    /// Environment variables of the tool on this platform only, set before its install (its
+    /// commands see them) and kept in the image.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
-    /// `PATH` entries for this platform's install only.
+    /// `PATH` entries of the tool on this platform only, added after its install.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
@@ -665,11 +641,12 @@ pub struct InstallerSource {
     /// Install prefix, passed as `-b -p PREFIX`; conda and pip sources find `PREFIX/bin` here.
     #[schemars(extend("examples" = ["/opt/conda"], "x-qmspec-use" = "image-path"))]
     pub prefix: String,
-    /// Environment variables for this platform's install only.
+    /// Environment variables of the tool on this platform only, set before its install (its
+    /// commands see them) and kept in the image.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
-    /// `PATH` entries for this platform's install only.
+    /// `PATH` entries of the tool on this platform only, added after its install.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
@@ -694,11 +671,12 @@ pub struct CondaSource {
     /// `system` for the one the base image has (micromamba on a micromamba base).
     #[schemars(extend("examples" = ["miniforge", "micromamba"], "x-qmspec-use" = "word"))]
     pub via: String,
-    /// Environment variables for this platform's install only.
+    /// Environment variables of the tool on this platform only, set before its install (its
+    /// commands see them) and kept in the image.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
-    /// `PATH` entries for this platform's install only.
+    /// `PATH` entries of the tool on this platform only, added after its install.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
@@ -721,11 +699,12 @@ pub struct CondaEnvSource {
     #[serde(default)]
     #[schemars(extend("examples" = ["/opt/conda"], "x-qmspec-use" = "image-path"))]
     pub prefix: Option<String>,
-    /// Environment variables for this platform's install only.
+    /// Environment variables of the tool on this platform only, set before its install (its
+    /// commands see them) and kept in the image.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
-    /// `PATH` entries for this platform's install only.
+    /// `PATH` entries of the tool on this platform only, added after its install.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
@@ -749,11 +728,12 @@ pub struct PipSource {
     /// Directory of the tool's own virtual environment; its `bin` goes on `PATH`.
     #[schemars(extend("examples" = ["/opt/pyflakes"], "x-qmspec-use" = "image-path"))]
     pub prefix: String,
-    /// Environment variables for this platform's install only.
+    /// Environment variables of the tool on this platform only, set before its install (its
+    /// commands see them) and kept in the image.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
-    /// `PATH` entries for this platform's install only.
+    /// `PATH` entries of the tool on this platform only, added after its install.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
@@ -765,11 +745,12 @@ pub struct AptSource {
     /// Packages, `name` or `name=version`.
     #[schemars(extend("x-qmspec-use" = "debian-package"))]
     pub packages: Vec<String>,
-    /// Environment variables for this platform's install only.
+    /// Environment variables of the tool on this platform only, set before its install (its
+    /// commands see them) and kept in the image.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
-    /// `PATH` entries for this platform's install only.
+    /// `PATH` entries of the tool on this platform only, added after its install.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,
@@ -800,11 +781,12 @@ pub struct CommandsSource {
     #[serde(default)]
     #[schemars(length(max = 16))]
     pub downloads: Vec<CommandDownload>,
-    /// Environment variables for this platform's install only.
+    /// Environment variables of the tool on this platform only, set before its install (its
+    /// commands see them) and kept in the image.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "env-value"))]
     pub env: EnvMap,
-    /// `PATH` entries for this platform's install only.
+    /// `PATH` entries of the tool on this platform only, added after its install.
     #[serde(default)]
     #[schemars(extend("x-qmspec-use" = "image-path"))]
     pub path: Vec<String>,

@@ -79,8 +79,6 @@ pub struct ResolvedPlatform {
     pub bash: bool,
     /// The shell `RUN` lines are written for: `bash`, `sh` or `keep`.
     pub shell: crate::model::Shell,
-    /// `wget` or `curl`, whichever the image has when it downloads.
-    pub downloader: crate::toolbox::Downloader,
     /// `shadow` (`groupadd`/`useradd`) or `busybox` (`addgroup`/`adduser`).
     pub user_tool: crate::toolbox::UserTool,
     /// A micromamba base: its activation is switched on for `RUN` lines, and its conda
@@ -177,6 +175,10 @@ pub struct Download {
     pub unverified_reason: String,
     /// Temporary file the download is saved to.
     pub file: String,
+    /// The folder `file` is in, created first when it is not `/tmp`.
+    pub folder: Option<String>,
+    /// `wget` or `curl`, whichever the image has where this download runs.
+    pub downloader: crate::toolbox::Downloader,
 }
 
 /// The typed install payload of one source kind. Each variant is rendered by the partial
@@ -704,7 +706,17 @@ fn resolve_platform(
         env.push(("QMSPEC_PLATFORM".to_string(), arch.name().to_string()));
     }
     let order = install_order(spec, arch);
-    let tools: Vec<ResolvedTool> = order.iter().map(|i| resolve_tool(spec, *i, arch)).collect();
+    let walk = crate::toolbox::walk(spec, arch);
+    let tools: Vec<ResolvedTool> = order
+        .iter()
+        .map(|i| {
+            let downloader = walk
+                .as_ref()
+                .and_then(|w| w.downloaders.get(i).copied())
+                .unwrap_or(crate::toolbox::Downloader::Wget);
+            resolve_tool(spec, *i, arch, downloader)
+        })
+        .collect();
     let mut checks: Vec<ResolvedCheck> = order
         .iter()
         .filter_map(|i| {
@@ -733,7 +745,6 @@ fn resolve_platform(
         && tools
             .iter()
             .any(|t| matches!(t.install, Install::Commands { .. }));
-    let walk = crate::toolbox::walk(spec, arch);
     let stages = spec
         .stages
         .iter()
@@ -772,9 +783,7 @@ fn resolve_platform(
         tools,
         bash,
         shell,
-        downloader: walk
-            .as_ref()
-            .map_or(crate::toolbox::Downloader::Wget, |w| w.downloader),
+
         user_tool: walk
             .as_ref()
             .map_or(crate::toolbox::UserTool::Shadow, |w| w.user_tool),
@@ -788,9 +797,18 @@ fn resolve_platform(
     }
 }
 
-fn download(tool: &str, url: &str, sha: &str, reason: &Option<String>, version: &str) -> Download {
+fn download(
+    tool: &str,
+    url: &str,
+    sha: &str,
+    reason: &Option<String>,
+    version: &str,
+    downloader: crate::toolbox::Downloader,
+) -> Download {
     let verified = sha != "unverified";
     Download {
+        folder: None,
+        downloader,
         url: url.replace("{{version}}", version),
         sha256: verified.then(|| sha.to_string()),
         unverified_reason: if verified {
@@ -802,7 +820,12 @@ fn download(tool: &str, url: &str, sha: &str, reason: &Option<String>, version: 
     }
 }
 
-fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
+fn resolve_tool(
+    spec: &Spec,
+    i: usize,
+    arch: Arch,
+    downloader: crate::toolbox::Downloader,
+) -> ResolvedTool {
     let tool = &spec.tools[i];
     let version = tool.version.clone().unwrap_or_default();
     // `{{version}}` is replaced in every field of a tool that may carry it (the rules refuse
@@ -823,6 +846,7 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
                 &a.sha256,
                 &a.unverified_reason,
                 &version,
+                downloader,
             ),
             dest: expand(&a.dest),
             strip_components: a.strip_components,
@@ -845,6 +869,7 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
                 &s.sha256,
                 &s.unverified_reason,
                 &version,
+                downloader,
             ),
             prefix: expand(&s.prefix),
         },
@@ -891,15 +916,25 @@ fn resolve_tool(spec: &Spec, i: usize, arch: Arch) -> ResolvedTool {
             downloads: c
                 .downloads
                 .iter()
-                .map(|d| Download {
-                    file: expand(&d.file),
-                    ..download(
-                        &tool.name,
-                        &d.url,
-                        &d.sha256,
-                        &d.unverified_reason,
-                        &version,
-                    )
+                .map(|d| {
+                    let file = expand(&d.file);
+                    let folder = file
+                        .rsplit_once('/')
+                        .map(|(dir, _)| dir)
+                        .filter(|dir| !dir.is_empty() && *dir != "/tmp")
+                        .map(str::to_string);
+                    Download {
+                        file,
+                        folder,
+                        ..download(
+                            &tool.name,
+                            &d.url,
+                            &d.sha256,
+                            &d.unverified_reason,
+                            &version,
+                            downloader,
+                        )
+                    }
                 })
                 .collect(),
             run: c.run.iter().map(|r| r.trim().to_string()).collect(),

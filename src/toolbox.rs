@@ -2,17 +2,17 @@
 //! provide, and the commands each generated line calls. One walk serves both the rule that
 //! refuses a line calling a missing command and the resolver that picks `wget` or `curl`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Arch, Provider};
+use crate::model::{Arch, Family, Provider};
 use crate::model::{ArchiveFormat, BaseImage, PythonInstall, Shell, Source, Spec, Stage};
 
 /// Commands a distribution package puts on `PATH` besides the one of its own name.
 const PACKAGE_COMMANDS: &[(&str, &[&str])] = &[
     ("xz-utils", &["xz"]),
-    ("python3-venv", &["python3"]),
-    ("python3-full", &["python3"]),
-    ("python3-pip", &["python3"]),
+    // Debian's `python3` alone cannot make a venv (no ensurepip); these packages can.
+    ("python3-venv", &["python3", "python3-venv"]),
+    ("python3-full", &["python3", "python3-venv"]),
     ("passwd", &["groupadd", "useradd"]),
     ("shadow", &["groupadd", "useradd"]),
     ("coreutils", &["sha256sum"]),
@@ -53,18 +53,25 @@ pub enum UserTool {
 #[derive(Debug, Clone)]
 pub struct Walk {
     pub missing: Vec<Missing>,
-    pub downloader: Downloader,
+    /// The downloader each tool that downloads uses, by tool index.
+    pub downloaders: BTreeMap<usize, Downloader>,
     pub user_tool: UserTool,
 }
 
 /// Commands of the base image: its family's defaults and what the spec says it provides.
 fn base_commands(base: &BaseImage) -> BTreeSet<String> {
-    base.family
+    let mut have: BTreeSet<String> = base
+        .family
         .commands()
         .iter()
         .map(|c| c.to_string())
         .chain(base.provides.iter().cloned())
-        .collect()
+        .collect();
+    // A base that says it has python3 has a whole one (the official python images do).
+    if have.contains("python3") {
+        have.insert("python3-venv".to_string());
+    }
+    have
 }
 
 /// Commands a list of distribution packages adds (`name=version` counts as `name`).
@@ -98,11 +105,6 @@ pub fn conda_program(spec: &Spec, via: &str, arch: Arch) -> String {
                 .to_string()
         }
     }
-}
-
-/// The command name a program path runs: `/opt/conda/bin/conda` runs `conda`.
-fn command_name(program: &str) -> &str {
-    program.rsplit('/').next().unwrap_or(program)
 }
 
 struct Image {
@@ -167,7 +169,7 @@ pub fn walk(spec: &Spec, arch: Arch) -> Option<Walk> {
     let pp = format!("/platforms/{}/base", arch.name());
     let mut image = Image::new(base);
     if base.shell() == Shell::Bash {
-        image.need(&["bash"], "running `RUN` lines with bash", &pp);
+        image.need(&["bash"], RUN_WITH_BASH, &pp);
     }
     let apt = crate::resolve::apt_packages(&spec.apt, arch);
     if !apt.is_empty() {
@@ -178,6 +180,8 @@ pub fn walk(spec: &Spec, arch: Arch) -> Option<Walk> {
         );
         image.add(package_commands(&apt));
     }
+    let mut downloaders = BTreeMap::new();
+    let mut chosen: Option<Downloader> = None;
     for i in crate::resolve::install_order(spec, arch) {
         let tool = &spec.tools[i];
         let version = tool.version.as_deref().unwrap_or_default();
@@ -186,27 +190,66 @@ pub fn walk(spec: &Spec, arch: Arch) -> Option<Walk> {
             continue;
         };
         let name = &tool.name;
-        let download = |image: &mut Image, verified: bool| {
-            image.need(&["wget", "curl"], &format!("downloading `{name}`"), &p);
-            if verified {
+        // What fetching files calls, checked where the fetch runs: the downloader the image has
+        // at this point is the one this tool's lines use.
+        let mut download = |image: &mut Image, urls: &[(&str, bool)]| {
+            let by = format!("downloading `{name}`");
+            image.need(&["wget", "curl"], &by, &p);
+            image.need(&["mkdir"], &by, &p);
+            image.need(&["rm"], &by, &p);
+            if urls.iter().any(|(_, verified)| *verified) {
                 image.need(
                     &["sha256sum"],
                     &format!("checking the sha256 of `{name}`"),
                     &p,
                 );
             }
+            if urls.iter().any(|(url, _)| url.starts_with("https://")) {
+                image.need(
+                    &["ca-certificates"],
+                    &format!("downloading `{name}` over https"),
+                    &p,
+                );
+            }
+            // The first download picks one (what the image has then stays), so an image never
+            // mixes wget and curl (hadolint DL4001).
+            downloaders.insert(i, *chosen.get_or_insert(image.downloader()));
         };
         match source {
             Source::Archive(a) => {
-                download(&mut image, a.sha256 != "unverified");
+                download(&mut image, &[(&a.url, a.sha256 != "unverified")]);
                 let format = a.format_for(version).unwrap_or(ArchiveFormat::Tar);
+                let by = format!("unpacking `{name}` ({})", format.name());
                 for c in unpack_commands(format) {
-                    image.need(&[c], &format!("unpacking `{name}` ({})", format.name()), &p);
+                    image.need(&[c], &by, &p);
                 }
-                image.add(a.executables.iter().map(|e| command_name(e).to_string()));
+                if format == ArchiveFormat::Binary {
+                    image.need(&["mv"], &by, &p);
+                }
+                if !a.executables.is_empty() {
+                    image.need(&["chmod"], &by, &p);
+                }
+                // An executable is a command only where `PATH` finds it.
+                let dest = a.dest.trim_end_matches('/');
+                let on_path: Vec<String> = tool
+                    .path
+                    .iter()
+                    .chain(&a.path)
+                    .map(|d| {
+                        d.replace("{{version}}", version)
+                            .trim_end_matches('/')
+                            .to_string()
+                    })
+                    .collect();
+                image.add(a.executables.iter().filter_map(|e| {
+                    let full = format!("{dest}/{}", e.trim_start_matches('/'))
+                        .replace("{{version}}", version);
+                    let (dir, file) = full.rsplit_once('/')?;
+                    on_path.iter().any(|d| d == dir).then(|| file.to_string())
+                }));
             }
             Source::Installer(s) => {
-                download(&mut image, s.sha256 != "unverified");
+                download(&mut image, &[(&s.url, s.sha256 != "unverified")]);
                 image.need(&["bash"], &format!("running the installer of `{name}`"), &p);
             }
             Source::Conda(c) => {
@@ -224,16 +267,16 @@ pub fn walk(spec: &Spec, arch: Arch) -> Option<Walk> {
                     &format!("installing the conda environment `{name}`"),
                     &format!("{p}/via"),
                 );
-                image.add([
-                    "python".to_string(),
-                    "python3".to_string(),
-                    "pip".to_string(),
-                ]);
             }
             Source::Pip(s) => {
                 let python = crate::resolve::python_for(spec, &s.via, arch);
+                let python = if python == "python3" {
+                    "python3-venv"
+                } else {
+                    &python
+                };
                 image.need(
-                    &[&python],
+                    &[python],
                     &format!("creating the virtual environment of `{name}`"),
                     &format!("{p}/via"),
                 );
@@ -248,27 +291,61 @@ pub fn walk(spec: &Spec, arch: Arch) -> Option<Walk> {
             }
             Source::Commands(c) => {
                 if !c.downloads.is_empty() {
-                    let verified = c.downloads.iter().any(|d| d.sha256 != "unverified");
-                    download(&mut image, verified);
+                    let urls: Vec<(&str, bool)> = c
+                        .downloads
+                        .iter()
+                        .map(|d| (d.url.as_str(), d.sha256 != "unverified"))
+                        .collect();
+                    download(&mut image, &urls);
                 }
             }
             Source::BaseImage(_) | Source::None(_) => {}
         }
-        image.add(std::iter::once(name.clone()).chain(tool.provides.iter().cloned()));
+        // A tool's name is a command it brings, except an archive's: only the executables
+        // `PATH` finds are (checked above).
+        let named = (!matches!(source, Source::Archive(_))).then(|| name.clone());
+        image.add(named.into_iter().chain(tool.provides.iter().cloned()));
     }
     let user_tool = if image.have.contains("useradd") || !image.have.contains("adduser") {
         UserTool::Shadow
     } else {
         UserTool::Busybox
     };
-    if let Some(user) = spec.app.user.as_ref().filter(|u| u.create && !u.is_root()) {
-        let _ = user;
-        if user_tool == UserTool::Shadow {
-            image.need(&["useradd"], "creating the app's user", "/app/user");
+    if spec
+        .app
+        .user
+        .as_ref()
+        .is_some_and(|u| u.create && !u.is_root())
+    {
+        let needs: &[&str] = match user_tool {
+            UserTool::Shadow => &["groupadd", "useradd"],
+            UserTool::Busybox => &["addgroup", "adduser"],
+        };
+        for c in needs {
+            image.need(&[c], "creating the app's user", "/app/user");
         }
     }
     if let Some(python) = &spec.app.python {
         python_needs(spec, python, arch, "/app/python", &mut image);
+    }
+    if !spec.app.data_dirs.is_empty() {
+        image.need(&["mkdir"], "creating the data folders", "/app/data-dirs");
+        if spec.app.user.as_ref().is_some_and(|u| !u.is_root()) || base.family == Family::Micromamba
+        {
+            image.need(
+                &["chown"],
+                "giving the data folders to the app's user",
+                "/app/data-dirs",
+            );
+        }
+    }
+    if !spec.app.scripts.is_empty() || spec.validation_script.is_some() {
+        let at = if spec.app.scripts.is_empty() {
+            "/validation-script"
+        } else {
+            "/app/scripts"
+        };
+        image.need(&["chmod"], "making the scripts executable", at);
     }
     if spec.validation_script.is_some() {
         image.need(
@@ -278,11 +355,14 @@ pub fn walk(spec: &Spec, arch: Arch) -> Option<Walk> {
         );
     }
     Some(Walk {
-        downloader: image.downloader(),
+        downloaders,
         missing: image.missing,
         user_tool,
     })
 }
+
+/// What `missing` says when the shell itself is what is missing.
+pub const RUN_WITH_BASH: &str = "running `RUN` lines with bash";
 
 fn python_needs(
     spec: &Spec,
@@ -297,12 +377,13 @@ fn python_needs(
         }
         _ => {
             let program = crate::resolve::python_for(spec, &python.via, arch);
-            let what = if python.venv.is_some() {
-                "creating the virtual environment"
-            } else {
-                "installing the Python project"
+            let (what, program) = match (&python.venv, program.as_str()) {
+                // Debian's python3 makes a venv only with its `python3-venv` package.
+                (Some(_), "python3") => ("creating the virtual environment", "python3-venv"),
+                (Some(_), _) => ("creating the virtual environment", program.as_str()),
+                (None, _) => ("installing the Python project", program.as_str()),
             };
-            image.need(&[&program], what, &format!("{p}/via"));
+            image.need(&[program], what, &format!("{p}/via"));
         }
     }
 }

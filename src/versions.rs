@@ -84,7 +84,9 @@ pub fn satisfies(version: &str, range: &str) -> Option<bool> {
 /// for pip, or the range itself after the name (`name>=2025.9`), which both understand.
 pub fn requirement(name: &str, version: &str, exact_operator: &str) -> String {
     if is_range(version) {
-        format!("{name}{version}")
+        // conda reads a blank as the start of a build string: clauses are joined without one.
+        let clauses: String = version.chars().filter(|c| !c.is_whitespace()).collect();
+        format!("{name}{clauses}")
     } else {
         format!("{name}{exact_operator}{version}")
     }
@@ -116,7 +118,13 @@ mod tests {
         assert_eq!(satisfies("1.3", "~=1.4"), Some(false));
         assert_eq!(satisfies("1.4.7", "==1.4.*"), Some(true));
         assert_eq!(satisfies("1.5", "==1.4.*"), Some(false));
+        // Each operator on its own (a missing arm would fall to another operator's rule).
+        assert_eq!(satisfies("2.0", ">=1.4"), Some(true));
+        assert_eq!(satisfies("0.5", "<=1.2"), Some(true));
+        assert_eq!(satisfies("1.3", "==1.2"), Some(false));
+        assert_eq!(satisfies("1.2", "==1.2"), Some(true));
         assert_eq!(requirement("rdkit", ">=2025.9", "="), "rdkit>=2025.9");
+        assert_eq!(requirement("rdkit", ">=1.0, <2", "="), "rdkit>=1.0,<2");
         assert_eq!(requirement("rdkit", "2025.9.1", "=="), "rdkit==2025.9.1");
     }
 }

@@ -17,7 +17,8 @@ fn package_hint(command: &str, family: Family) -> Option<&'static str> {
         "bzip2" => "bzip2",
         "zstd" => "zstd",
         "bash" => "bash",
-        "python3" if debian => "python3-venv",
+        "python3-venv" | "python3" if debian => "python3-venv",
+        "ca-certificates" => "ca-certificates",
         "useradd" if debian => "passwd",
         "sha256sum" if debian => "coreutils",
         _ => return None,
@@ -34,6 +35,23 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
             .enumerate()
             .flat_map(|(i, s)| crate::toolbox::walk_stage(spec, s, i, arch));
         for m in missing.into_iter().chain(stages) {
+            if m.by == crate::toolbox::RUN_WITH_BASH {
+                cx.out.push(
+                    Diagnostic::error(
+                        "qmspec::missing-command",
+                        format!(
+                            "the {} base's shell is bash, which its image does not have",
+                            arch.name()
+                        ),
+                    )
+                    .with_label(cx.at_value(&m.pointer, "no bash here"))
+                    .with_help(format!(
+                        "use `shell: sh` (POSIX lines, no pipes in `commands`), or list `bash` in `platforms.{}.base.provides` if the base has it",
+                        arch.name()
+                    )),
+                );
+                continue;
+            }
             let install = match package_hint(&m.command, family) {
                 Some(pkg) if family == Family::Alpine || family == Family::Busybox => {
                     format!("add a tool that installs `{pkg}` before it (this base has no apt-get)")
@@ -95,22 +113,50 @@ fn pipes(spec: &Spec, arch: Arch, shell: Shell, cx: &mut Ctx<'_>) {
     }
 }
 
-/// Whether a shell line has a pipe `|` (not `||`) outside quotes.
+/// Whether a shell line has a pipe `|` (not `||`): outside quotes, or inside a command
+/// substitution `$( … )` even within double quotes; a `|` between the patterns of a `case`
+/// item (`x86_64|amd64)`) is not a pipe.
 pub(super) fn has_pipe(line: &str) -> bool {
+    #[derive(Clone, Copy, PartialEq)]
+    enum In {
+        Code,
+        Single,
+        Double,
+    }
     let b = line.as_bytes();
-    let mut quote: Option<u8> = None;
+    // The contexts entered so far; a `$(` inside double quotes opens code again.
+    let mut stack = vec![In::Code];
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(b'"') if c == b'\\' => i += 1,
-            Some(_) => {}
-            None => match c {
+        let top = *stack.last().unwrap_or(&In::Code);
+        match top {
+            In::Single => {
+                if c == b'\'' {
+                    stack.pop();
+                }
+            }
+            In::Double => match c {
                 b'\\' => i += 1,
-                b'\'' | b'"' => quote = Some(c),
+                b'"' => {
+                    stack.pop();
+                }
+                b'$' if b.get(i + 1) == Some(&b'(') => {
+                    stack.push(In::Code);
+                    i += 1;
+                }
+                _ => {}
+            },
+            In::Code => match c {
+                b'\\' => i += 1,
+                b'\'' => stack.push(In::Single),
+                b'"' => stack.push(In::Double),
+                b')' if stack.len() > 1 => {
+                    stack.pop();
+                }
                 b'|' if b.get(i + 1) == Some(&b'|') => i += 1,
                 b'|' if i > 0 && b[i - 1] == b'>' => {}
+                b'|' if is_case_pattern(line, i) => {}
                 b'|' => return true,
                 _ => {}
             },
@@ -118,6 +164,18 @@ pub(super) fn has_pipe(line: &str) -> bool {
         i += 1;
     }
     false
+}
+
+/// Whether the `|` at `at` separates the patterns of a `case` item: the line has a `case … in`
+/// before it and the word after it runs, without a blank, into the `)` closing the pattern.
+fn is_case_pattern(line: &str, at: usize) -> bool {
+    let before = &line[..at];
+    let after = &line[at + 1..];
+    let word: &str = after.split(char::is_whitespace).next().unwrap_or("");
+    before.contains("case ")
+        && before.contains(" in")
+        && word.contains(')')
+        && !word.starts_with(')')
 }
 
 /// Without a `venv`, pip installs into the python `via` names: only a conda environment or an
@@ -140,7 +198,13 @@ fn app_environment(spec: &Spec, cx: &mut Ctx<'_>) {
         );
         return;
     }
-    if python.via == "system" {
+    // Debian's own python3 (from apt) is externally managed; a python the base says it has
+    // (`provides: [python3]`, as the official python images are) and conda's are not.
+    let debian_python = spec.platforms.iter().any(|(_, p)| {
+        matches!(p.base.family, Family::Debian | Family::Ubuntu)
+            && !p.base.provides.iter().any(|c| c == "python3")
+    });
+    if python.via == "system" && debian_python {
         cx.out.push(
             Diagnostic::error(
                 "qmspec::missing-key",
@@ -165,5 +229,11 @@ mod tests {
         assert!(!has_pipe(r"echo a \| b"));
         assert!(!has_pipe("echo a >| f"));
         assert!(has_pipe(r#"echo "a\"" | b"#));
+        assert!(has_pipe(r#"n="$(false | wc -l)""#));
+        assert!(!has_pipe(r#"n="$(echo 'a|b')""#));
+        assert!(!has_pipe(
+            r#"case "$(uname -m)" in x86_64|amd64) echo x ;; esac"#
+        ));
+        assert!(has_pipe(r#"case "$a" in x) echo | tee f ;; esac"#));
     }
 }

@@ -164,6 +164,18 @@ mod tests {
     }
 
     #[test]
+    fn finds_fetch_commands_as_words() {
+        use super::tools::fetch_command;
+        assert_eq!(fetch_command("curl -fsSL -o f $URL"), Some("curl"));
+        assert_eq!(
+            fetch_command("x && /usr/bin/wget -q example.org/x"),
+            Some("wget")
+        );
+        assert_eq!(fetch_command("apt-get install libcurl4-dev"), None);
+        assert_eq!(fetch_command("echo curly wgets"), None);
+    }
+
+    #[test]
     fn parses_references() {
         assert_eq!(references("${A}/x/$B:$$"), Ok(vec!["A", "B"]));
         assert!(references("${A").is_err());

@@ -536,6 +536,9 @@ pub(super) fn check_provider(
                 arch.name()
             )),
         ),
+        // A conda environment's python makes venvs and installs too.
+        Provider::NotInstaller { tool: t, .. }
+            if what == "pip" && matches!(t.sources.get(arch), Some(Source::CondaEnv(_))) => {}
         Provider::NotInstaller { tool: t, .. } => cx.out.push(
             Diagnostic::error(
                 "qmspec::missing-provider",
@@ -743,8 +746,9 @@ pub(super) fn source_rules(
     }
 }
 
-/// URLs written inside `commands`: a foreign architecture is refused like any download, and
-/// a fetch that no checksum covers is refused too; `downloads` is where a URL belongs.
+/// What `commands` fetch themselves: a URL naming a foreign architecture is refused like any
+/// download, and a `wget` or `curl` in the commands is refused whatever its URL looks like
+/// (a variable, no scheme): no checksum covers it. `downloads` is where a fetch belongs.
 fn commands_urls(tool: &Tool, arch: Arch, run: &[String], p: &str, cx: &mut Ctx<'_>) {
     for (j, line) in run.iter().enumerate() {
         let lp = format!("{p}/run/{j}");
@@ -754,31 +758,49 @@ fn commands_urls(tool: &Tool, arch: Arch, run: &[String], p: &str, cx: &mut Ctx<
                     Diagnostic::error(
                         "qmspec::wrong-arch-download",
                         format!(
-                            "the {} commands of `{}` fetch `{url}`, a build for {}: it would crash with SIGILL or `exec format error`",
+                            "the {} commands of `{}` name `{url}`, a build for {}: it would crash with SIGILL or `exec format error`",
                             arch.name(),
                             tool.name,
                             other.name()
                         ),
                     )
                     .with_label(cx.at_value(&lp, format!("`{alias}` is {}", other.name())))
-                    .with_help(format!("fetch a build of the tool for {} here", arch.name())),
+                    .with_help(format!("use a build of the tool for {} here", arch.name())),
                 );
             }
+        }
+        if let Some(fetcher) = fetch_command(line) {
+            let example = urls_in(line)
+                .first()
+                .map_or("URL".to_string(), |u| u.to_string());
             cx.out.push(
                 Diagnostic::error(
                     "qmspec::unchecked-url",
                     format!(
-                        "the commands of `{}` fetch `{url}` themselves, where no checksum covers it",
+                        "the commands of `{}` download with `{fetcher}` themselves, where no checksum covers it",
                         tool.name
                     ),
                 )
-                .with_label(cx.at_value(&lp, "a URL inside the commands"))
+                .with_label(cx.at_value(&lp, format!("`{fetcher}` here")))
                 .with_help(format!(
-                    "list it under `downloads:` ({{url: {url}, sha256: …, file: /tmp/…}}) and use the file in `run`"
+                    "list it under `downloads:` ({{url: {example}, sha256: …, file: /tmp/…}}) and use the file in `run`"
                 )),
             );
         }
     }
+}
+
+/// The downloader a command line calls, if any: `wget` or `curl` as a word.
+pub(super) fn fetch_command(line: &str) -> Option<&'static str> {
+    ["wget", "curl"].into_iter().find(|f| {
+        line.match_indices(f).any(|(at, _)| {
+            let boundary = |c: Option<char>| {
+                c.is_none_or(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            };
+            boundary(line[..at].chars().next_back())
+                && boundary(line[at + f.len()..].chars().next())
+        })
+    })
 }
 
 /// The URLs in a command line: `scheme://` up to the next blank or quote.
@@ -792,7 +814,10 @@ pub(super) fn urls_in(line: &str) -> Vec<&str> {
         let end = rest[at..]
             .find(|c: char| {
                 c.is_whitespace()
-                    || matches!(c, '"' | '\'' | ')' | ';' | '|' | '&' | '<' | '>' | '`')
+                    || matches!(
+                        c,
+                        '"' | '\'' | ')' | ';' | '|' | '&' | '<' | '>' | '`' | '\\'
+                    )
             })
             .map_or(rest.len(), |i| at + i);
         if start < at {

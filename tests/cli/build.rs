@@ -668,7 +668,7 @@ fn posix_context() -> (Server, tempfile::TempDir, tempfile::TempDir) {
     let platform = |arch: &str, alias: &str, runner: &str| {
         format!(
             r#"  {arch}:
-    base: {{ image: localhost/qmspec-posix, tag: bookworm-{arch}, unpinned-reason: made by the test set-up, family: other, provides: [curl, unzip, tar, gzip, sha256sum] }}
+    base: {{ image: localhost/qmspec-posix, tag: bookworm-{arch}, unpinned-reason: made by the test set-up, family: other, provides: [curl, unzip, tar, gzip, sha256sum, mkdir, rm, mv, chmod] }}
     runner: {runner}
     dockerfile: generated/Dockerfile.cli.{arch}
 "#

@@ -961,9 +961,12 @@ fn the_shipped_micromamba_worker_example_is_current_and_clean() {
     run --mount=type=bind,source=env-worker-arm64.yaml,target=/tmp/qmspec-worker-env.environment.yml micromamba install -y -n base -f /tmp/qmspec-worker-env.environment.yml && micromamba clean --all --yes
     user 0
     workdir "/app"
+    run chown "$MAMBA_USER:$MAMBA_USER" /app
+    user $MAMBA_USER
     copy pyproject.toml README.md /app/
     copy --chown=$MAMBA_USER:$MAMBA_USER src /app/src
     run /opt/conda/bin/python -m pip install --no-cache-dir .
+    user 0
     copy --chown=$MAMBA_USER:$MAMBA_USER scripts/validate-worker-arm64.sh /app/scripts/
     copy generated/validate-worker-arm64.sh /usr/local/bin/validate-worker-arm64.sh
     run chmod 0755 /app/scripts/validate-worker-arm64.sh /usr/local/bin/validate-worker-arm64.sh
@@ -1067,4 +1070,41 @@ fn base_families_pick_their_own_commands() {
      && chown "$MAMBA_USER:$MAMBA_USER" /app/data
     USER $MAMBA_USER
     "#);
+}
+
+/// The downloader is one the image has where the first download runs (curl from the base,
+/// kept after a later tool brings wget, so no image mixes both), and a download's folder is
+/// made before it is written.
+#[test]
+fn each_download_uses_the_downloader_present_at_its_point() {
+    let spec = fixture("minimal.yaml")
+        .replace(", wget=1.21.3-1+b2]", "]")
+        .replace(
+            "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n    runner: ubuntu-latest",
+            "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n      provides: [curl]\n    runner: ubuntu-latest",
+        )
+        .replace(
+            "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n    runner: ubuntu-24.04-arm",
+            "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n      provides: [curl]\n    runner: ubuntu-24.04-arm",
+        )
+        .replacen(
+            "tools:\n",
+            "tools:\n  - name: getter\n    needs: [hello]\n    sources:\n      amd64: { kind: apt, packages: [wget=1.21.3-1+b2] }\n      arm64: { kind: apt, packages: [wget=1.21.3-1+b2] }\n  - name: later\n    needs: [getter]\n    sources:\n      amd64:\n        kind: commands\n        downloads: [{ url: \"https://example.org/later.tgz\", sha256: unverified, unverified-reason: test, file: /opt/later/src/later.tgz }]\n        run: [\"tar -xzf /opt/later/src/later.tgz -C /opt/later\"]\n      arm64: { kind: base-image }\n",
+            1,
+        );
+    assert!(spec.contains("provides: [curl]") && !spec.contains(", wget=1.21.3-1+b2]"));
+    let dir = generated(&spec);
+    let text =
+        std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.amd64")).expect("read");
+    let fetches: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("curl ") || l.contains("wget ") || l.contains("mkdir -p /opt/later"))
+        .map(str::trim)
+        .collect();
+    insta::assert_snapshot!(fetches.join("\n"), @r"
+    RUN curl -fsSL -o /tmp/qmspec-hello.download https://example.org/hello-2.12-x86_64.tar.gz \
+    RUN mkdir -p /opt/later/src \
+    && curl -fsSL -o /opt/later/src/later.tgz https://example.org/later.tgz \
+    ");
+    hadolint_clean(&dockerfiles_in(dir.path()));
 }

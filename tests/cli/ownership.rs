@@ -1475,7 +1475,7 @@ fn a_rendered_line_buildkit_would_refuse_is_refused() {
     qmspec::line-too-long
 
       × generated/Dockerfile.demo.amd64 would have a line of 39553 bytes (line
-      │ 24); BuildKit refuses lines over 64 KiB
+      │ 23); BuildKit refuses lines over 64 KiB
       help: shorten the spec's values or lists that end up on that line, then run
             `qmspec generate`
     ");

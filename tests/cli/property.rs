@@ -140,7 +140,7 @@ fn text(s: &Spec) -> String {
     );
     let _ = writeln!(
         out,
-        "  amd64:\n    base: {{ image: debian, tag: bookworm-slim, digest: \"{DIGEST}\", provides: [wget, python3] }}\n    runner: ubuntu-latest\n    dockerfile: generated/Dockerfile.{}.amd64",
+        "  amd64:\n    base: {{ image: debian, tag: bookworm-slim, digest: \"{DIGEST}\", provides: [wget, python3, ca-certificates] }}\n    runner: ubuntu-latest\n    dockerfile: generated/Dockerfile.{}.amd64",
         s.name
     );
     if s.arm64 {
@@ -151,7 +151,7 @@ fn text(s: &Spec) -> String {
         };
         let _ = writeln!(
             out,
-            "  arm64:\n    base: {{ image: debian, tag: bookworm-slim, digest: \"{DIGEST}\", provides: [wget, python3] }}\n    runner: {runner}{emulation}\n    dockerfile: generated/Dockerfile.{}.arm64",
+            "  arm64:\n    base: {{ image: debian, tag: bookworm-slim, digest: \"{DIGEST}\", provides: [wget, python3, ca-certificates] }}\n    runner: {runner}{emulation}\n    dockerfile: generated/Dockerfile.{}.arm64",
             s.name
         );
     }

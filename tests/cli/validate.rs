@@ -324,13 +324,13 @@ fn injection() {
       help: add `version:` to the tool; qmspec pins the package to it
     qmspec::missing-command
 
-      × creating the virtual environment of `setup` needs `python3`, which the arm64 image does not
-      │ have at that point
+      × creating the virtual environment of `setup` needs `python3-venv`, which the arm64 image does
+      │ not have at that point
         ╭─[tests/fixtures/validate/injection.yaml:28:32]
      27 │       amd64: { kind: commands, run: ["cat <<EOF > /etc/motd", "--mount=type=bind,source=/,target=/host echo hi", "mkdir -p /opt/x;#", "verify-signature"] }
      28 │       arm64: { kind: pip, via: system, prefix: /opt/setup, package: "--index-url=http://evil" }
         ·                                ───┬──
-        ·                                   ╰── needs `python3`
+        ·                                   ╰── needs `python3-venv`
      29 │   - name: solver
         ╰────
       help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
@@ -474,26 +474,26 @@ fn injection() {
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
     qmspec::missing-command
 
-      × creating the virtual environment needs `python3`, which the amd64 image does not have at that
-      │ point
+      × creating the virtual environment needs `python3-venv`, which the amd64 image does not have at
+      │ that point
         ╭─[tests/fixtures/validate/injection.yaml:59:18]
      58 │   workdir: /srv/$HOME
      59 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
         ·                  ───┬──
-        ·                     ╰── needs `python3`
+        ·                     ╰── needs `python3-venv`
      60 │   command: [python3, -m, demo]
         ╰────
       help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
             has it, list it in `platforms.amd64.base.provides`
     qmspec::missing-command
 
-      × creating the virtual environment needs `python3`, which the arm64 image does not have at that
-      │ point
+      × creating the virtual environment needs `python3-venv`, which the arm64 image does not have at
+      │ that point
         ╭─[tests/fixtures/validate/injection.yaml:59:18]
      58 │   workdir: /srv/$HOME
      59 │   python: { via: system, venv: "/app/${HOME:-x}/venv" }
         ·                  ───┬──
-        ·                     ╰── needs `python3`
+        ·                     ╰── needs `python3-venv`
      60 │   command: [python3, -m, demo]
         ╰────
       help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
@@ -2653,26 +2653,26 @@ fn buildability() {
             it, list it in `platforms.arm64.base.provides`
     qmspec::missing-command
 
-      × creating the virtual environment needs `python3`, which the amd64 image does not have at that
-      │ point
+      × creating the virtual environment needs `python3-venv`, which the amd64 image does not have at
+      │ that point
         ╭─[tests/fixtures/validate/buildability.yaml:44:18]
      43 │   workdir: /app
      44 │   python: { via: system, venv: /app/.venv }
         ·                  ───┬──
-        ·                     ╰── needs `python3`
+        ·                     ╰── needs `python3-venv`
      45 │   user: { name: app, uid: 10001 }
         ╰────
       help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
             it, list it in `platforms.amd64.base.provides`
     qmspec::missing-command
 
-      × creating the virtual environment needs `python3`, which the arm64 image does not have at that
-      │ point
+      × creating the virtual environment needs `python3-venv`, which the arm64 image does not have at
+      │ that point
         ╭─[tests/fixtures/validate/buildability.yaml:44:18]
      43 │   workdir: /app
      44 │   python: { via: system, venv: /app/.venv }
         ·                  ───┬──
-        ·                     ╰── needs `python3`
+        ·                     ╰── needs `python3-venv`
      45 │   user: { name: app, uid: 10001 }
         ╰────
       help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
@@ -2688,20 +2688,19 @@ fn commands_urls() {
     insta::assert_snapshot!(report, @r#"
     qmspec::unchecked-url
 
-      × the commands of `fetched` fetch `https://example.org/fetched-1.4-aarch64.tgz` themselves,
-      │ where no checksum covers it
+      × the commands of `fetched` download with `curl` themselves, where no checksum covers it
         ╭─[tests/fixtures/validate/commands-urls.yaml:20:13]
      19 │         run:
      20 │           - "curl -fsSL -o /tmp/f.tgz 'https://example.org/fetched-1.4-aarch64.tgz'"
         ·             ────────────────────────────────────┬───────────────────────────────────
-        ·                                                 ╰── a URL inside the commands
+        ·                                                 ╰── `curl` here
      21 │           - "tar -xzf /tmp/f.tgz -C /opt"
         ╰────
       help: list it under `downloads:` ({url: https://example.org/fetched-1.4-aarch64.tgz, sha256: …,
             file: /tmp/…}) and use the file in `run`
     qmspec::wrong-arch-download
 
-      × the amd64 commands of `fetched` fetch `https://example.org/fetched-1.4-aarch64.tgz`, a build
+      × the amd64 commands of `fetched` name `https://example.org/fetched-1.4-aarch64.tgz`, a build
       │ for arm64: it would crash with SIGILL or `exec format error`
         ╭─[tests/fixtures/validate/commands-urls.yaml:20:13]
      19 │         run:
@@ -2710,7 +2709,7 @@ fn commands_urls() {
         ·                                                 ╰── `aarch64` is arm64
      21 │           - "tar -xzf /tmp/f.tgz -C /opt"
         ╰────
-      help: fetch a build of the tool for amd64 here
+      help: use a build of the tool for amd64 here
     qmspec::wrong-arch-download
 
       × the amd64 download of `listed` names `arm64`, a build for arm64: it would crash with SIGILL or
@@ -2748,8 +2747,18 @@ fn a_base_lacking_a_needed_command_is_refused_before_anything_is_written() {
         "hello-{{version}}-x86_64.zip",
     );
     let no_downloader = minimal.replace(", wget=1.21.3-1+b2]", "]");
-    assert!(zip != minimal && no_downloader != minimal);
+    // An archive's executable is a command only where `PATH` finds it.
+    let off_path = minimal.replacen(
+        "tools:\n",
+        "tools:\n  - name: zstd\n    version: \"1.5\"\n    sources:\n      amd64: { kind: archive, url: \"https://example.org/zstd-{{version}}-x86_64.tar.gz\", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/zstd, executables: [bin/zstd] }\n      arm64: { kind: none, reason: test }\n  - name: packed\n    version: \"1\"\n    needs: [zstd]\n    sources:\n      amd64: { kind: archive, url: \"https://example.org/packed-{{version}}-x86_64.tar.zst\", sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae, dest: /opt/packed }\n      arm64: { kind: none, reason: test }\n",
+        1,
+    );
+    assert!(zip != minimal && no_downloader != minimal && off_path != minimal);
     for (spec, want) in [
+        (
+            &off_path,
+            "unpacking `packed` (tar-zst) needs `zstd`, which the amd64 image does not have",
+        ),
         (
             &zip,
             "unpacking `hello` (zip) needs `unzip`, which the amd64 image does not have",
