@@ -22,9 +22,12 @@ pub struct Spec {
     #[serde(default = "default_registry")]
     #[schemars(regex(pattern = r"^[a-z0-9.-]+(?::[0-9]+)?$"), extend("examples" = ["ghcr.io"]))]
     pub registry: String,
-    /// Registry namespace (GitHub user or organisation) that owns the image.
+    /// Registry namespace (GitHub user or organisation) that owns the image. Leave it out to
+    /// publish under the owner of the repository the workflow runs in (lower-cased), so a fork
+    /// publishes to its own namespace.
+    #[serde(default)]
     #[schemars(regex(pattern = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"), extend("examples" = ["steinbeck"]))]
-    pub owner: String,
+    pub owner: Option<String>,
     /// OCI labels written into every image (`org.opencontainers.image.*` and any others).
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9]+(?:[._-][a-z0-9]+)*$"}, "x-qmspec-use" = "text"))]
@@ -1118,6 +1121,56 @@ pub struct Ci {
     /// Build cache.
     #[serde(default)]
     pub cache: Cache,
+    /// Build every image this pull request changes, on every platform, and run its validation
+    /// script, without pushing: no registry login, no secrets, read-only permissions, safe for
+    /// pull requests from forks.
+    #[serde(default = "default_true")]
+    pub pull_requests: bool,
+    /// Publish an `edge` tag from every push to this branch (and from scheduled runs).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._/-]+$"), extend("examples" = ["main"], "x-qmspec-use" = "word"))]
+    pub edge_branch: Option<String>,
+    /// Rebuild on a schedule (cron, UTC), so base-image security fixes reach users, e.g.
+    /// `"0 4 * * 1"` (Mondays 04:00); publishes `edge` (needs `edge-branch`).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9*/,-]+( [0-9*/,-]+){4}$"), extend("examples" = ["0 4 * * 1"], "x-qmspec-use" = "word"))]
+    pub schedule: Option<String>,
+    /// More registries the image is published to, besides `registry`, each logged in to with
+    /// secrets the spec names (never their values).
+    #[serde(default)]
+    #[schemars(length(max = 8))]
+    pub registries: Vec<Registry>,
+    /// Login for `registry` when it is not `ghcr.io` (where the workflow's own `GITHUB_TOKEN`
+    /// is used).
+    #[serde(default)]
+    pub login: Option<Login>,
+    /// SBOM and provenance attestations from BuildKit (`mode=max`, which records build-arg
+    /// values: keep secrets out of `args`), and a GitHub artifact attestation of the published
+    /// multi-arch digest. On by default; turn off for private images whose plan has no
+    /// attestations.
+    #[serde(default = "default_true")]
+    pub attest: bool,
+    /// Sign the published multi-arch digest with cosign, keyless (GitHub's OIDC identity),
+    /// every platform's manifest included (`--recursive`). On by default.
+    #[serde(default = "default_true")]
+    pub sign: bool,
+    /// Cancel the other platforms' builds when one fails.
+    #[serde(default = "default_true")]
+    pub fail_fast: bool,
+    /// Minutes a job may run before GitHub cancels it.
+    #[serde(default = "default_timeout")]
+    #[schemars(range(min = 1, max = 4320))]
+    pub timeout_minutes: u32,
+    /// GitHub deployment environment of the jobs that read the registry secrets `login` and
+    /// `registries` name, so the secrets can be kept there, behind its protection rules.
+    #[serde(default = "default_environment")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,255}$"), extend("x-qmspec-use" = "word"))]
+    pub environment: String,
+    /// Name of the build cache (GitHub Actions cache scope); defaults to the image name. Keep
+    /// it when renaming the image to keep the cache.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]+$"), extend("x-qmspec-use" = "word"))]
+    pub cache_scope: Option<String>,
     /// Extra or overriding action pins, `owner/repo` → `SHA # vX.Y.Z`.
     #[serde(default)]
     #[schemars(extend(
@@ -1125,6 +1178,40 @@ pub struct Ci {
         "propertyNames" = {"pattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+$"}
     ))]
     pub pins: IndexMap<String, String>,
+}
+
+fn default_environment() -> String {
+    "publish".to_string()
+}
+
+fn default_timeout() -> u32 {
+    60
+}
+
+/// Another registry the image is published to.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Registry {
+    /// Registry host, e.g. `docker.io` or `quay.io`.
+    #[schemars(regex(pattern = r"^[a-z0-9.-]+(?::[0-9]+)?$"), extend("examples" = ["docker.io"]))]
+    pub registry: String,
+    /// Namespace there, e.g. the Docker Hub user or organisation.
+    #[schemars(regex(pattern = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"))]
+    pub owner: String,
+    /// How the workflow logs in.
+    pub login: Login,
+}
+
+/// Registry credentials, by the names of the repository secrets holding them.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Login {
+    /// Secret holding the user name, e.g. `DOCKERHUB_USERNAME`.
+    #[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]{0,99}$"), extend("examples" = ["DOCKERHUB_USERNAME"]))]
+    pub username_secret: String,
+    /// Secret holding the password or access token, e.g. `DOCKERHUB_TOKEN`.
+    #[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]{0,99}$"), extend("examples" = ["DOCKERHUB_TOKEN"]))]
+    pub password_secret: String,
 }
 
 fn default_tags() -> Vec<String> {

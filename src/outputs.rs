@@ -121,8 +121,8 @@ fn workflow_paths(spec: &Spec) -> Vec<(String, String)> {
 struct DockerfileContext<'a> {
     /// Image name; final stages are `NAME-ARCH` in the multi-arch file.
     name: &'a str,
-    /// `registry/owner/name`.
-    image: &'a str,
+    /// What the `ref.name` label names: `registry/owner/name`, or the bare name.
+    image_label: &'a str,
     /// Path of the file being rendered (shown in the build hint).
     path: &'a str,
     labels: &'a [(String, String)],
@@ -143,7 +143,7 @@ fn dockerfile<'a>(
 ) -> Value {
     value_of(DockerfileContext {
         name: &r.name,
-        image: &r.image,
+        image_label: &r.image_label,
         path,
         labels: &r.labels,
         args: &r.args,
@@ -188,6 +188,12 @@ struct WorkflowContext<'a> {
     /// Union of the specs' tag patterns, in first-seen order.
     on_tags: Vec<&'a str>,
     workflow_dispatch: bool,
+    /// Pull requests build and test the images they change.
+    pull_requests: bool,
+    /// Branch whose pushes publish `edge`.
+    edge_branch: Option<&'a str>,
+    /// Cron line of the scheduled rebuild.
+    schedule: Option<&'a str>,
     images: Vec<WorkflowImage<'a>>,
     /// `owner/repo` → `owner/repo@SHA # vX.Y.Z`, for every action the workflow uses.
     uses: BTreeMap<String, String>,
@@ -210,6 +216,69 @@ struct WorkflowImage<'a> {
     script: Option<&'a str>,
     /// The multi-arch Dockerfile (the QEMU strategy builds it), or empty.
     multi_arch_dockerfile: &'a str,
+    /// Repository paths the image is built from: a pull request touching one builds it.
+    inputs: Vec<String>,
+    /// One row per platform for the jobs that build or run one platform: the QEMU strategy
+    /// runs every platform on `ubuntu-latest`, emulated where it is not amd64.
+    rows: Vec<Row<'a>>,
+}
+
+/// A platform as the per-platform jobs' matrix lists it.
+#[derive(Serialize)]
+struct Row<'a> {
+    arch: &'a str,
+    platform: &'a str,
+    runner: &'a str,
+    qemu: bool,
+    dockerfile: &'a str,
+}
+
+/// The repository paths an image is built from: its spec, its generated files, the workflow,
+/// and what its Dockerfiles copy or bind-mount from the build context.
+fn build_inputs(spec: &Spec, spec_path: &str) -> Vec<String> {
+    let mut out: Vec<String> = vec![spec_path.to_string()];
+    out.extend(all_paths(spec).into_iter().map(|(_, _, path)| path));
+    let context = |c: &crate::model::CopyItem| c.stage.is_none().then(|| c.from.clone());
+    let python_files = |p: &crate::model::AppPython| -> Vec<String> {
+        match &p.install {
+            Some(crate::model::PythonInstall::Pip(i)) => i.files.clone(),
+            Some(crate::model::PythonInstall::Requirements(i)) => std::iter::once(i.file.clone())
+                .chain(i.project_files.clone())
+                .collect(),
+            Some(crate::model::PythonInstall::Uv(i)) => [i.lock.clone(), i.pyproject.clone()]
+                .into_iter()
+                .chain(i.files.clone())
+                .collect(),
+            None => Vec::new(),
+        }
+    };
+    out.extend(
+        spec.app
+            .copy
+            .iter()
+            .chain(&spec.app.scripts)
+            .filter_map(context),
+    );
+    out.extend(spec.app.python.iter().flat_map(python_files));
+    for stage in &spec.stages {
+        out.extend(stage.copy.iter().filter_map(context));
+        out.extend(stage.python.iter().flat_map(python_files));
+    }
+    for tool in &spec.tools {
+        for (_, source) in tool.sources.iter() {
+            if let crate::model::Source::CondaEnv(c) = source {
+                out.push(c.file.clone());
+            }
+        }
+    }
+    let mut out: Vec<String> = out
+        .into_iter()
+        .map(|p| crate::paths::normalize(p.trim_end_matches('/')))
+        .filter(|p| !p.is_empty() && p != ".")
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A job id part for an image name: job ids allow letters, digits, `-` and `_`.
@@ -224,11 +293,22 @@ fn workflow(specs: &Members<'_>) -> Result<Value, String> {
     let tags = |r: &Resolved| -> std::collections::BTreeSet<String> {
         r.ci.on_tags.iter().cloned().collect()
     };
-    if let Some(((first, _), (other, _))) = specs.first().zip(specs.iter().find(|(r, _)| {
-        tags(r) != tags(specs[0].0) || r.ci.workflow_dispatch != specs[0].0.ci.workflow_dispatch
-    })) {
+    let trigger = |r: &Resolved| {
+        (
+            tags(r),
+            r.ci.workflow_dispatch,
+            r.ci.pull_requests,
+            r.ci.edge_branch.clone(),
+            r.ci.schedule.clone(),
+        )
+    };
+    if let Some(((first, _), (other, _))) = specs.first().zip(
+        specs
+            .iter()
+            .find(|(r, _)| trigger(r) != trigger(specs[0].0)),
+    ) {
         return Err(format!(
-            "{} and {} start the workflow differently (`ci.on-tags`, `ci.workflow-dispatch`), and one workflow has one trigger",
+            "{} and {} start the workflow differently (`ci.on-tags`, `ci.workflow-dispatch`, `ci.pull-requests`, `ci.edge-branch`, `ci.schedule`), and one workflow has one trigger",
             first.spec_path, other.spec_path
         ));
     }
@@ -280,9 +360,12 @@ fn workflow(specs: &Members<'_>) -> Result<Value, String> {
     Ok(value_of(WorkflowContext {
         on_tags,
         workflow_dispatch: specs.iter().any(|(r, _)| r.ci.workflow_dispatch),
+        pull_requests: specs.iter().any(|(r, _)| r.ci.pull_requests),
+        edge_branch: specs.first().and_then(|(r, _)| r.ci.edge_branch.as_deref()),
+        schedule: specs.first().and_then(|(r, _)| r.ci.schedule.as_deref()),
         images: specs
             .iter()
-            .map(|(r, _)| WorkflowImage {
+            .map(|(r, spec)| WorkflowImage {
                 spec: &r.spec_path,
                 name: &r.name,
                 job: job_id(&r.name),
@@ -293,6 +376,30 @@ fn workflow(specs: &Members<'_>) -> Result<Value, String> {
                 ci: &r.ci,
                 script: r.validation_script.as_ref().map(|s| s.in_image.as_str()),
                 multi_arch_dockerfile: r.multi_arch_dockerfile.as_deref().unwrap_or(""),
+                inputs: build_inputs(spec, &r.spec_path),
+                rows: r
+                    .platforms
+                    .iter()
+                    .map(|p| Row {
+                        arch: &p.arch,
+                        platform: &p.docker_platform,
+                        runner: if r.ci.native {
+                            &p.runner
+                        } else {
+                            "ubuntu-latest"
+                        },
+                        qemu: if r.ci.native {
+                            p.qemu
+                        } else {
+                            p.arch != "amd64"
+                        },
+                        dockerfile: if r.ci.native {
+                            &p.dockerfile
+                        } else {
+                            r.multi_arch_dockerfile.as_deref().unwrap_or(&p.dockerfile)
+                        },
+                    })
+                    .collect(),
             })
             .collect(),
         uses,

@@ -10,6 +10,11 @@ use crate::model::{Emulation, Spec, Strategy};
 /// Built-in pins: `owner/repo` → (commit, tag).
 pub const KNOWN: &[(&str, &str, &str)] = &[
     (
+        "actions/attest-build-provenance",
+        "a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32",
+        "v4.1.0",
+    ),
+    (
         "actions/checkout",
         "3d3c42e5aac5ba805825da76410c181273ba90b1",
         "v7.0.1",
@@ -43,6 +48,11 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "docker/setup-buildx-action",
         "37fe631027851001ddb9b187196cc803df7f5f0e",
         "v4.3.0",
+    ),
+    (
+        "sigstore/cosign-installer",
+        "6f9f17788090df1f26f669e9d70d6ae9567deba6",
+        "v4.1.2",
     ),
     (
         "docker/setup-qemu-action",
@@ -107,12 +117,18 @@ pub fn workflow_actions(spec: &Spec) -> Vec<&'static str> {
         "docker/login-action",
         "docker/metadata-action",
         "docker/build-push-action",
+        // Digests travel from the build to the test and merge jobs as artifacts.
+        "actions/upload-artifact",
+        "actions/download-artifact",
     ];
-    if native {
-        v.extend(["actions/upload-artifact", "actions/download-artifact"]);
-    }
     if !native || emulated {
         v.push("docker/setup-qemu-action");
+    }
+    if spec.ci.attest {
+        v.push("actions/attest-build-provenance");
+    }
+    if spec.ci.sign {
+        v.push("sigstore/cosign-installer");
     }
     v
 }

@@ -232,6 +232,22 @@ fn environment() -> Environment<'static> {
     });
     // A GitHub Actions expression, `${{ x }}`, without fighting Jinja's own delimiters.
     env.add_function("gh", |s: String| format!("${{{{ {s} }}}}"));
+    // A repository secret by name: `${{ secrets.NAME }}`. Only a secret's name ever comes from
+    // a spec, and only one that is a plain identifier reaches the expression.
+    env.add_filter("secret", |name: String| {
+        let plain = name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if plain {
+            Ok(format!("${{{{ secrets.{name} }}}}"))
+        } else {
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("`{name}` is not a secret name"),
+            ))
+        }
+    });
     env
 }
 

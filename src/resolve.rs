@@ -17,8 +17,12 @@ pub struct Resolved {
     pub spec_path: String,
     /// Image name, e.g. `qm-nmr-calc-worker`.
     pub name: String,
-    /// `registry/owner/name`, without tag.
+    /// `registry/owner/name`, without tag (`{repository owner}` in place of an owner the
+    /// workflow computes).
     pub image: String,
+    /// What the image's `ref.name` label names: `image`, or the bare name when the owner is
+    /// the repository's.
+    pub image_label: String,
     pub registry: String,
     /// OCI labels in spec order.
     pub labels: Vec<(String, String)>,
@@ -332,6 +336,35 @@ pub struct ResolvedCi {
     pub cache: bool,
     /// `owner/repo` of every action the workflow uses for this image; each needs a pin.
     pub actions: Vec<&'static str>,
+    /// Pull requests build and test the images they change.
+    pub pull_requests: bool,
+    /// The branch whose pushes (and scheduled runs) publish `edge`.
+    pub edge_branch: Option<String>,
+    /// Cron line of the scheduled rebuild.
+    pub schedule: Option<String>,
+    pub attest: bool,
+    pub sign: bool,
+    pub fail_fast: bool,
+    pub timeout_minutes: u32,
+    /// Deployment environment of the jobs reading spec-named secrets.
+    pub environment: String,
+    /// GitHub Actions cache scope (per platform: `SCOPE-ARCH`).
+    pub cache_scope: String,
+    /// The image is named after the repository owner, computed by the workflow.
+    pub owner_from_repository: bool,
+    /// Login for the main registry: secret names, or none for `ghcr.io`'s `GITHUB_TOKEN`.
+    pub login: Option<crate::model::Login>,
+    /// The other registries the image is published to.
+    pub registries: Vec<ResolvedRegistry>,
+}
+
+/// Another registry an image is published to.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedRegistry {
+    pub registry: String,
+    /// `registry/owner/name`.
+    pub image: String,
+    pub login: crate::model::Login,
 }
 
 /// The python a `via` names on a platform: an installer's `PREFIX/bin/python3`, a conda
@@ -556,7 +589,16 @@ fn resolve_user(user: &crate::model::User) -> ResolvedUser {
 
 /// Resolve a valid spec. Callers validate first; unresolvable references fall back to defaults.
 pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
-    let image = format!("{}/{}/{}", spec.registry, spec.owner, spec.name);
+    // Without an owner the workflow names the image after the repository's owner; the
+    // Dockerfile's label then carries the image's own name.
+    let image = match &spec.owner {
+        Some(owner) => format!("{}/{owner}/{}", spec.registry, spec.name),
+        None => format!("{}/{{repository owner}}/{}", spec.registry, spec.name),
+    };
+    let image_label = match &spec.owner {
+        Some(_) => image.clone(),
+        None => spec.name.clone(),
+    };
     let validation_script = spec.validation_script.as_ref().map(|path| Script {
         in_image: format!(
             "/usr/local/bin/{}",
@@ -643,7 +685,10 @@ pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
                 TagRule::Version => "type=semver,pattern={{version}}",
                 TagRule::MajorMinor => "type=semver,pattern={{major}}.{{minor}}",
                 TagRule::Major => "type=semver,pattern={{major}}",
-                TagRule::Latest => "type=raw,value=latest",
+                // Only a release moves `latest`, not an `edge` push or a scheduled rebuild.
+                TagRule::Latest => {
+                    "type=raw,value=latest,enable=${{ startsWith(github.ref, 'refs/tags/') }}"
+                }
                 TagRule::Sha => "type=sha",
             })
             .map(str::to_string)
@@ -651,12 +696,33 @@ pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
         native: ci.strategy == Strategy::Native,
         cache: ci.cache == crate::model::Cache::Gha,
         actions: crate::pins::workflow_actions(spec),
+        pull_requests: ci.pull_requests,
+        edge_branch: ci.edge_branch.clone(),
+        schedule: ci.schedule.clone(),
+        attest: ci.attest,
+        sign: ci.sign,
+        fail_fast: ci.fail_fast,
+        timeout_minutes: ci.timeout_minutes,
+        environment: ci.environment.clone(),
+        cache_scope: ci.cache_scope.clone().unwrap_or_else(|| spec.name.clone()),
+        owner_from_repository: spec.owner.is_none(),
+        login: ci.login.clone(),
+        registries: ci
+            .registries
+            .iter()
+            .map(|r| ResolvedRegistry {
+                registry: r.registry.clone(),
+                image: format!("{}/{}/{}", r.registry, r.owner, spec.name),
+                login: r.login.clone(),
+            })
+            .collect(),
     };
 
     Resolved {
         spec_path: spec_path.to_string(),
         name: spec.name.clone(),
         image,
+        image_label,
         registry: spec.registry.clone(),
         labels: spec
             .labels

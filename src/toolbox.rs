@@ -409,3 +409,31 @@ pub fn walk_stage(spec: &Spec, stage: &Stage, index: usize, arch: Arch) -> Vec<M
     }
     image.missing
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_bring_their_commands() {
+        let got: Vec<String> = package_commands(&[
+            "xz-utils=5.4.1-0.2".to_string(),
+            "python3".to_string(),
+            "python3-venv".to_string(),
+            "jq".to_string(),
+        ])
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "xz-utils",
+                "xz",
+                "python3",
+                "python3-venv",
+                "python3",
+                "python3-venv",
+                "jq"
+            ]
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! turns pointers into spans only when the diagnostic is built.
 
 mod buildable;
+mod ci;
 mod env;
 mod layout;
 mod safety;
@@ -50,6 +51,7 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
     safety::check(spec, &mut cx);
     env::check(spec, &mut cx);
     buildable::check(spec, &mut cx);
+    ci::check(spec, &mut cx);
     // A spec shorter than the limit holds no value over it: most specs skip this walk.
     let long_values = if doc.text_len > MAX_VALUE_BYTES {
         string_pointers(&doc.value, &|s| s.len() > MAX_VALUE_BYTES)

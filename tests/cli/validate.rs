@@ -170,7 +170,9 @@ fn tagged_merge_key() {
         ·   ────┬───
         ·       ╰── not a known key here
         ╰────
-      help: known keys here: workflow, on-tags, workflow-dispatch, tag-rules, strategy, cache, pins
+      help: known keys here: workflow, on-tags, workflow-dispatch, tag-rules, strategy, cache, pull-
+            requests, edge-branch, schedule, registries, login, attest, sign, fail-fast, timeout-
+            minutes, environment, cache-scope, pins
     tests/fixtures/validate/tagged-merge-key.yaml: invalid (2 errors, 0 warnings)
     ");
 }
@@ -738,17 +740,6 @@ fn many_problems() {
     let (code, report) = validate("many-problems");
     assert_eq!(code, 1, "{report}");
     insta::assert_snapshot!(report, @r#"
-    qmspec::missing-key
-
-      × missing required key `owner` in the top level
-       ╭─[tests/fixtures/validate/many-problems.yaml:2:1]
-     1 │ # Several problems in one file: all reported, in file order.
-     2 │ name: demo
-       · ─────┬────
-       ·      ╰── `owner` is required here
-     3 │ validation-script: generated/validate-demo.sh
-       ╰────
-      help: add `owner:`; `qmspec schema` documents it
     qmspec::unquoted-scalar
 
       × `2.10` is read by YAML as a number (2.1), but `tools[0].version` must be a string
@@ -782,7 +773,7 @@ fn many_problems() {
      28 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
         ╰────
       help: did you mean `archive`?
-    tests/fixtures/validate/many-problems.yaml: invalid (4 errors, 0 warnings)
+    tests/fixtures/validate/many-problems.yaml: invalid (3 errors, 0 warnings)
     "#);
 }
 
@@ -793,15 +784,15 @@ fn missing_key() {
     insta::assert_snapshot!(report, @"
     qmspec::missing-key
 
-      × missing required key `owner` in the top level
-       ╭─[tests/fixtures/validate/missing-key.yaml:2:1]
-     1 │ # The required `owner` is left out.
-     2 │ name: demo
-       · ─────┬────
-       ·      ╰── `owner` is required here
-     3 │ validation-script: generated/validate-demo.sh
-       ╰────
-      help: add `owner:`; `qmspec schema` documents it
+      × missing required key `runner` in `platforms.arm64`
+        ╭─[tests/fixtures/validate/missing-key.yaml:13:3]
+     12 │     dockerfile: generated/Dockerfile.demo.amd64
+     13 │   arm64:
+        ·   ──┬──
+        ·     ╰── `runner` is required here
+     14 │     base:
+        ╰────
+      help: add `runner:`; `qmspec schema` documents it
     tests/fixtures/validate/missing-key.yaml: invalid (1 error, 0 warnings)
     ");
 }
@@ -2875,5 +2866,47 @@ fn version_ranges() {
      40 │ app:
         ╰────
     tests/fixtures/validate/version-ranges.yaml: invalid (5 errors, 2 warnings)
+    "#);
+}
+
+#[test]
+fn ci_publishing() {
+    let (code, report) = validate("ci-publishing");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @r#"
+    qmspec::missing-key
+
+      × the image is pushed to quay.io, but the spec names no secrets to log in with
+       ╭─[tests/fixtures/validate/ci-publishing.yaml:4:11]
+     3 │ owner: example
+     4 │ registry: quay.io
+       ·           ───┬───
+       ·              ╰── needs `ci.login`
+     5 │ validation-script: generated/validate-demo.sh
+       ╰────
+      help: add `ci.login: { username-secret: NAME, password-secret: NAME }` naming repository secrets
+            (GitHub's own token works only for ghcr.io)
+    qmspec::missing-key
+
+      × a scheduled rebuild publishes the `edge` tag, but the spec names no `edge-branch`
+        ╭─[tests/fixtures/validate/ci-publishing.yaml:46:13]
+     45 │   workflow: generated/publish-demo.yml
+     46 │   schedule: "0 4 * * 1"
+        ·             ─────┬─────
+        ·                  ╰── publishes `edge`
+     47 │   registries:
+        ╰────
+      help: add `ci.edge-branch: main` (the branch scheduled runs build), or remove `schedule`
+    qmspec::invalid-value
+
+      × quay.io is named twice as a registry of the image
+        ╭─[tests/fixtures/validate/ci-publishing.yaml:49:19]
+     48 │     - { registry: docker.io, owner: example, login: { username-secret: HUB_USER, password-secret: HUB_TOKEN } }
+     49 │     - { registry: quay.io, owner: example, login: { username-secret: QUAY_USER, password-secret: QUAY_TOKEN } }
+        ·                   ───┬───
+        ·                      ╰── again
+        ╰────
+      help: name each registry once; the main one is `registry`
+    tests/fixtures/validate/ci-publishing.yaml: invalid (3 errors, 0 warnings)
     "#);
 }

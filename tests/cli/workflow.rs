@@ -17,6 +17,23 @@ fn load(path: &std::path::Path) -> Value {
     serde_json::from_str(&out).expect("json")
 }
 
+/// A scratch repository with the two publish fixtures (a native image on GHCR and Docker Hub
+/// with attestations and signing; a QEMU image under the repository owner without them), which
+/// share one workflow.
+fn publish_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("specs");
+    for name in ["native", "emulated"] {
+        std::fs::copy(
+            root().join(format!("tests/fixtures/publish/{name}.yaml")),
+            dir.path().join(format!("specs/{name}.yaml")),
+        )
+        .expect("copy");
+    }
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    dir
+}
+
 /// The bundled workflow plus both strategies of the all-kinds fixture (scratch dirs kept alive).
 fn workflows() -> (Vec<tempfile::TempDir>, Vec<std::path::PathBuf>) {
     let qemu =
@@ -24,12 +41,14 @@ fn workflows() -> (Vec<tempfile::TempDir>, Vec<std::path::PathBuf>) {
     qmspec(qemu.path()).args(["generate"]).assert().code(0);
     let native = repo_with_spec(&fixture("all-kinds.yaml"));
     qmspec(native.path()).args(["generate"]).assert().code(0);
+    let publish = publish_fixture();
     let paths = vec![
         root().join("generated/publish-images.yml"),
         qemu.path().join("generated/publish-all.yml"),
         native.path().join("generated/publish-all.yml"),
+        publish.path().join("generated/publish-images.yml"),
     ];
-    (vec![qemu, native], paths)
+    (vec![qemu, native, publish], paths)
 }
 
 #[test]
@@ -67,16 +86,25 @@ fn actionlint_runs_shellcheck_on_run_scripts() {
 fn zizmor_reports_nothing() {
     let (_dirs, files) = workflows();
     for wf in files {
-        let (ok, out) = run_referee(
-            "zizmor",
-            &["--offline", "--no-progress", wf.to_str().expect("utf8")],
-            &root(),
-        );
-        assert!(
-            ok && out.contains("No findings to report"),
-            "{}:\n{out}",
-            wf.display()
-        );
+        // The default persona, and the auditor's, which reports what the default one hides.
+        for persona in ["regular", "auditor"] {
+            let (ok, out) = run_referee(
+                "zizmor",
+                &[
+                    "--offline",
+                    "--no-progress",
+                    "--persona",
+                    persona,
+                    wf.to_str().expect("utf8"),
+                ],
+                &root(),
+            );
+            assert!(
+                ok && out.contains("No findings to report"),
+                "{} ({persona}):\n{out}",
+                wf.display()
+            );
+        }
     }
 }
 
@@ -144,8 +172,13 @@ fn the_job_graph_matches_the_spec() {
     assert_eq!(
         ids,
         [
+            "attest-qm-nmr-calc-api",
+            "attest-qm-nmr-calc-worker",
             "build-qm-nmr-calc-api",
             "build-qm-nmr-calc-worker",
+            "changes",
+            "check-qm-nmr-calc-api",
+            "check-qm-nmr-calc-worker",
             "merge-qm-nmr-calc-api",
             "merge-qm-nmr-calc-worker",
             "test-qm-nmr-calc-api",
@@ -245,7 +278,7 @@ fn the_job_graph_matches_the_spec() {
     let meta = &steps_using(merge, "docker/metadata-action")[0]["with"];
     assert_eq!(
         meta["tags"],
-        "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=raw,value=latest\n"
+        "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=raw,value=latest,enable=${{ startsWith(github.ref, 'refs/tags/') }}\ntype=sha,enable=${{ github.event_name == 'workflow_dispatch' }}\n"
     );
     let scripts: String = merge["steps"]
         .as_array()
@@ -378,4 +411,147 @@ fn a_multi_arch_only_spec_builds_its_one_file_natively() {
     );
     assert!(dir.path().join("generated/Dockerfile.all").exists());
     assert!(!dir.path().join("generated/Dockerfile.all.amd64").exists());
+}
+
+/// The job ids, `needs` and `if` of a workflow, and each job's permissions.
+fn jobs(wf: &Value) -> &serde_json::Map<String, Value> {
+    wf["jobs"].as_object().expect("jobs")
+}
+
+/// The publish pipeline of two images sharing one workflow: pull requests check what they
+/// change with read-only jobs and no secret; publishing runs build, test, merge, then attest
+/// and sign in the one job holding `id-token: write`; Docker Hub is logged in to by the
+/// secrets the spec names; the QEMU image is tested per platform too.
+#[test]
+fn the_publish_pipeline_follows_the_specs() {
+    let dir = publish_fixture();
+    let path = dir.path().join("generated/publish-images.yml");
+    let wf = load(&path);
+    let text = std::fs::read_to_string(&path).expect("read");
+    // Triggers.
+    assert!(wf["on"].get("pull_request").is_some(), "{}", wf["on"]);
+    assert_eq!(wf["on"]["push"]["tags"], serde_json::json!(["v*"]));
+    assert_eq!(wf["on"]["push"]["branches"], serde_json::json!(["main"]));
+    assert_eq!(
+        wf["on"]["schedule"],
+        serde_json::json!([{"cron": "0 4 * * 1"}])
+    );
+    assert!(wf["on"].get("workflow_dispatch").is_some());
+    assert_eq!(wf["permissions"], serde_json::json!({}));
+    // The job graph.
+    let jobs = jobs(&wf);
+    let graph: Vec<String> = jobs
+        .iter()
+        .map(|(id, job)| {
+            let needs = match &job["needs"] {
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => String::new(),
+            };
+            format!(
+                "{id} <- [{needs}] if {}",
+                job["if"].as_str().unwrap_or("(no condition)")
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(graph.join("\n"), @"
+    changes <- [] if github.event_name == 'pull_request'
+    check-demo-api <- [changes] if needs.changes.outputs.demo-api == 'true'
+    build-demo-api <- [] if github.event_name != 'pull_request'
+    test-demo-api <- [build-demo-api] if (no condition)
+    merge-demo-api <- [build-demo-api, test-demo-api] if (no condition)
+    check-demo-worker <- [changes] if needs.changes.outputs.demo-worker == 'true'
+    build-demo-worker <- [] if github.event_name != 'pull_request'
+    test-demo-worker <- [build-demo-worker] if (no condition)
+    merge-demo-worker <- [build-demo-worker, test-demo-worker] if (no condition)
+    attest-demo-worker <- [merge-demo-worker] if (no condition)
+    ");
+    // Pull-request jobs: read-only, no secret, no login, nothing pushed.
+    for (id, job) in jobs
+        .iter()
+        .filter(|(id, _)| id.starts_with("check-") || *id == "changes")
+    {
+        assert_eq!(
+            job["permissions"],
+            serde_json::json!({"contents": "read"}),
+            "{id}"
+        );
+        let body = serde_json::to_string(job).expect("json");
+        assert!(!body.contains("secrets."), "{id} reads a secret");
+        assert!(!body.contains("docker/login-action"), "{id} logs in");
+        assert!(
+            !body.contains("push=true") && !body.contains("\"push\":true"),
+            "{id} pushes: {body}"
+        );
+    }
+    // Every write permission, by job.
+    let writes: Vec<String> = jobs
+        .iter()
+        .filter_map(|(id, job)| {
+            let w: Vec<&str> = job["permissions"]
+                .as_object()
+                .expect("permissions per job")
+                .iter()
+                .filter(|(_, v)| *v == "write")
+                .map(|(k, _)| k.as_str())
+                .collect();
+            (!w.is_empty()).then(|| format!("{id}: {}", w.join(", ")))
+        })
+        .collect();
+    insta::assert_snapshot!(writes.join("\n"), @"
+    build-demo-api: packages
+    merge-demo-api: packages
+    build-demo-worker: packages
+    merge-demo-worker: packages
+    attest-demo-worker: packages, id-token, attestations
+    ");
+    // The paths each image is rebuilt for, derived from its spec.
+    let affected: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("affected "))
+        .collect();
+    insta::assert_snapshot!(affected.join("\n"), @"
+    affected demo-api README.md generated/Dockerfile.api generated/publish-images.yml generated/validate-api.sh pyproject.toml specs/emulated.yaml uv.lock
+    affected demo-worker README.md generated/Dockerfile.worker.amd64 generated/Dockerfile.worker.arm64 generated/publish-images.yml generated/validate-worker.sh pyproject.toml scripts/smoke.sh specs/native.yaml src
+    ");
+    // Docker Hub by the secrets the spec names; GHCR by the workflow's own token.
+    assert!(
+        text.contains("username: ${{ secrets.DOCKERHUB_USERNAME }}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("password: ${{ secrets.DOCKERHUB_TOKEN }}"),
+        "{text}"
+    );
+    // The QEMU image under the repository owner, lower-cased by the workflow.
+    assert!(
+        text.contains("IMAGE=${REGISTRY}/${OWNER,,}/demo-api"),
+        "{text}"
+    );
+    // Attestation and signing name the merged digest, and only for the image asking for them.
+    let attest = &jobs["attest-demo-worker"];
+    assert_eq!(attest["needs"], "merge-demo-worker");
+    assert!(jobs.get("attest-demo-api").is_none());
+    let signed = serde_json::to_string(attest).expect("json");
+    assert!(signed.contains("cosign sign --yes --recursive"), "{signed}");
+    assert!(
+        signed.contains("needs.merge-demo-worker.outputs.digest"),
+        "{signed}"
+    );
+    assert!(text.contains("--format '{{.Manifest.Digest}}'"), "{text}");
+    // A QEMU-built image is tested on each platform before its tags move.
+    let test_api = &jobs["test-demo-api"];
+    let rows = test_api["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        jobs["merge-demo-api"]["needs"],
+        serde_json::json!(["build-demo-api", "test-demo-api"])
+    );
 }
