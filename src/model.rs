@@ -1101,8 +1101,9 @@ pub struct Check {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Ci {
-    /// Path of the generated workflow, relative to the repository root.
-    #[schemars(extend("examples" = ["generated/publish-images.yml"], "x-qmspec-use" = "word"))]
+    /// Path of the generated workflow, relative to the repository root. GitHub runs workflows
+    /// only from `.github/workflows/`: generate it there in the image's repository.
+    #[schemars(extend("examples" = [".github/workflows/publish-images.yml"], "x-qmspec-use" = "word"))]
     pub workflow: String,
     /// Git tag patterns whose push publishes the images (at least one).
     #[serde(default = "default_tags")]
@@ -1131,7 +1132,7 @@ pub struct Ci {
     #[schemars(regex(pattern = r"^[A-Za-z0-9._/-]+$"), extend("examples" = ["main"], "x-qmspec-use" = "word"))]
     pub edge_branch: Option<String>,
     /// Rebuild on a schedule (cron, UTC), so base-image security fixes reach users, e.g.
-    /// `"0 4 * * 1"` (Mondays 04:00); publishes `edge` (needs `edge-branch`).
+    /// `"0 4 * * 1"` (Mondays 04:00): rebuilds `edge-branch` and publishes it as `edge`.
     #[serde(default)]
     #[schemars(regex(pattern = r"^[0-9*/,-]+( [0-9*/,-]+){4}$"), extend("examples" = ["0 4 * * 1"], "x-qmspec-use" = "word"))]
     pub schedule: Option<String>,

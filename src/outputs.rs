@@ -236,8 +236,14 @@ struct Row<'a> {
 /// The repository paths an image is built from: its spec, its generated files, the workflow,
 /// and what its Dockerfiles copy or bind-mount from the build context.
 fn build_inputs(spec: &Spec, spec_path: &str) -> Vec<String> {
-    let mut out: Vec<String> = vec![spec_path.to_string()];
-    out.extend(all_paths(spec).into_iter().map(|(_, _, path)| path));
+    let mut out: Vec<String> = vec![spec_path.to_string(), ".dockerignore".to_string()];
+    for (kind, _, path) in all_paths(spec) {
+        // BuildKit reads `<Dockerfile>.dockerignore` before `.dockerignore`.
+        if kind.template == "Dockerfile.j2" {
+            out.push(format!("{path}.dockerignore"));
+        }
+        out.push(path);
+    }
     let context = |c: &crate::model::CopyItem| c.stage.is_none().then(|| c.from.clone());
     let python_files = |p: &crate::model::AppPython| -> Vec<String> {
         match &p.install {
@@ -274,7 +280,8 @@ fn build_inputs(spec: &Spec, spec_path: &str) -> Vec<String> {
     let mut out: Vec<String> = out
         .into_iter()
         .map(|p| crate::paths::normalize(p.trim_end_matches('/')))
-        .filter(|p| !p.is_empty() && p != ".")
+        // `.` (the whole context) stays: as a pathspec it matches every change.
+        .map(|p| if p.is_empty() { ".".to_string() } else { p })
         .collect();
     out.sort();
     out.dedup();

@@ -332,6 +332,8 @@ pub struct ResolvedCi {
     pub workflow_dispatch: bool,
     /// metadata-action `tags:` lines, e.g. `type=semver,pattern={{version}}`.
     pub tag_rules: Vec<String>,
+    /// Releases (non-pre-release semver tags) move `latest`.
+    pub latest: bool,
     pub native: bool,
     pub cache: bool,
     /// `owner/repo` of every action the workflow uses for this image; each needs a pin.
@@ -685,14 +687,15 @@ pub fn resolve(spec: &Spec, spec_path: &str) -> Resolved {
                 TagRule::Version => "type=semver,pattern={{version}}",
                 TagRule::MajorMinor => "type=semver,pattern={{major}}.{{minor}}",
                 TagRule::Major => "type=semver,pattern={{major}}",
-                // Only a release moves `latest`, not an `edge` push or a scheduled rebuild.
-                TagRule::Latest => {
-                    "type=raw,value=latest,enable=${{ startsWith(github.ref, 'refs/tags/') }}"
-                }
+                // `latest` is metadata-action's `flavor: latest=auto`: releases that are not
+                // pre-releases, never an `edge` push or a scheduled rebuild.
+                TagRule::Latest => "",
                 TagRule::Sha => "type=sha",
             })
+            .filter(|r| !r.is_empty())
             .map(str::to_string)
             .collect(),
+        latest: ci.tag_rules.contains(&TagRule::Latest),
         native: ci.strategy == Strategy::Native,
         cache: ci.cache == crate::model::Cache::Gha,
         actions: crate::pins::workflow_actions(spec),

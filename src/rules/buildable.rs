@@ -218,7 +218,35 @@ fn app_environment(spec: &Spec, cx: &mut Ctx<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::has_pipe;
+    use super::{Family, has_pipe, package_hint};
+
+    #[test]
+    fn hints_name_each_familys_package() {
+        let d = Family::Debian;
+        let a = Family::Alpine;
+        for (command, debian, alpine) in [
+            ("wget or curl", Some("wget"), Some("wget")),
+            ("curl", Some("curl"), Some("curl")),
+            ("xz", Some("xz-utils"), Some("xz")),
+            ("unzip", Some("unzip"), Some("unzip")),
+            ("bzip2", Some("bzip2"), Some("bzip2")),
+            ("zstd", Some("zstd"), Some("zstd")),
+            ("bash", Some("bash"), Some("bash")),
+            ("python3-venv", Some("python3-venv"), None),
+            (
+                "ca-certificates",
+                Some("ca-certificates"),
+                Some("ca-certificates"),
+            ),
+            ("useradd", Some("passwd"), None),
+            ("sha256sum", Some("coreutils"), None),
+            ("micromamba", None, None),
+        ] {
+            assert_eq!(package_hint(command, d), debian, "{command} on debian");
+            assert_eq!(package_hint(command, a), alpine, "{command} on alpine");
+        }
+        assert_eq!(package_hint("xz", Family::Micromamba), Some("xz-utils"));
+    }
 
     #[test]
     fn finds_pipes_outside_quotes() {
@@ -230,6 +258,9 @@ mod tests {
         assert!(!has_pipe("echo a >| f"));
         assert!(has_pipe(r#"echo "a\"" | b"#));
         assert!(has_pipe(r#"n="$(false | wc -l)""#));
+        assert!(has_pipe(r#"x="$(date)" | tee f"#));
+        assert!(!has_pipe(r#"echo "a\" | b""#));
+        assert!(has_pipe("| x"));
         assert!(!has_pipe(r#"n="$(echo 'a|b')""#));
         assert!(!has_pipe(
             r#"case "$(uname -m)" in x86_64|amd64) echo x ;; esac"#

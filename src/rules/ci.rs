@@ -28,7 +28,7 @@ pub(super) fn check(spec: &Spec, cx: &mut Ctx<'_>) {
                 "a scheduled rebuild publishes the `edge` tag, but the spec names no `edge-branch`",
             )
             .with_label(cx.at_value("/ci/schedule", "publishes `edge`"))
-            .with_help("add `ci.edge-branch: main` (the branch scheduled runs build), or remove `schedule`"),
+            .with_help("add `ci.edge-branch: main` (the branch scheduled runs rebuild as `edge`), or remove `schedule`"),
         );
     }
     let mut seen = vec![spec.registry.as_str()];

@@ -2896,7 +2896,8 @@ fn ci_publishing() {
         ·                  ╰── publishes `edge`
      47 │   registries:
         ╰────
-      help: add `ci.edge-branch: main` (the branch scheduled runs build), or remove `schedule`
+      help: add `ci.edge-branch: main` (the branch scheduled runs rebuild as `edge`), or remove
+            `schedule`
     qmspec::invalid-value
 
       × quay.io is named twice as a registry of the image
@@ -2909,4 +2910,43 @@ fn ci_publishing() {
       help: name each registry once; the main one is `registry`
     tests/fixtures/validate/ci-publishing.yaml: invalid (3 errors, 0 warnings)
     "#);
+}
+
+/// Without a `venv`, pip installs into the python `via` names: refused for Debian's own python
+/// (PEP 668) and for uv (always a venv), accepted for a base's own full python.
+#[test]
+fn an_app_python_without_a_venv_needs_an_environment_that_takes_it() {
+    let minimal = crate::support::fixture("minimal.yaml");
+    let line = "  python: { via: system, venv: /app/.venv }\n";
+    assert!(minimal.contains(line));
+    let debian = minimal.replace(line, "  python: { via: system, install: { with: pip } }\n");
+    let uv = minimal.replace(line, "  python: { via: system, install: { with: uv } }\n");
+    let official = debian
+        .replace(
+            "    runner: ubuntu-latest\n",
+            "      provides: [python3]\n    runner: ubuntu-latest\n",
+        )
+        .replace(
+            "    runner: ubuntu-24.04-arm\n",
+            "      provides: [python3]\n    runner: ubuntu-24.04-arm\n",
+        );
+    for (spec, want) in [
+        (&debian, Some("(PEP 668)")),
+        (&uv, Some("uv installs a project")),
+        (&official, None),
+    ] {
+        let dir = crate::support::repo_with_spec(spec);
+        let out = qmspec(dir.path())
+            .args(["validate"])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match want {
+            Some(want) => {
+                assert_eq!(out.status.code(), Some(1), "{stderr}");
+                assert!(stderr.contains(want), "{stderr}");
+            }
+            None => assert_eq!(out.status.code(), Some(0), "{stderr}"),
+        }
+    }
 }

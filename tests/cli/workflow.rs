@@ -179,6 +179,7 @@ fn the_job_graph_matches_the_spec() {
             "changes",
             "check-qm-nmr-calc-api",
             "check-qm-nmr-calc-worker",
+            "checks",
             "merge-qm-nmr-calc-api",
             "merge-qm-nmr-calc-worker",
             "test-qm-nmr-calc-api",
@@ -232,9 +233,10 @@ fn the_job_graph_matches_the_spec() {
         with["cache-from"],
         "type=gha,scope=qm-nmr-calc-worker-${{ matrix.arch }}"
     );
+    // Written from branch runs only: a cache written on a tag serves only that tag.
     assert_eq!(
         with["cache-to"],
-        "type=gha,scope=qm-nmr-calc-worker-${{ matrix.arch }},mode=max"
+        "${{ !startsWith(github.ref, 'refs/tags/') && format('type=gha,scope=qm-nmr-calc-worker-{0},mode=max', matrix.arch) || '' }}"
     );
     let upload = &steps_using(build, "actions/upload-artifact")[0]["with"];
     assert_eq!(
@@ -278,8 +280,9 @@ fn the_job_graph_matches_the_spec() {
     let meta = &steps_using(merge, "docker/metadata-action")[0]["with"];
     assert_eq!(
         meta["tags"],
-        "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=raw,value=latest,enable=${{ startsWith(github.ref, 'refs/tags/') }}\ntype=sha,enable=${{ github.event_name == 'workflow_dispatch' }}\n"
+        "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=sha,enable=${{ github.event_name == 'workflow_dispatch' }}\n"
     );
+    assert_eq!(meta["flavor"], "latest=auto");
     let scripts: String = merge["steps"]
         .as_array()
         .expect("steps")
@@ -460,11 +463,12 @@ fn the_publish_pipeline_follows_the_specs() {
         .collect();
     insta::assert_snapshot!(graph.join("\n"), @"
     changes <- [] if github.event_name == 'pull_request'
-    check-demo-api <- [changes] if needs.changes.outputs.demo-api == 'true'
+    checks <- [changes, check-demo-api, check-demo-worker] if always() && github.event_name == 'pull_request'
+    check-demo-api <- [changes] if needs.changes.outputs['demo-api'] == 'true'
     build-demo-api <- [] if github.event_name != 'pull_request'
     test-demo-api <- [build-demo-api] if (no condition)
     merge-demo-api <- [build-demo-api, test-demo-api] if (no condition)
-    check-demo-worker <- [changes] if needs.changes.outputs.demo-worker == 'true'
+    check-demo-worker <- [changes] if needs.changes.outputs['demo-worker'] == 'true'
     build-demo-worker <- [] if github.event_name != 'pull_request'
     test-demo-worker <- [build-demo-worker] if (no condition)
     merge-demo-worker <- [build-demo-worker, test-demo-worker] if (no condition)
@@ -516,8 +520,8 @@ fn the_publish_pipeline_follows_the_specs() {
         .filter(|l| l.starts_with("affected "))
         .collect();
     insta::assert_snapshot!(affected.join("\n"), @"
-    affected demo-api README.md generated/Dockerfile.api generated/publish-images.yml generated/validate-api.sh pyproject.toml specs/emulated.yaml uv.lock
-    affected demo-worker README.md generated/Dockerfile.worker.amd64 generated/Dockerfile.worker.arm64 generated/publish-images.yml generated/validate-worker.sh pyproject.toml scripts/smoke.sh specs/native.yaml src
+    affected demo-api .dockerignore README.md generated/Dockerfile.api generated/Dockerfile.api.dockerignore generated/publish-images.yml generated/validate-api.sh pyproject.toml specs/emulated.yaml uv.lock
+    affected demo-worker .dockerignore README.md generated/Dockerfile.worker.amd64 generated/Dockerfile.worker.amd64.dockerignore generated/Dockerfile.worker.arm64 generated/Dockerfile.worker.arm64.dockerignore generated/publish-images.yml generated/validate-worker.sh pyproject.toml scripts/smoke.sh specs/native.yaml src
     ");
     // Docker Hub by the secrets the spec names; GHCR by the workflow's own token.
     assert!(
@@ -543,7 +547,41 @@ fn the_publish_pipeline_follows_the_specs() {
         signed.contains("needs.merge-demo-worker.outputs.digest"),
         "{signed}"
     );
-    assert!(text.contains("--format '{{.Manifest.Digest}}'"), "{text}");
+    // The merged digest from the JSON descriptor (`{{.Manifest.Digest}}` prints a table), after
+    // a dry run proved every platform is there, before any tag moved.
+    assert!(
+        text.contains("--format '{{json .Manifest}}' | jq -r .digest"),
+        "{text}"
+    );
+    let dry = text.find("imagetools create --dry-run").expect("a dry run");
+    let create = text[dry + 10..].find("imagetools create ").expect("create") + dry + 10;
+    let verify = text[dry..].find("is missing from").expect("verify") + dry;
+    assert!(
+        dry < verify && verify < create,
+        "verify between dry run and create"
+    );
+    // Pull-request checks report through one job that fails unless every needed check passed.
+    let checks = &jobs["checks"];
+    assert_eq!(checks["permissions"], serde_json::json!({}));
+    assert!(
+        serde_json::to_string(checks)
+            .expect("json")
+            .contains("toJSON(needs)"),
+        "{checks}"
+    );
+    // Releases move `latest` through metadata-action's own pre-release aware rule.
+    let merge = &jobs["merge-demo-worker"];
+    let meta = &steps_using(merge, "docker/metadata-action")[0]["with"];
+    assert_eq!(meta["flavor"], "latest=auto");
+    // Publishing jobs run in the deployment environment whose rules decide which refs publish.
+    for id in [
+        "build-demo-worker",
+        "merge-demo-worker",
+        "attest-demo-worker",
+        "build-demo-api",
+    ] {
+        assert_eq!(jobs[id]["environment"], "publish", "{id}");
+    }
     // A QEMU-built image is tested on each platform before its tags move.
     let test_api = &jobs["test-demo-api"];
     let rows = test_api["strategy"]["matrix"]["include"]
