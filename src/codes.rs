@@ -259,6 +259,16 @@ pub const CODES: &[Code] = &[
         "name an installer tool (or a capability it provides), or `system`",
     ),
     spec(
+        "qmspec::lock-stale",
+        "a download changed since `qmspec lock` recorded it",
+        "run `qmspec lock` again",
+    ),
+    spec(
+        "qmspec::lock-invalid",
+        "the lock file beside the spec cannot be read",
+        "run `qmspec lock` to write it again",
+    ),
+    spec(
         "qmspec::version-range",
         "a version range where one exact version is needed (a download, `{{version}}`)",
         "pin an exact version; ranges suit conda and pip sources",

@@ -3,7 +3,9 @@
 
 pub mod codes;
 pub mod diag;
+pub mod fetch;
 pub mod load;
+pub mod lock;
 pub mod model;
 pub mod output;
 pub mod outputs;

@@ -43,8 +43,16 @@ pub fn refused_name(problem: &str) -> Loaded {
 /// Most problems reported for one spec; the rest are counted, not listed.
 pub const MAX_DIAGNOSTICS: usize = 100;
 
+/// What was found beside a spec: its lock file, unreadable (with the reason), or none.
+pub type LockFound = Option<(String, Result<crate::lock::Lock, String>)>;
+
 /// Validate spec bytes. Never panics; every problem becomes a diagnostic, sorted in file order.
 pub fn load(bytes: &[u8]) -> Loaded {
+    load_locked(bytes, None)
+}
+
+/// Validate spec bytes with the lock file found beside the spec (its path and contents).
+pub fn load_locked(bytes: &[u8], lock: LockFound) -> Loaded {
     if bytes.len() > yaml::MAX_SPEC_BYTES {
         let d = Diagnostic::error(
             "qmspec::too-large",
@@ -84,7 +92,7 @@ pub fn load(bytes: &[u8]) -> Loaded {
     // Deserialize from a reference: the document stays intact for the rules' spans.
     // The plain deserializer first: tracking the path costs on every spec, and is only
     // needed to place the rare value the schema accepts but the model cannot hold.
-    let spec = match <Spec as serde::Deserialize>::deserialize(&doc.value) {
+    let mut spec = match <Spec as serde::Deserialize>::deserialize(&doc.value) {
         Ok(spec) => spec,
         Err(_) => {
             let d = match serde_path_to_error::deserialize::<_, Spec>(&doc.value) {
@@ -98,7 +106,24 @@ pub fn load(bytes: &[u8]) -> Loaded {
             return invalid(text, vec![d], Some(doc));
         }
     };
+    let mut lock_problem = None;
+    match lock {
+        Some((_, Ok(lock))) => spec.lock = lock,
+        Some((path, Err(problem))) => {
+            lock_problem = Some(
+                Diagnostic::error(
+                    "qmspec::lock-invalid",
+                    format!("{path} cannot be used: {problem}"),
+                )
+                .with_help(format!(
+                    "run `qmspec lock` to write it again (move {path} away first if qmspec did not write it)"
+                )),
+            );
+        }
+        None => {}
+    }
     let mut diagnostics = rules::check(&spec, &doc);
+    diagnostics.extend(lock_problem);
     diagnostics.extend(yaml11_booleans(&doc));
     if !has_error(&diagnostics) {
         diagnostics.extend(unpinned_actions(&spec, &doc));

@@ -76,6 +76,29 @@ enum Command {
         #[arg(long)]
         no_schema: bool,
     },
+    /// Hash every download the specs name and record it beside each spec (`specs/NAME.lock`),
+    /// so the generated files verify it. The only command that uses the network.
+    #[command(after_help = AFTER_HELP)]
+    Lock {
+        /// Spec files (default: every specs/*.yaml).
+        specs: Vec<String>,
+        /// Verify that the lock files are current without writing them (for CI).
+        #[arg(long)]
+        check: bool,
+        /// Fetch plain HTTP from any host (it is always allowed to this machine).
+        #[arg(long)]
+        allow_http: bool,
+        /// Fetch URLs starting with FROM from TO instead (a mirror), e.g.
+        /// `https://github.com/=https://mirror.example/github/`; repeatable.
+        #[arg(long, value_name = "FROM=TO")]
+        mirror: Vec<String>,
+        /// Largest download hashed, in MiB.
+        #[arg(long, value_name = "MIB", default_value_t = 4096)]
+        max_size: u64,
+        /// Longest one download may take, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+        timeout: u64,
+    },
     /// Print the spec's JSON Schema.
     Schema {
         /// JSON Schema draft to emit.
@@ -270,6 +293,41 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
             }
             Err(()) => 2,
         },
+        Command::Lock {
+            specs,
+            check,
+            allow_http,
+            mirror,
+            max_size,
+            timeout,
+        } => {
+            let mut mirrors = Vec::new();
+            for m in &mirror {
+                match m.split_once('=') {
+                    Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+                        mirrors.push((from.to_string(), to.to_string()))
+                    }
+                    _ => {
+                        warn!(
+                            out,
+                            "error: --mirror {m}: write it as FROM=TO, e.g. https://github.com/=https://mirror.example/github/"
+                        );
+                        return 2;
+                    }
+                }
+            }
+            let fetcher = qmspec::fetch::Fetcher {
+                allow_http,
+                mirrors,
+                max_bytes: max_size.saturating_mul(1024 * 1024),
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+                ..qmspec::fetch::Fetcher::default()
+            };
+            match spec_list(&root, specs, out) {
+                Ok(list) => lock(&repo, list, &fetcher, check, out),
+                Err(()) => 2,
+            }
+        }
         Command::Check {
             specs,
             format,
@@ -282,6 +340,108 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
             Err(()) => 2,
         },
     }
+}
+
+/// `qmspec lock`: for each spec, hash its downloads and write (or, with `check`, compare) its
+/// lock file. A spec whose downloads cannot all be hashed keeps its lock file as it was.
+fn lock(
+    repo: &Repo,
+    specs: Vec<String>,
+    fetcher: &qmspec::fetch::Fetcher,
+    check: bool,
+    out: &mut Out,
+) -> u8 {
+    let mut code = 0;
+    for spec_path in specs {
+        let loaded = match output::read_spec(repo, &spec_path) {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(out, "{:?}", miette::Report::new(e));
+                code = 2;
+                continue;
+            }
+        };
+        let Some(spec) = loaded.spec.as_ref() else {
+            warn!(
+                out,
+                "{spec_path}: invalid; `qmspec validate {spec_path}` shows why"
+            );
+            code = code.max(1);
+            continue;
+        };
+        let path = qmspec::lock::lock_path(&spec_path);
+        let fresh = match qmspec::lock::resolve(spec, fetcher, 4) {
+            Ok(l) => l.render(&spec_path),
+            Err(problems) => {
+                for p in problems {
+                    warn!(out, "error: {p}");
+                }
+                warn!(out, "{path}: left as it was: every download must be hashed");
+                code = code.max(1);
+                continue;
+            }
+        };
+        let old = match repo.read(&path, qmspec::lock::MAX_LOCK_BYTES) {
+            Ok(qmspec::repo::Found::Bytes(b, id)) => Some((b, id)),
+            Ok(qmspec::repo::Found::Absent) => None,
+            Ok(_) => {
+                warn!(
+                    out,
+                    "error: {path} is not a regular file of a readable size; move it away, then run `qmspec lock`"
+                );
+                code = 2;
+                continue;
+            }
+            Err(e) => {
+                warn!(out, "error: {path}: {}", e.into_io());
+                code = 2;
+                continue;
+            }
+        };
+        let current = old
+            .as_ref()
+            .is_some_and(|(b, _)| b.as_slice() == fresh.as_bytes());
+        if check {
+            if current {
+                say!(out, "current   {path}");
+            } else {
+                warn!(
+                    out,
+                    "error: {path} is {}: run `qmspec lock`",
+                    if old.is_some() {
+                        "out of date"
+                    } else {
+                        "missing"
+                    }
+                );
+                code = code.max(1);
+            }
+            continue;
+        }
+        if current {
+            say!(out, "unchanged {path}");
+            continue;
+        }
+        // Only a lock file qmspec wrote is replaced.
+        if let Some((b, _)) = &old
+            && !b.starts_with(qmspec::lock::STAMP.as_bytes())
+        {
+            warn!(
+                out,
+                "error: {path} was not written by `qmspec lock`; move it away, then run `qmspec lock`"
+            );
+            code = 2;
+            continue;
+        }
+        match repo.write_atomic(&path, fresh.as_bytes(), old.map(|(_, id)| id)) {
+            Ok(()) => say!(out, "locked    {path}"),
+            Err(e) => {
+                warn!(out, "error: {path}: {}", e.into_io());
+                code = 2;
+            }
+        }
+    }
+    code
 }
 
 /// Read and validate each spec; print problems; 1 when any spec has errors, 2 on I/O errors.

@@ -79,6 +79,10 @@ pub struct Spec {
     pub app: App,
     /// How GitHub Actions builds and publishes the images.
     pub ci: Ci,
+    /// What `qmspec lock` recorded for this spec (`specs/NAME.lock`), read beside it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub lock: crate::lock::Lock,
 }
 
 fn default_registry() -> String {

@@ -161,11 +161,12 @@ pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
         return Ok(crate::load::refused_name(problem));
     }
     let limit = crate::yaml::MAX_SPEC_BYTES as u64;
+    let lock = read_lock(repo, spec_path);
     match repo
         .read(spec_path, limit)
         .map_err(|e| read_err(spec_path, e))?
     {
-        Found::Bytes(b, _) => Ok(load(&b)),
+        Found::Bytes(b, _) => Ok(crate::load::load_locked(&b, lock)),
         Found::TooLarge(_, b, _) => Ok(load(&[b.as_slice(), b"\0"].concat())),
         Found::Absent => Err(OutputError::Read {
             path: spec_path.to_string(),
@@ -183,6 +184,25 @@ pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
             }),
         }),
     }
+}
+
+/// The lock file beside a spec, if there is one: parsed, or why it cannot be used.
+fn read_lock(repo: &Repo, spec_path: &str) -> crate::load::LockFound {
+    let path = crate::lock::lock_path(spec_path);
+    let found = match repo.read(&path, crate::lock::MAX_LOCK_BYTES) {
+        Ok(Found::Absent) => return None,
+        Ok(Found::Bytes(b, _)) => match std::str::from_utf8(&b) {
+            Ok(text) => crate::lock::Lock::parse(text),
+            Err(_) => Err("it is not UTF-8 text".to_string()),
+        },
+        Ok(Found::TooLarge(..)) => Err(format!(
+            "it is larger than {} KiB",
+            crate::lock::MAX_LOCK_BYTES / 1024
+        )),
+        Ok(Found::NotAFile(kind)) => Err(format!("it is {}, not a file", kind.describe())),
+        Err(e) => Err(e.into_io().to_string()),
+    };
+    Some((path, found))
 }
 
 fn read_err(path: &str, e: WalkError) -> OutputError {

@@ -867,6 +867,7 @@ fn resolve_platform(
 }
 
 fn download(
+    lock: &crate::lock::Lock,
     tool: &str,
     url: &str,
     sha: &str,
@@ -874,11 +875,17 @@ fn download(
     version: &str,
     downloader: crate::toolbox::Downloader,
 ) -> Download {
+    let url = url.replace("{{version}}", version);
+    // A download the spec leaves unverified is verified by its lock, when it was locked.
+    let sha = match (sha, lock.sha256_of(&url)) {
+        ("unverified", Some(locked)) => locked,
+        _ => sha,
+    };
     let verified = sha != "unverified";
     Download {
         folder: None,
         downloader,
-        url: url.replace("{{version}}", version),
+        url,
         sha256: verified.then(|| sha.to_string()),
         unverified_reason: if verified {
             String::new()
@@ -910,6 +917,7 @@ fn resolve_tool(
                 .format_for(&version)
                 .unwrap_or(crate::model::ArchiveFormat::Tar),
             download: download(
+                &spec.lock,
                 &tool.name,
                 &a.url,
                 &a.sha256,
@@ -933,6 +941,7 @@ fn resolve_tool(
         },
         Some(Source::Installer(s)) => Install::Installer {
             download: download(
+                &spec.lock,
                 &tool.name,
                 &s.url,
                 &s.sha256,
@@ -996,6 +1005,7 @@ fn resolve_tool(
                         file,
                         folder,
                         ..download(
+                            &spec.lock,
                             &tool.name,
                             &d.url,
                             &d.sha256,

@@ -32,3 +32,6 @@ mod property;
 
 #[path = "cli/ownership.rs"]
 mod ownership;
+
+#[path = "cli/lock.rs"]
+mod lock;

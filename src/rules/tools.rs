@@ -427,6 +427,62 @@ pub(super) fn check_url(tool: &Tool, arch: Arch, url: &str, p: &str, cx: &mut Ct
     }
 }
 
+/// A download's checksum with the lock beside the spec: a locked URL is verified by the lock;
+/// a URL that changed since it was locked (a version bump) is an error naming `qmspec lock`;
+/// a sha256 in the spec must agree with the lock's.
+#[allow(clippy::too_many_arguments)]
+fn locked_sha(
+    spec: &Spec,
+    tool: &Tool,
+    arch: Arch,
+    url: &str,
+    sha: &str,
+    reason: &Option<String>,
+    p: &str,
+    cx: &mut Ctx<'_>,
+) {
+    let url = url.replace("{{version}}", tool.version.as_deref().unwrap_or_default());
+    let locked = spec.lock.sha256_of(&url);
+    if sha == "unverified" {
+        if locked.is_some() {
+            return;
+        }
+        if let Some(old) = spec.lock.stale_for(&tool.name, arch.name(), &url) {
+            cx.out.push(
+                Diagnostic::error(
+                    "qmspec::lock-stale",
+                    format!(
+                        "the {} download of `{}` changed since it was locked (the lock has {})",
+                        arch.name(),
+                        tool.name,
+                        old.url
+                    ),
+                )
+                .with_label(cx.at_value(&format!("{p}/url"), "not locked"))
+                .with_help(
+                    "run `qmspec lock` to hash the new download (on a machine that can reach it)",
+                ),
+            );
+            return;
+        }
+    } else if let Some(locked) = locked.filter(|l| *l != sha) {
+        cx.out.push(
+            Diagnostic::error(
+                "qmspec::lock-stale",
+                format!(
+                    "the sha256 of the {} download of `{}` differs from the one `qmspec lock` recorded ({locked})",
+                    arch.name(),
+                    tool.name
+                ),
+            )
+            .with_label(cx.at_value(&format!("{p}/sha256"), "not the locked sha256"))
+            .with_help("run `qmspec lock` again: it hashes the download and refuses a sha256 that does not match"),
+        );
+        return;
+    }
+    check_sha(tool, sha, reason, p, cx);
+}
+
 pub(super) fn check_sha(
     tool: &Tool,
     sha: &str,
@@ -457,7 +513,7 @@ pub(super) fn check_sha(
                 format!("the download of `{}` is not verified: {r}", tool.name),
             )
             .with_label(cx.at_value(&format!("{p}/sha256"), "no checksum"))
-            .with_help("record its sha256 (`sha256sum FILE`) to make the build verifiable"),
+            .with_help("run `qmspec lock` (on a machine that can reach it) to record its sha256 beside the spec, or write it as `sha256:`"),
         ),
     }
 }
@@ -652,7 +708,16 @@ pub(super) fn source_rules(
     match source {
         Source::Archive(a) => {
             check_url(tool, arch, &a.url, p, cx);
-            check_sha(tool, &a.sha256, &a.unverified_reason, p, cx);
+            locked_sha(
+                spec,
+                tool,
+                arch,
+                &a.url,
+                &a.sha256,
+                &a.unverified_reason,
+                p,
+                cx,
+            );
             let version = tool.version.as_deref().unwrap_or_default();
             match a.format_for(version) {
                 None => cx.out.push(
@@ -719,7 +784,16 @@ pub(super) fn source_rules(
         }
         Source::Installer(s) => {
             check_url(tool, arch, &s.url, p, cx);
-            check_sha(tool, &s.sha256, &s.unverified_reason, p, cx);
+            locked_sha(
+                spec,
+                tool,
+                arch,
+                &s.url,
+                &s.sha256,
+                &s.unverified_reason,
+                p,
+                cx,
+            );
         }
         Source::Conda(c) => {
             check_pin(tool, c.package.as_deref(), "=", p, cx);
@@ -738,7 +812,16 @@ pub(super) fn source_rules(
             for (j, d) in c.downloads.iter().enumerate() {
                 let dp = format!("{p}/downloads/{j}");
                 check_url(tool, arch, &d.url, &dp, cx);
-                check_sha(tool, &d.sha256, &d.unverified_reason, &dp, cx);
+                locked_sha(
+                    spec,
+                    tool,
+                    arch,
+                    &d.url,
+                    &d.sha256,
+                    &d.unverified_reason,
+                    &dp,
+                    cx,
+                );
             }
             commands_urls(tool, arch, &c.run, p, cx);
         }

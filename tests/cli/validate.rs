@@ -397,7 +397,8 @@ fn injection() {
         ·                                                                                           ╰── no checksum
      40 │       arm64: { kind: none, reason: not needed }
         ╰────
-      help: record its sha256 (`sha256sum FILE`) to make the build verifiable
+      help: run `qmspec lock` (on a machine that can reach it) to record its sha256 beside the spec,
+            or write it as `sha256:`
     qmspec::relative-path
 
       × `tools[2].sources.amd64.prefix` `PATH=/opt/conda` is not an absolute path
@@ -1248,7 +1249,8 @@ fn unverified() {
         ·                      ╰── no checksum
      31 │         unverified-reason: upstream publishes no checksum
         ╰────
-      help: record its sha256 (`sha256sum FILE`) to make the build verifiable
+      help: run `qmspec lock` (on a machine that can reach it) to record its sha256 beside the spec,
+            or write it as `sha256:`
     qmspec::unverified-without-reason
 
       × the download of `hello` is unverified but gives no reason
@@ -2949,4 +2951,40 @@ fn an_app_python_without_a_venv_needs_an_environment_that_takes_it() {
             None => assert_eq!(out.status.code(), Some(0), "{stderr}"),
         }
     }
+}
+
+#[test]
+fn lock_stale() {
+    let (code, report) = validate("lock-stale");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::lock-stale
+
+      × the amd64 download of `hello` changed since it was locked (the lock has https://example.org/
+      │ hello-2.11-x86_64.tar.gz)
+        ╭─[tests/fixtures/validate/lock-stale.yaml:29:14]
+     28 │         kind: archive
+     29 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
+        ·              ─────────────────────────┬─────────────────────────
+        ·                                       ╰── not locked
+     30 │         sha256: unverified
+        ╰────
+      help: run `qmspec lock` to hash the new download (on a machine that can reach it)
+    tests/fixtures/validate/lock-stale.yaml: invalid (1 error, 0 warnings)
+    ");
+}
+
+#[test]
+fn lock_invalid() {
+    let (code, report) = validate("lock-invalid");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!(report, @"
+    qmspec::lock-invalid
+
+      × tests/fixtures/validate/lock-invalid.lock cannot be used: it does not start with qmspec's
+      │ stamp
+      help: run `qmspec lock` to write it again (move tests/fixtures/validate/lock-invalid.lock away
+            first if qmspec did not write it)
+    tests/fixtures/validate/lock-invalid.yaml: invalid (1 error, 0 warnings)
+    ");
 }

@@ -1,0 +1,303 @@
+//! Network access for `qmspec lock`, and nothing else: every other command is offline. HTTPS
+//! only (plain HTTP for a loopback address, or when the user allows it), bounded redirects,
+//! timeouts, a size limit, retries with backoff for failures that may pass, the proxy from
+//! the environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`), and URL prefixes rewritten to a
+//! mirror.
+
+use std::io::Read;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// How `qmspec lock` reaches the network.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    /// Allow plain HTTP to any host (it is always allowed to a loopback address).
+    pub allow_http: bool,
+    /// `(from, to)` URL prefixes: a URL starting with `from` is fetched from `to` instead.
+    pub mirrors: Vec<(String, String)>,
+    /// Largest download hashed, in bytes.
+    pub max_bytes: u64,
+    /// Longest a whole download may take.
+    pub timeout: Duration,
+    /// Attempts per URL for failures that may pass (a dropped connection, a 5xx, a 429).
+    pub attempts: u32,
+    /// Pause before the second attempt; doubled before each next one.
+    pub backoff: Duration,
+}
+
+impl Default for Fetcher {
+    fn default() -> Self {
+        Fetcher {
+            allow_http: false,
+            mirrors: Vec::new(),
+            max_bytes: 4 * 1024 * 1024 * 1024,
+            timeout: Duration::from_secs(30 * 60),
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A download as hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Why a URL could not be hashed; each names the URL it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: {why}")]
+    Refused { url: String, why: String },
+    #[error("{url}: the server answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: larger than {limit} bytes (the limit of `qmspec lock --max-size`)")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: not downloaded within the timeout of {secs} s (`qmspec lock --timeout`)")]
+    Timeout { url: String, secs: u64 },
+    #[error("{url}: the download ended after {got} of {expected} bytes")]
+    Truncated {
+        url: String,
+        got: u64,
+        expected: u64,
+    },
+    #[error("{url}: {source}")]
+    Transport { url: String, source: ureq::Error },
+    #[error("{url}: {source}")]
+    Read { url: String, source: std::io::Error },
+}
+
+impl FetchError {
+    /// Whether another attempt may succeed.
+    fn passing(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
+            FetchError::Truncated { .. } | FetchError::Read { .. } | FetchError::Timeout { .. } => {
+                true
+            }
+            FetchError::Transport { source, .. } => matches!(
+                source,
+                ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a URL's host is a loopback address, where plain HTTP stays on the machine.
+fn loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Fetcher {
+    /// The URL actually fetched: the first mirror whose prefix matches, else the URL.
+    pub fn effective(&self, url: &str) -> String {
+        self.mirrors
+            .iter()
+            .find(|(from, _)| url.starts_with(from.as_str()))
+            .map_or_else(
+                || url.to_string(),
+                |(from, to)| format!("{to}{}", &url[from.len()..]),
+            )
+    }
+
+    /// Refuse what must not be fetched: anything but HTTPS, except HTTP to loopback or allowed.
+    fn policy(&self, url: &str, shown: &str) -> Result<(), FetchError> {
+        let refused = |why: &str| FetchError::Refused {
+            url: shown.to_string(),
+            why: why.to_string(),
+        };
+        if url.starts_with("https://") {
+            Ok(())
+        } else if url.starts_with("http://") {
+            if self.allow_http || loopback(url) {
+                Ok(())
+            } else {
+                Err(refused(
+                    "plain HTTP can be changed on the way: use an https:// URL (or `qmspec lock --allow-http` for a trusted network)",
+                ))
+            }
+        } else {
+            Err(refused(
+                "only https:// (and http:// to this machine) is fetched",
+            ))
+        }
+    }
+
+    /// Stream a URL and hash it, retrying failures that may pass.
+    pub fn hash(&self, url: &str) -> Result<Fetched, FetchError> {
+        let target = self.effective(url);
+        self.policy(&target, url)?;
+        let mut pause = self.backoff;
+        let mut attempt = 1;
+        loop {
+            match self.hash_once(&target, url) {
+                Err(e) if e.passing() && attempt < self.attempts => {
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn hash_once(&self, target: &str, shown: &str) -> Result<Fetched, FetchError> {
+        let agent = ureq::Agent::config_builder()
+            // A redirect from HTTPS may not leave HTTPS.
+            .https_only(target.starts_with("https://") && !self.allow_http)
+            .max_redirects(5)
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_global(Some(self.timeout))
+            .user_agent(concat!("qmspec/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        let transport = |source| match source {
+            ureq::Error::Timeout(_) => FetchError::Timeout {
+                url: shown.to_string(),
+                secs: self.timeout.as_secs(),
+            },
+            source => FetchError::Transport {
+                url: shown.to_string(),
+                source,
+            },
+        };
+        let response = agent.get(target).call().map_err(transport)?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status {
+                url: shown.to_string(),
+                status,
+            });
+        }
+        let expected: Option<u64> = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        if expected.is_some_and(|n| n > self.max_bytes) {
+            return Err(FetchError::TooLarge {
+                url: shown.to_string(),
+                limit: self.max_bytes,
+            });
+        }
+        let mut reader = response.into_body().into_reader();
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source)
+                    if source.kind() == std::io::ErrorKind::TimedOut
+                        || source.to_string().to_ascii_lowercase().contains("timeout") =>
+                {
+                    return Err(FetchError::Timeout {
+                        url: shown.to_string(),
+                        secs: self.timeout.as_secs(),
+                    });
+                }
+                Err(source) => {
+                    return Err(match expected {
+                        Some(expected) if size < expected => FetchError::Truncated {
+                            url: shown.to_string(),
+                            got: size,
+                            expected,
+                        },
+                        _ => FetchError::Read {
+                            url: shown.to_string(),
+                            source,
+                        },
+                    });
+                }
+            };
+            size += n as u64;
+            if size > self.max_bytes {
+                return Err(FetchError::TooLarge {
+                    url: shown.to_string(),
+                    limit: self.max_bytes,
+                });
+            }
+            hasher.update(&buf[..n]);
+        }
+        if let Some(expected) = expected.filter(|e| *e != size) {
+            return Err(FetchError::Truncated {
+                url: shown.to_string(),
+                got: size,
+                expected,
+            });
+        }
+        let sha256 = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Fetched { sha256, size })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_leaves_this_machine() {
+        let f = Fetcher::default();
+        assert!(f.policy("https://example.org/x", "x").is_ok());
+        assert!(f.policy("http://127.0.0.1:8000/x", "x").is_ok());
+        assert!(f.policy("http://localhost/x", "x").is_ok());
+        assert!(f.policy("http://[::1]:80/x", "x").is_ok());
+        assert!(f.policy("http://example.org/x", "x").is_err());
+        assert!(f.policy("http://127.0.0.1.example.org/x", "x").is_err());
+        assert!(f.policy("http://user@example.org/x", "x").is_err());
+        assert!(f.policy("ftp://example.org/x", "x").is_err());
+        assert!(f.policy("file:///etc/passwd", "x").is_err());
+        let open = Fetcher {
+            allow_http: true,
+            ..Fetcher::default()
+        };
+        assert!(open.policy("http://example.org/x", "x").is_ok());
+        assert!(!loopback("http://127.0.0.1.example.org/x"));
+        assert!(loopback("http://user@127.0.0.1:9/x"));
+    }
+
+    #[test]
+    fn mirrors_rewrite_the_first_matching_prefix() {
+        let f = Fetcher {
+            mirrors: vec![
+                (
+                    "https://github.com/".into(),
+                    "http://127.0.0.1:9/gh/".into(),
+                ),
+                ("https://".into(), "https://mirror.example/".into()),
+            ],
+            ..Fetcher::default()
+        };
+        assert_eq!(
+            f.effective("https://github.com/a/b"),
+            "http://127.0.0.1:9/gh/a/b"
+        );
+        assert_eq!(
+            f.effective("https://x.org/a"),
+            "https://mirror.example/x.org/a"
+        );
+        assert_eq!(f.effective("http://x.org/a"), "http://x.org/a");
+    }
+}

@@ -1,0 +1,259 @@
+//! The lock file beside a spec (`specs/NAME.lock`): what `qmspec lock` resolved on the network
+//! (each download's sha256 and size, tied to the exact URL it hashed), read back offline by
+//! `validate`, `generate` and `check`. Plain YAML, one entry per download in a fixed order, so
+//! a change is a small reviewable diff.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Source, Spec};
+
+/// The first line of every lock file: qmspec overwrites only a file that starts with it.
+pub const STAMP: &str = "# Written by `qmspec lock`: do not edit by hand; run `qmspec lock` again.";
+
+/// Largest lock file qmspec reads.
+pub const MAX_LOCK_BYTES: u64 = 1024 * 1024;
+
+/// Everything locked for one spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    /// Sorted by tool, platform, then URL.
+    #[serde(default)]
+    pub downloads: Vec<LockedDownload>,
+}
+
+/// One download as it was fetched.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedDownload {
+    pub tool: String,
+    pub platform: String,
+    /// The URL as the spec gives it, `{{version}}` expanded: what was hashed.
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Lock {
+    /// The locked sha256 of a download, when this exact URL was locked.
+    pub fn sha256_of(&self, url: &str) -> Option<&str> {
+        self.downloads
+            .iter()
+            .find(|d| d.url == url)
+            .map(|d| d.sha256.as_str())
+    }
+
+    /// What an earlier `qmspec lock` recorded for this tool and platform at another URL: the
+    /// spec changed the download (a version bump) since.
+    pub fn stale_for(&self, tool: &str, platform: &str, url: &str) -> Option<&LockedDownload> {
+        if self.sha256_of(url).is_some() {
+            return None;
+        }
+        self.downloads
+            .iter()
+            .find(|d| d.tool == tool && d.platform == platform && d.url != url)
+    }
+
+    /// The lock file's text: the stamp, the spec it belongs to, then the entries.
+    pub fn render(&self, spec_path: &str) -> String {
+        let mut out = format!("{STAMP}\n# Locks {spec_path}.\ndownloads:");
+        if self.downloads.is_empty() {
+            out.push_str(" []\n");
+            return out;
+        }
+        out.push('\n');
+        for d in &self.downloads {
+            // JSON strings are valid YAML double-quoted scalars: every value stays literal.
+            let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+            out.push_str(&format!(
+                "  - tool: {}\n    platform: {}\n    url: {}\n    sha256: {}\n    size: {}\n",
+                q(&d.tool),
+                q(&d.platform),
+                q(&d.url),
+                q(&d.sha256),
+                d.size
+            ));
+        }
+        out
+    }
+
+    /// Read a lock file's text; `Err` names what is wrong with it.
+    pub fn parse(text: &str) -> Result<Lock, String> {
+        if !text.starts_with(STAMP) {
+            return Err("it does not start with qmspec's stamp".to_string());
+        }
+        let doc = crate::yaml::parse(text)
+            .map_err(|d| d.first().map_or(String::new(), |d| d.message.clone()))?;
+        let lock: Lock = serde_json::from_value(doc.value).map_err(|e| e.to_string())?;
+        let well_formed = lock
+            .downloads
+            .iter()
+            .all(|d| d.sha256.len() == 64 && d.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !well_formed {
+            return Err("a sha256 is not 64 hex digits".to_string());
+        }
+        Ok(lock)
+    }
+}
+
+/// The lock file of a spec: `specs/worker.yaml` → `specs/worker.lock`.
+pub fn lock_path(spec_path: &str) -> String {
+    let stem = spec_path
+        .strip_suffix(".yaml")
+        .or_else(|| spec_path.strip_suffix(".yml"))
+        .unwrap_or(spec_path);
+    format!("{stem}.lock")
+}
+
+/// A download a spec asks for on one platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub tool: String,
+    pub platform: String,
+    /// `{{version}}` expanded.
+    pub url: String,
+    /// The sha256 the spec itself gives, if any.
+    pub sha256: Option<String>,
+}
+
+/// Every download of a spec, per platform, in spec order.
+pub fn wanted(spec: &Spec) -> Vec<Wanted> {
+    let mut out = Vec::new();
+    for tool in &spec.tools {
+        let version = tool.version.as_deref().unwrap_or_default();
+        for (arch, source) in tool.sources.iter() {
+            let urls: Vec<(&str, &str)> = match source {
+                Source::Archive(a) => vec![(&a.url, &a.sha256)],
+                Source::Installer(s) => vec![(&s.url, &s.sha256)],
+                Source::Commands(c) => c
+                    .downloads
+                    .iter()
+                    .map(|d| (d.url.as_str(), d.sha256.as_str()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (url, sha) in urls {
+                out.push(Wanted {
+                    tool: tool.name.clone(),
+                    platform: arch.name().to_string(),
+                    url: url.replace("{{version}}", version),
+                    sha256: (sha != "unverified").then(|| sha.to_string()),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Hash every download a spec asks for, a few at a time, and build its lock. All or nothing:
+/// any failure (or a hash that differs from a sha256 the spec gives) returns every problem.
+pub fn resolve(
+    spec: &Spec,
+    fetcher: &crate::fetch::Fetcher,
+    parallel: usize,
+) -> Result<Lock, Vec<String>> {
+    let mut want = wanted(spec);
+    // One fetch per URL, even when several platforms or tools name it.
+    let mut urls: Vec<String> = want.iter().map(|w| w.url.clone()).collect();
+    urls.sort();
+    urls.dedup();
+    let chunk = urls.len().div_ceil(parallel.max(1)).max(1);
+    let results: Vec<(String, Result<crate::fetch::Fetched, String>)> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = urls
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|u| (u.clone(), fetcher.hash(u).map_err(|e| e.to_string())))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+    let mut problems: Vec<String> = Vec::new();
+    let mut downloads = Vec::new();
+    for w in want.drain(..) {
+        let Some((_, result)) = results.iter().find(|(u, _)| *u == w.url) else {
+            continue;
+        };
+        match result {
+            Err(e) => {
+                if !problems.contains(e) {
+                    problems.push(e.clone());
+                }
+            }
+            Ok(f) => {
+                if let Some(given) = w.sha256.as_deref().filter(|g| *g != f.sha256) {
+                    problems.push(format!(
+                        "{}: its sha256 is {}, but the spec says {given} for `{}` on {}",
+                        w.url, f.sha256, w.tool, w.platform
+                    ));
+                    continue;
+                }
+                downloads.push(LockedDownload {
+                    tool: w.tool,
+                    platform: w.platform,
+                    url: w.url,
+                    sha256: f.sha256.clone(),
+                    size: f.size,
+                });
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    downloads.sort();
+    downloads.dedup();
+    Ok(Lock { downloads })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_files_round_trip_and_name_their_spec() {
+        let lock = Lock {
+            downloads: vec![LockedDownload {
+                tool: "xtb".into(),
+                platform: "amd64".into(),
+                url: "https://example.org/x \"1\".tar.gz".into(),
+                sha256: "a".repeat(64),
+                size: 42,
+            }],
+        };
+        let text = lock.render("specs/worker.yaml");
+        assert!(text.starts_with(STAMP) && text.contains("# Locks specs/worker.yaml."));
+        assert_eq!(Lock::parse(&text), Ok(lock.clone()));
+        assert!(Lock::parse("downloads: []\n").is_err());
+        assert!(Lock::parse(&text.replace(&"a".repeat(64), "abc")).is_err());
+        assert_eq!(
+            lock.sha256_of("https://example.org/x \"1\".tar.gz"),
+            Some("a".repeat(64).as_str())
+        );
+        assert!(
+            lock.stale_for("xtb", "amd64", "https://example.org/y")
+                .is_some()
+        );
+        assert!(
+            lock.stale_for("xtb", "arm64", "https://example.org/y")
+                .is_none()
+        );
+        assert!(
+            lock.stale_for("xtb", "amd64", "https://example.org/x \"1\".tar.gz")
+                .is_none()
+        );
+        assert_eq!(lock_path("specs/a.yaml"), "specs/a.lock");
+        assert_eq!(lock_path("specs/a.yml"), "specs/a.lock");
+        assert_eq!(
+            Lock::default().render("s"),
+            format!("{STAMP}\n# Locks s.\ndownloads: []\n")
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! `qmspec lock` against a real HTTP server on 127.0.0.1: files, redirects, a 404, a slow and a
+//! truncated response. The spec's `https://example.org/` URLs reach it through `--mirror`, so
+//! the lock records the spec's URLs while the bytes come from this machine.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::support::{fixture, qmspec, repo_with_spec};
+
+/// What the server answers for a path.
+#[derive(Clone)]
+enum Reply {
+    Body(Vec<u8>),
+    Redirect(String),
+    Status(u16),
+    /// Claims more bytes than it sends, then closes.
+    Truncated(Vec<u8>, usize),
+    /// Sends the headers, then waits before the body.
+    Slow(Vec<u8>, u64),
+}
+
+struct Server {
+    port: u16,
+    replies: Arc<Mutex<HashMap<String, Reply>>>,
+    hits: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("addr").port();
+        let replies: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
+        let hits: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (r, h) = (Arc::clone(&replies), Arc::clone(&hits));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (r, h) = (Arc::clone(&r), Arc::clone(&h));
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    h.lock().expect("lock").push(path.clone());
+                    let reply = r.lock().expect("lock").get(&path).cloned();
+                    let head = |status: &str, len: usize, extra: &str| {
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Length: {len}\r\nConnection: close\r\n{extra}\r\n"
+                        )
+                    };
+                    let _ = match reply {
+                        Some(Reply::Body(b)) => stream
+                            .write_all(head("200 OK", b.len(), "").as_bytes())
+                            .and_then(|()| stream.write_all(&b)),
+                        Some(Reply::Redirect(to)) => stream.write_all(
+                            head("302 Found", 0, &format!("Location: {to}\r\n")).as_bytes(),
+                        ),
+                        Some(Reply::Status(code)) => {
+                            stream.write_all(head(&format!("{code} Problem"), 0, "").as_bytes())
+                        }
+                        Some(Reply::Truncated(b, claimed)) => stream
+                            .write_all(head("200 OK", claimed, "").as_bytes())
+                            .and_then(|()| stream.write_all(&b)),
+                        Some(Reply::Slow(b, secs)) => {
+                            let _ = stream.write_all(head("200 OK", b.len(), "").as_bytes());
+                            std::thread::sleep(std::time::Duration::from_secs(secs));
+                            stream.write_all(&b)
+                        }
+                        None => stream.write_all(head("404 Not Found", 0, "").as_bytes()),
+                    };
+                });
+            }
+        });
+        Server {
+            port,
+            replies,
+            hits,
+        }
+    }
+
+    fn reply(&self, path: &str, reply: Reply) {
+        self.replies
+            .lock()
+            .expect("lock")
+            .insert(path.to_string(), reply);
+    }
+
+    fn mirror(&self) -> String {
+        format!(
+            "--mirror=https://example.org/=http://127.0.0.1:{}/",
+            self.port
+        )
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The minimal fixture with both downloads unverified: what a new spec looks like.
+fn unverified_spec() -> String {
+    fixture("minimal.yaml")
+        .replace(
+            "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+            "sha256: unverified\n        unverified-reason: not hashed yet",
+        )
+        .replace(
+            "sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9",
+            "sha256: unverified\n        unverified-reason: not hashed yet",
+        )
+}
+
+fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = qmspec(dir).args(args).output().expect("qmspec runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Lock, then everything is verified offline: no unverified warnings, the generated files
+/// check the locked sha256, `lock --check` agrees; a version bump fails `validate`, `check`
+/// and `lock --check`, naming `qmspec lock`, until the new version is locked.
+#[test]
+fn a_locked_spec_is_verified_offline_and_a_version_bump_needs_lock_again() {
+    let server = Server::start();
+    let (amd64, arm64) = (b"amd64 release".to_vec(), b"arm64 release".to_vec());
+    server.reply("/hello-2.12-x86_64.tar.gz", Reply::Body(amd64.clone()));
+    // The arm64 file sits behind a redirect: the lock hashes what it leads to.
+    server.reply(
+        "/hello-2.12-aarch64.tar.gz",
+        Reply::Redirect("/files/arm64".into()),
+    );
+    server.reply("/files/arm64", Reply::Body(arm64.clone()));
+    let dir = repo_with_spec(&unverified_spec());
+    let (code, _, stderr) = run(dir.path(), &["validate"]);
+    assert!(
+        code == 0 && stderr.contains("valid (2 warnings)"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = run(dir.path(), &["lock", &server.mirror()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "locked    specs/worker.lock\n");
+    let lock = std::fs::read_to_string(dir.path().join("specs/worker.lock")).expect("lock");
+    assert!(
+        lock.contains(&format!("sha256: \"{}\"\n    size: 13", sha256_hex(&amd64))),
+        "{lock}"
+    );
+    assert!(lock.contains(&sha256_hex(&arm64)), "{lock}");
+    assert!(
+        lock.contains("url: \"https://example.org/hello-2.12-aarch64.tar.gz\""),
+        "{lock}"
+    );
+
+    let (code, _, stderr) = run(dir.path(), &["validate"]);
+    assert!(
+        code == 0 && stderr.contains("valid (0 warnings)"),
+        "{stderr}"
+    );
+    assert_eq!(run(dir.path(), &["generate"]).0, 0);
+    let dockerfile =
+        std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.amd64")).expect("read");
+    assert!(
+        dockerfile.contains(&format!(
+            "echo '{}  /tmp/qmspec-hello.download'",
+            sha256_hex(&amd64)
+        )),
+        "{dockerfile}"
+    );
+    assert!(!dockerfile.contains("unverified"), "{dockerfile}");
+    let (code, stdout, _) = run(dir.path(), &["lock", "--check", &server.mirror()]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "current   specs/worker.lock\n")
+    );
+    let (code, stdout, _) = run(dir.path(), &["lock", &server.mirror()]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "unchanged specs/worker.lock\n")
+    );
+
+    // A version bump: the lock no longer covers the URL, offline.
+    let spec = dir.path().join("specs/worker.yaml");
+    let bumped = std::fs::read_to_string(&spec)
+        .expect("read")
+        .replace("version: \"2.12\"", "version: \"2.13\"");
+    std::fs::write(&spec, bumped).expect("write");
+    for args in [&["validate"][..], &["check"][..]] {
+        let (code, _, stderr) = run(dir.path(), args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("qmspec::lock-stale")
+                && stderr.contains("changed since it was locked")
+                && stderr.contains("run `qmspec lock`"),
+            "{args:?}: {stderr}"
+        );
+    }
+    server.reply(
+        "/hello-2.13-x86_64.tar.gz",
+        Reply::Body(b"new amd64".to_vec()),
+    );
+    server.reply(
+        "/hello-2.13-aarch64.tar.gz",
+        Reply::Body(b"new arm64".to_vec()),
+    );
+    let (code, _, stderr) = run(dir.path(), &["lock", "--check", &server.mirror()]);
+    assert!(
+        code == 1 && stderr.contains("specs/worker.lock is out of date: run `qmspec lock`"),
+        "{stderr}"
+    );
+    assert_eq!(run(dir.path(), &["lock", &server.mirror()]).0, 0);
+    let (code, _, stderr) = run(dir.path(), &["validate"]);
+    assert!(
+        code == 0 && stderr.contains("valid (0 warnings)"),
+        "{stderr}"
+    );
+}
+
+/// Every failure names its URL and leaves the lock file byte for byte as it was: a 404, a
+/// truncated body, a download slower than `--timeout`, a redirect loop, a download over
+/// `--max-size`, plain HTTP to another host, and a hash that differs from the spec's sha256.
+#[test]
+fn a_failed_lock_names_each_url_and_changes_nothing() {
+    let server = Server::start();
+    let spec = unverified_spec();
+    let amd64 = "/hello-2.12-x86_64.tar.gz";
+    let arm64 = "/hello-2.12-aarch64.tar.gz";
+    server.reply(arm64, Reply::Body(b"fine".to_vec()));
+    let dir = repo_with_spec(&spec);
+    let lock_file = dir.path().join("specs/worker.lock");
+    let before = format!(
+        "{}\n# Locks specs/worker.yaml.\ndownloads: []\n",
+        qmspec::lock::STAMP
+    );
+    std::fs::write(&lock_file, &before).expect("write");
+    let big = vec![7u8; 2 * 1024 * 1024];
+    let cases: Vec<(&str, Reply, Vec<&str>, &str)> = vec![
+        ("404", Reply::Status(404), vec![], "the server answered 404"),
+        (
+            "truncated",
+            Reply::Truncated(b"half".to_vec(), 100),
+            vec![],
+            "ended after 4 of 100 bytes",
+        ),
+        (
+            "slow",
+            Reply::Slow(b"late".to_vec(), 5),
+            vec!["--timeout", "1"],
+            "timeout",
+        ),
+        (
+            "loop",
+            Reply::Redirect(amd64.to_string()),
+            vec![],
+            "redirect",
+        ),
+        (
+            "too large",
+            Reply::Body(big),
+            vec!["--max-size", "1"],
+            "larger than 1048576 bytes",
+        ),
+    ];
+    for (case, reply, extra, want) in cases {
+        server.reply(amd64, reply);
+        let mut args = vec!["lock".to_string(), server.mirror()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = std::time::Instant::now();
+        let (code, _, stderr) = run(dir.path(), &args);
+        assert_eq!(code, 1, "{case}: {stderr}");
+        assert!(
+            stderr.contains("https://example.org/hello-2.12-x86_64.tar.gz")
+                && stderr.contains(want),
+            "{case}: {stderr}"
+        );
+        assert!(
+            stderr.contains("specs/worker.lock: left as it was"),
+            "{case}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&lock_file).expect("read"),
+            before,
+            "{case}"
+        );
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{case} took {:?}",
+            started.elapsed()
+        );
+    }
+    // Plain HTTP leaves this machine only when allowed: refused before any connection.
+    let (code, _, stderr) = run(
+        dir.path(),
+        &[
+            "lock",
+            "--mirror=https://example.org/=http://example.invalid/",
+        ],
+    );
+    assert!(
+        code == 1 && stderr.contains("plain HTTP can be changed on the way"),
+        "{stderr}"
+    );
+    // A sha256 the spec gives must be the download's.
+    server.reply(amd64, Reply::Body(b"tampered".to_vec()));
+    let given = repo_with_spec(&fixture("minimal.yaml"));
+    let (code, _, stderr) = run(given.path(), &["lock", &server.mirror()]);
+    assert!(
+        code == 1 && stderr.contains(&format!("its sha256 is {}", sha256_hex(b"tampered"))),
+        "{stderr}"
+    );
+    assert!(!given.path().join("specs/worker.lock").exists());
+    // A lock file qmspec did not write is never replaced.
+    server.reply(amd64, Reply::Body(b"fine".to_vec()));
+    std::fs::write(&lock_file, "my notes\n").expect("write");
+    let (code, _, stderr) = run(dir.path(), &["lock", &server.mirror()]);
+    assert!(
+        code == 2 && stderr.contains("was not written by `qmspec lock`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&lock_file).expect("read"),
+        "my notes\n"
+    );
+    // ...and `validate` says so.
+    let (code, _, stderr) = run(dir.path(), &["validate"]);
+    assert!(
+        code == 1 && stderr.contains("qmspec::lock-invalid"),
+        "{stderr}"
+    );
+    assert!(server.hits.lock().expect("lock").iter().any(|p| p == arm64));
+}
