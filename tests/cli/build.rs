@@ -798,3 +798,86 @@ fn a_cli_image_on_a_posix_sh_base_installs_a_zip_and_a_tarball() {
 fn a_cli_image_on_a_posix_sh_base_builds_for_arm64_under_qemu() {
     posix_build("arm64");
 }
+
+/// A download the spec leaves `unverified`, hashed by `qmspec lock` from 127.0.0.1: the build
+/// verifies it against the locked sha256 and passes; the same URL serving other bytes fails
+/// the build at the checksum.
+#[test]
+fn a_locked_download_is_verified_by_the_build_and_a_tampered_one_fails() {
+    let server = Server::start();
+    let scratch = tempfile::tempdir().expect("tmp");
+    server.serve(
+        "/hello-1.0.0-linux-x86_64.tar.gz",
+        hello_archive(scratch.path(), "hello, locked"),
+    );
+    let spec = format!(
+        r#"name: e2e-locked
+owner: example
+validation-script: generated/validate-locked.sh
+platforms:
+  amd64:
+    base: {{ image: localhost/qmspec-posix, tag: bookworm-amd64, unpinned-reason: made by the test set-up, family: other, provides: [curl, tar, gzip, sha256sum, mkdir, rm, mv, chmod] }}
+    runner: ubuntu-latest
+    dockerfile: generated/Dockerfile.locked.amd64
+tools:
+  - name: hello
+    version: 1.0.0
+    check: test "$(hello)" = 'hello, locked'
+    sources:
+      amd64: {{ kind: archive, url: "http://127.0.0.1:{port}/hello-{{{{version}}}}-linux-x86_64.tar.gz", sha256: unverified, unverified-reason: hashed by qmspec lock, dest: /opt/hello, strip-components: 1, executables: [bin/hello], path: [/opt/hello/bin] }}
+ci:
+  workflow: generated/publish-locked.yml
+"#,
+        port = server.port
+    );
+    let dir = crate::support::repo_with_spec(&spec);
+    qmspec(dir.path()).args(["lock"]).assert().code(0);
+    qmspec(dir.path()).args(["generate"]).assert().code(0);
+    std::fs::write(dir.path().join("pip.conf"), "[global]\n").expect("write");
+    let dockerfile = std::fs::read_to_string(dir.path().join("generated/Dockerfile.locked.amd64"))
+        .expect("read");
+    assert!(
+        dockerfile.contains("sha256sum -c") && !dockerfile.contains("unverified"),
+        "{dockerfile}"
+    );
+    let tag = format!("localhost/qmspec-locked:amd64-{}", server.port);
+    let out = build(
+        dir.path(),
+        "generated/Dockerfile.locked.amd64",
+        &tag,
+        "linux/amd64",
+    );
+    assert!(out.status.success(), "build failed:\n{}", text(&out));
+    let out = podman_run(&tag, "linux/amd64", &["/usr/local/bin/validate-locked.sh"]);
+    assert!(out.status.success(), "{}", text(&out));
+    remove_image(&tag);
+    // The same URL now serves other bytes: the locked sha256 stops the build.
+    server.serve(
+        "/hello-1.0.0-linux-x86_64.tar.gz",
+        hello_archive(scratch.path(), "pwned"),
+    );
+    let out = build(
+        dir.path(),
+        "generated/Dockerfile.locked.amd64",
+        &tag,
+        "linux/amd64",
+    );
+    let log = text(&out);
+    assert!(
+        !out.status.success(),
+        "a tampered download was accepted:\n{log}"
+    );
+    assert!(log.contains("computed checksum did NOT match"), "{log}");
+    // ...and `lock --check` sees it too, without writing.
+    let before = std::fs::read(dir.path().join("specs/worker.lock")).expect("read");
+    let check = qmspec(dir.path())
+        .args(["lock", "--check"])
+        .output()
+        .expect("runs");
+    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read(dir.path().join("specs/worker.lock")).expect("read"),
+        before
+    );
+    remove_image(&tag);
+}
