@@ -46,6 +46,24 @@ pub struct Fetched {
     pub size: u64,
 }
 
+/// A small document fetched with [`Fetcher::get`].
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// The response headers asked for, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Why a URL could not be hashed; each names the URL it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -137,6 +155,88 @@ impl Fetcher {
         }
     }
 
+    /// GET a small document (a registry manifest, a token, an index page) with extra request
+    /// headers; any status is returned with the response headers asked for and the body (at
+    /// most 8 MiB), retrying failures that may pass.
+    pub fn get(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        want: &[&str],
+    ) -> Result<Response, FetchError> {
+        let target = self.effective(url);
+        self.policy(&target, url)?;
+        let mut pause = self.backoff;
+        let mut attempt = 1;
+        loop {
+            let result = self.get_once(&target, url, headers, want);
+            match result {
+                Ok(r) if (r.status >= 500 || r.status == 429) && attempt < self.attempts => {}
+                Err(e) if e.passing() && attempt < self.attempts => {}
+                done => return done,
+            }
+            std::thread::sleep(pause);
+            pause *= 2;
+            attempt += 1;
+        }
+    }
+
+    fn agent(&self, target: &str) -> ureq::Agent {
+        ureq::Agent::config_builder()
+            // A redirect from HTTPS may not leave HTTPS.
+            .https_only(target.starts_with("https://") && !self.allow_http)
+            .max_redirects(5)
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_global(Some(self.timeout))
+            .user_agent(concat!("qmspec/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent()
+    }
+
+    fn get_once(
+        &self,
+        target: &str,
+        shown: &str,
+        headers: &[(&str, &str)],
+        want: &[&str],
+    ) -> Result<Response, FetchError> {
+        let mut request = self.agent(target).get(target);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let mut response = request.call().map_err(|source| FetchError::Transport {
+            url: shown.to_string(),
+            source,
+        })?;
+        let status = response.status().as_u16();
+        let kept = want
+            .iter()
+            .filter_map(|name| {
+                response
+                    .headers()
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| (name.to_ascii_lowercase(), v.to_string()))
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(8 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|source| FetchError::Transport {
+                url: shown.to_string(),
+                source,
+            })?;
+        Ok(Response {
+            status,
+            headers: kept,
+            body,
+        })
+    }
+
     /// Stream a URL and hash it, retrying failures that may pass.
     pub fn hash(&self, url: &str) -> Result<Fetched, FetchError> {
         let target = self.effective(url);
@@ -156,17 +256,7 @@ impl Fetcher {
     }
 
     fn hash_once(&self, target: &str, shown: &str) -> Result<Fetched, FetchError> {
-        let agent = ureq::Agent::config_builder()
-            // A redirect from HTTPS may not leave HTTPS.
-            .https_only(target.starts_with("https://") && !self.allow_http)
-            .max_redirects(5)
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_global(Some(self.timeout))
-            .user_agent(concat!("qmspec/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        let agent = self.agent(target);
         let transport = |source| match source {
             ureq::Error::Timeout(_) => FetchError::Timeout {
                 url: shown.to_string(),

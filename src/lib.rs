@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod load;
 pub mod lock;
 pub mod model;
+pub mod oci;
 pub mod output;
 pub mod outputs;
 pub mod paths;

@@ -20,6 +20,20 @@ pub struct Lock {
     /// Sorted by tool, platform, then URL.
     #[serde(default)]
     pub downloads: Vec<LockedDownload>,
+    /// Base images (of the platforms and the stages), sorted by image, tag, platform.
+    #[serde(default)]
+    pub bases: Vec<LockedBase>,
+}
+
+/// A base image tag as resolved for one platform.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedBase {
+    pub image: String,
+    pub tag: String,
+    pub platform: String,
+    /// The platform's own image manifest digest, `sha256:…`.
+    pub digest: String,
 }
 
 /// One download as it was fetched.
@@ -43,6 +57,14 @@ impl Lock {
             .map(|d| d.sha256.as_str())
     }
 
+    /// The locked digest of a base image tag on a platform.
+    pub fn base_digest(&self, image: &str, tag: &str, platform: &str) -> Option<&str> {
+        self.bases
+            .iter()
+            .find(|b| b.image == image && b.tag == tag && b.platform == platform)
+            .map(|b| b.digest.as_str())
+    }
+
     /// What an earlier `qmspec lock` recorded for this tool and platform at another URL: the
     /// spec changed the download (a version bump) since.
     pub fn stale_for(&self, tool: &str, platform: &str, url: &str) -> Option<&LockedDownload> {
@@ -56,15 +78,28 @@ impl Lock {
 
     /// The lock file's text: the stamp, the spec it belongs to, then the entries.
     pub fn render(&self, spec_path: &str) -> String {
-        let mut out = format!("{STAMP}\n# Locks {spec_path}.\ndownloads:");
+        // JSON strings are valid YAML double-quoted scalars: every value stays literal.
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let mut out = format!("{STAMP}\n# Locks {spec_path}.\n");
+        if !self.bases.is_empty() {
+            out.push_str("bases:\n");
+            for b in &self.bases {
+                out.push_str(&format!(
+                    "  - image: {}\n    tag: {}\n    platform: {}\n    digest: {}\n",
+                    q(&b.image),
+                    q(&b.tag),
+                    q(&b.platform),
+                    q(&b.digest)
+                ));
+            }
+        }
+        out.push_str("downloads:");
         if self.downloads.is_empty() {
             out.push_str(" []\n");
             return out;
         }
         out.push('\n');
         for d in &self.downloads {
-            // JSON strings are valid YAML double-quoted scalars: every value stays literal.
-            let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
             out.push_str(&format!(
                 "  - tool: {}\n    platform: {}\n    url: {}\n    sha256: {}\n    size: {}\n",
                 q(&d.tool),
@@ -85,12 +120,16 @@ impl Lock {
         let doc = crate::yaml::parse(text)
             .map_err(|d| d.first().map_or(String::new(), |d| d.message.clone()))?;
         let lock: Lock = serde_json::from_value(doc.value).map_err(|e| e.to_string())?;
-        let well_formed = lock
-            .downloads
-            .iter()
-            .all(|d| d.sha256.len() == 64 && d.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !well_formed {
+        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !lock.downloads.iter().all(|d| hex64(&d.sha256)) {
             return Err("a sha256 is not 64 hex digits".to_string());
+        }
+        if !lock
+            .bases
+            .iter()
+            .all(|b| b.digest.strip_prefix("sha256:").is_some_and(hex64))
+        {
+            return Err("a base digest is not `sha256:` and 64 hex digits".to_string());
         }
         Ok(lock)
     }
@@ -205,12 +244,41 @@ pub fn resolve(
             }
         }
     }
+    // Base images without a digest in the spec: each tag once, for every platform using it.
+    let mut tags: Vec<((String, String), Vec<&str>)> = Vec::new();
+    let bases = spec
+        .platforms
+        .iter()
+        .map(|(a, p)| (a, &p.base))
+        .chain(spec.stages.iter().flat_map(|s| s.base.iter()));
+    for (arch, base) in bases.filter(|(_, b)| b.digest.is_none()) {
+        let key = (base.image.clone(), base.tag.clone());
+        match tags.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, archs)) if !archs.contains(&arch.name()) => archs.push(arch.name()),
+            Some(_) => {}
+            None => tags.push((key, vec![arch.name()])),
+        }
+    }
+    let mut bases = Vec::new();
+    for ((image, tag), archs) in tags {
+        match crate::oci::resolve(fetcher, &image, &tag, &archs) {
+            Ok(found) => bases.extend(found.into_iter().map(|(platform, r)| LockedBase {
+                image: image.clone(),
+                tag: tag.clone(),
+                platform,
+                digest: r.digest,
+            })),
+            Err(e) => problems.push(e),
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
     downloads.sort();
     downloads.dedup();
-    Ok(Lock { downloads })
+    bases.sort();
+    bases.dedup();
+    Ok(Lock { downloads, bases })
 }
 
 #[cfg(test)]
@@ -220,6 +288,12 @@ mod tests {
     #[test]
     fn lock_files_round_trip_and_name_their_spec() {
         let lock = Lock {
+            bases: vec![LockedBase {
+                image: "ghcr.io/x/y".into(),
+                tag: "latest".into(),
+                platform: "amd64".into(),
+                digest: format!("sha256:{}", "b".repeat(64)),
+            }],
             downloads: vec![LockedDownload {
                 tool: "xtb".into(),
                 platform: "amd64".into(),
@@ -233,6 +307,14 @@ mod tests {
         assert_eq!(Lock::parse(&text), Ok(lock.clone()));
         assert!(Lock::parse("downloads: []\n").is_err());
         assert!(Lock::parse(&text.replace(&"a".repeat(64), "abc")).is_err());
+        let bad = text.replace(&format!("sha256:{}", "b".repeat(64)), "sha256:x");
+        assert!(Lock::parse(&bad).is_err());
+        let b = format!("sha256:{}", "b".repeat(64));
+        assert_eq!(
+            lock.base_digest("ghcr.io/x/y", "latest", "amd64"),
+            Some(b.as_str())
+        );
+        assert_eq!(lock.base_digest("ghcr.io/x/y", "latest", "arm64"), None);
         assert_eq!(
             lock.sha256_of("https://example.org/x \"1\".tar.gz"),
             Some("a".repeat(64).as_str())

@@ -456,19 +456,24 @@ fn json_array(items: &[String]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-fn resolve_base(base: &BaseImage) -> ResolvedBase {
+fn resolve_base(lock: &crate::lock::Lock, base: &BaseImage, arch: Arch) -> ResolvedBase {
     let mut reference = format!("{}:{}", base.image, base.tag);
-    if let Some(d) = &base.digest {
+    // The spec's digest, else the one `qmspec lock` resolved for this platform.
+    let digest = base
+        .digest
+        .as_deref()
+        .or_else(|| lock.base_digest(&base.image, &base.tag, arch.name()));
+    if let Some(d) = digest {
         reference = format!("{reference}@{d}");
     }
     ResolvedBase {
         reference,
-        unpinned_reason: base.digest.is_none().then(|| {
+        unpinned_reason: digest.is_none().then(|| {
             base.unpinned_reason
                 .clone()
                 .unwrap_or_else(|| "no digest is recorded in the spec".to_string())
         }),
-        is_latest: base.digest.is_none() && base.tag == "latest",
+        is_latest: digest.is_none() && base.tag == "latest",
         non_root: base.non_root(),
     }
 }
@@ -801,7 +806,7 @@ fn resolve_platform(
         run: c.run.clone(),
     }));
     let apt = resolve_apt(&spec.apt, arch);
-    let base = resolve_base(&platform.base);
+    let base = resolve_base(&spec.lock, &platform.base, arch);
     let installs = !apt.packages.is_empty()
         || !tools.is_empty()
         || spec.app.user.as_ref().is_some_and(|u| u.create)
@@ -821,7 +826,7 @@ fn resolve_platform(
             let b = s.base.get(arch)?;
             Some(ResolvedStage {
                 name: s.name.clone(),
-                base: resolve_base(b),
+                base: resolve_base(&spec.lock, b, arch),
                 workdir: s.workdir.clone(),
                 env: group_env(s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
                 apt: resolve_apt(&s.apt, arch),

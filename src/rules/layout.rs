@@ -420,6 +420,7 @@ fn base_images(spec: &Spec, cx: &mut Ctx<'_>) {
     for (arch, platform) in spec.platforms.iter() {
         let p = format!("/platforms/{}/base", arch.name());
         base_image(
+            spec,
             &platform.base,
             arch,
             &p,
@@ -431,12 +432,13 @@ fn base_images(spec: &Spec, cx: &mut Ctx<'_>) {
         for (arch, base) in stage.base.iter() {
             let p = format!("/stages/{i}/base/{}", arch.name());
             let what = format!("the {} base image of stage `{}`", arch.name(), stage.name);
-            base_image(base, arch, &p, &what, cx);
+            base_image(spec, base, arch, &p, &what, cx);
         }
     }
 }
 
 fn base_image(
+    spec: &Spec,
     base: &crate::model::BaseImage,
     arch: crate::model::Arch,
     p: &str,
@@ -456,7 +458,11 @@ fn base_image(
             .with_help(format!("use the {} variant of the base image", arch.name())),
         );
     }
-    if base.digest.is_none() {
+    let locked = spec
+        .lock
+        .base_digest(&base.image, &base.tag, arch.name())
+        .is_some();
+    if base.digest.is_none() && !locked {
         let why = if base.tag == "latest" {
             "the moving tag `latest`"
         } else {
@@ -467,7 +473,9 @@ fn base_image(
             format!("{what} uses {why}: builds are not reproducible"),
         )
         .with_label(cx.at_value(&format!("{p}/tag"), "not pinned"))
-        .with_help("add `digest: sha256:…` (see `docker buildx imagetools inspect IMAGE:TAG`)");
+        .with_help(
+            "run `qmspec lock` to record its digest beside the spec, or add `digest: sha256:…`",
+        );
         if let Some(r) = &base.unpinned_reason {
             d.message = format!("{} ({r})", d.message);
         }

@@ -881,3 +881,209 @@ ci:
     );
     remove_image(&tag);
 }
+
+/// Debian's `docker-registry` on 127.0.0.1, storing into a scratch folder; stopped on drop.
+struct Registry {
+    port: u16,
+    child: std::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let data = tempfile::tempdir().expect("tmp");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config = data.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                data.path().join("store").display()
+            ),
+        )
+        .expect("write");
+        let child = Command::new(tool("docker-registry"))
+            .args(["serve", config.to_str().expect("utf8")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry starts");
+        let registry = Registry {
+            port,
+            child,
+            _data: data,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return registry;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("docker-registry did not listen on 127.0.0.1:{port}");
+    }
+
+    /// Push the set-up's Debian bases as one two-platform image, and amd64 alone as another.
+    fn push_bases(&self) {
+        let list = format!("localhost:{}/qmspec/base:bookworm", self.port);
+        for args in [
+            vec!["manifest".to_string(), "create".into(), list.clone()],
+            vec![
+                "manifest".into(),
+                "add".into(),
+                list.clone(),
+                "containers-storage:localhost/qmspec-debian:bookworm-amd64".into(),
+            ],
+            vec![
+                "manifest".into(),
+                "add".into(),
+                list.clone(),
+                "containers-storage:localhost/qmspec-debian:bookworm-arm64".into(),
+            ],
+            vec![
+                "manifest".into(),
+                "push".into(),
+                "--all".into(),
+                "--tls-verify=false".into(),
+                list.clone(),
+                format!("docker://{list}"),
+            ],
+            vec!["manifest".into(), "rm".into(), list.clone()],
+            vec![
+                "push".into(),
+                "--tls-verify=false".into(),
+                "localhost/qmspec-debian:bookworm-amd64".into(),
+                format!("docker://localhost:{}/qmspec/base:amd64-only", self.port),
+            ],
+        ] {
+            let out = run("podman", &args, Path::new("."));
+            assert!(out.status.success(), "podman {args:?}:\n{}", text(&out));
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `qmspec lock` resolves floating base tags through the OCI distribution API of a real
+/// registry: a two-platform index to each platform's manifest digest, pinned by the generated
+/// `FROM` lines; a platform the index lacks, or a single-platform image used for another
+/// platform, is an error naming the image and platform, and nothing is written.
+#[test]
+fn base_tags_lock_to_each_platforms_digest_from_a_real_registry() {
+    let registry = Registry::start();
+    registry.push_bases();
+    let files = Server::start();
+    files.serve("/hello-2.12-x86_64.tar.gz", b"amd64".to_vec());
+    files.serve("/hello-2.12-aarch64.tar.gz", b"arm64".to_vec());
+    let spec = crate::support::fixture("minimal.yaml")
+        .replace(
+            "      image: debian\n      tag: bookworm-slim\n      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n",
+            "      image: ghcr.io/qmspec/base\n      tag: bookworm\n",
+        )
+        .replace(
+            "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+            "sha256: unverified\n        unverified-reason: locked",
+        )
+        .replace(
+            "sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9",
+            "sha256: unverified\n        unverified-reason: locked",
+        );
+    assert!(spec.contains("ghcr.io/qmspec/base") && !spec.contains("b4d4d5c9"));
+    let dir = crate::support::repo_with_spec(&spec);
+    let mirrors = [
+        format!(
+            "--mirror=https://ghcr.io/=http://127.0.0.1:{}/",
+            registry.port
+        ),
+        format!(
+            "--mirror=https://example.org/=http://127.0.0.1:{}/",
+            files.port
+        ),
+    ];
+    let lock = |dir: &Path| {
+        qmspec(dir)
+            .arg("lock")
+            .args(&mirrors)
+            .output()
+            .expect("qmspec runs")
+    };
+    let out = lock(dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let locked = std::fs::read_to_string(dir.path().join("specs/worker.lock")).expect("read");
+    // The digests the registry holds for each platform's manifest.
+    // Read by another client (Python's urllib) straight from the registry's API.
+    let inspect = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request\nr = urllib.request.Request(sys.argv[1], headers={'Accept': 'application/vnd.oci.image.index.v1+json'})\nsys.stdout.write(urllib.request.urlopen(r).read().decode())",
+            &format!("http://127.0.0.1:{}/v2/qmspec/base/manifests/bookworm", registry.port),
+        ])
+        .output()
+        .expect("python3 runs");
+    let index: serde_json::Value =
+        serde_json::from_slice(&inspect.stdout).unwrap_or_else(|_| panic!("{}", text(&inspect)));
+    for (arch, entry) in ["amd64", "arm64"]
+        .iter()
+        .zip(index["manifests"].as_array().expect("manifests"))
+    {
+        assert_eq!(entry["platform"]["architecture"], *arch);
+        let digest = entry["digest"].as_str().expect("digest");
+        assert!(
+            locked.contains(&format!("platform: \"{arch}\"\n    digest: \"{digest}\"")),
+            "{locked}"
+        );
+        qmspec(dir.path()).args(["generate"]).assert().code(0);
+        let dockerfile =
+            std::fs::read_to_string(dir.path().join(format!("generated/Dockerfile.demo.{arch}")))
+                .expect("read");
+        assert!(
+            dockerfile.contains(&format!("FROM ghcr.io/qmspec/base:bookworm@{digest}\n")),
+            "{dockerfile}"
+        );
+    }
+    let out = qmspec(dir.path())
+        .args(["validate"])
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("valid (0 warnings)"),
+        "{}",
+        text(&out)
+    );
+
+    // A platform the index lacks; a single-platform image used for another platform.
+    for (case, spec, want) in [
+        (
+            "missing platform",
+            spec.replace(
+                "  arm64:\n    base:\n      image: ghcr.io/qmspec/base",
+                "  ppc64le:\n    base:\n      image: ghcr.io/qmspec/base",
+            )
+            .replace(
+                "generated/Dockerfile.demo.arm64",
+                "generated/Dockerfile.demo.ppc64le",
+            )
+            .replace("arm64: { kind", "ppc64le: { kind")
+            .replace("\n      arm64:\n", "\n      ppc64le:\n"),
+            "ghcr.io/qmspec/base:bookworm has no linux/ppc64le image",
+        ),
+        (
+            "single-platform image",
+            spec.replace("tag: bookworm\n", "tag: amd64-only\n"),
+            "ghcr.io/qmspec/base:amd64-only is a linux/amd64 image, not linux/arm64",
+        ),
+    ] {
+        let dir = crate::support::repo_with_spec(&spec);
+        let out = lock(dir.path());
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", text(&out));
+        assert!(text(&out).contains(want), "{case}: {}", text(&out));
+        assert!(!dir.path().join("specs/worker.lock").exists(), "{case}");
+    }
+}

@@ -1156,7 +1156,7 @@ fn unpinned_base() {
         ·               ╰── not pinned
      10 │     runner: ubuntu-latest
         ╰────
-      help: add `digest: sha256:…` (see `docker buildx imagetools inspect IMAGE:TAG`)
+      help: run `qmspec lock` to record its digest beside the spec, or add `digest: sha256:…`
     qmspec::unpinned-base
 
       ⚠ the arm64 base image uses a tag without a digest: builds are not reproducible
@@ -1167,7 +1167,7 @@ fn unpinned_base() {
         ·                  ╰── not pinned
      16 │     runner: ubuntu-24.04-arm
         ╰────
-      help: add `digest: sha256:…` (see `docker buildx imagetools inspect IMAGE:TAG`)
+      help: run `qmspec lock` to record its digest beside the spec, or add `digest: sha256:…`
     tests/fixtures/validate/unpinned-base.yaml: valid (2 warnings)
     ");
 }
