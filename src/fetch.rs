@@ -343,6 +343,94 @@ impl Fetcher {
     }
 }
 
+/// The commit a GitHub Action's release tag points at, read with `git ls-remote` from
+/// `https://github.com/ACTION` (or the mirror `--mirror` gives; a local repository counts as
+/// this machine). With `upgrade`, the newest `vMAJOR.x.y` tag of the same major instead.
+pub fn release_commit(
+    fetcher: &Fetcher,
+    action: &str,
+    tag: &str,
+    upgrade: bool,
+) -> Result<(String, String), String> {
+    let url = fetcher.effective(&format!("https://github.com/{action}"));
+    let local = url.starts_with("file://") || url.starts_with('/');
+    if !local {
+        fetcher
+            .policy(&url, &format!("https://github.com/{action}"))
+            .map_err(|e| e.to_string())?;
+    }
+    let output = run_git(&["ls-remote", "--tags", "--", &url], fetcher.timeout)
+        .map_err(|e| format!("{url}: {e}"))?;
+    // `SHA\trefs/tags/NAME` and, for an annotated tag, `SHA\trefs/tags/NAME^{}` (its commit).
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for line in output.lines() {
+        let Some((sha, name)) = line.split_once('\t') else {
+            continue;
+        };
+        let Some(name) = name.strip_prefix("refs/tags/") else {
+            continue;
+        };
+        match name.strip_suffix("^{}") {
+            Some(peeled) => {
+                tags.retain(|(n, _)| n != peeled);
+                tags.push((peeled.to_string(), sha.to_string()));
+            }
+            None if !tags.iter().any(|(n, _)| n == name) => {
+                tags.push((name.to_string(), sha.to_string()))
+            }
+            None => {}
+        }
+    }
+    let major = tag.split('.').next().unwrap_or(tag);
+    let chosen = if upgrade {
+        tags.iter()
+            .filter(|(n, _)| {
+                n.split('.').next() == Some(major)
+                    && n.matches('.').count() == 2
+                    && n[1..].split('.').all(|p| p.parse::<u64>().is_ok())
+            })
+            .max_by(|a, b| crate::versions::compare(&a.0[1..], &b.0[1..]))
+    } else {
+        tags.iter().find(|(n, _)| n == tag)
+    };
+    match chosen {
+        Some((name, sha)) if sha.len() == 40 => Ok((name.clone(), sha.clone())),
+        Some((name, sha)) => Err(format!("{url}: tag {name} names `{sha}`, not a commit")),
+        None => Err(format!("{url}: no release tag {tag}")),
+    }
+}
+
+/// Run git without a terminal prompt, killed after `timeout`.
+fn run_git(args: &[&str], timeout: Duration) -> Result<String, String> {
+    let mut child = std::process::Command::new("git")
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("git did not answer within {} s", timeout.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        return Err(err.lines().next().unwrap_or("git failed").to_string());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

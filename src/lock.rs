@@ -23,6 +23,18 @@ pub struct Lock {
     /// Base images (of the platforms and the stages), sorted by image, tag, platform.
     #[serde(default)]
     pub bases: Vec<LockedBase>,
+    /// GitHub Actions the workflow uses: the release tag's commit, sorted by action.
+    #[serde(default)]
+    pub actions: Vec<LockedAction>,
+}
+
+/// A GitHub Action's release tag and the commit it points at (annotated tags peeled).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedAction {
+    pub action: String,
+    pub tag: String,
+    pub sha: String,
 }
 
 /// A base image tag as resolved for one platform.
@@ -93,6 +105,17 @@ impl Lock {
                 ));
             }
         }
+        if !self.actions.is_empty() {
+            out.push_str("actions:\n");
+            for a in &self.actions {
+                out.push_str(&format!(
+                    "  - action: {}\n    tag: {}\n    sha: {}\n",
+                    q(&a.action),
+                    q(&a.tag),
+                    q(&a.sha)
+                ));
+            }
+        }
         out.push_str("downloads:");
         if self.downloads.is_empty() {
             out.push_str(" []\n");
@@ -130,6 +153,10 @@ impl Lock {
             .all(|b| b.digest.strip_prefix("sha256:").is_some_and(hex64))
         {
             return Err("a base digest is not `sha256:` and 64 hex digits".to_string());
+        }
+        let hex40 = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !lock.actions.iter().all(|a| hex40(&a.sha)) {
+            return Err("an action's commit is not 40 hex digits".to_string());
         }
         Ok(lock)
     }
@@ -186,12 +213,26 @@ pub fn wanted(spec: &Spec) -> Vec<Wanted> {
 
 /// Hash every download a spec asks for, a few at a time, and build its lock. All or nothing:
 /// any failure (or a hash that differs from a sha256 the spec gives) returns every problem.
+/// What one `qmspec lock` run resolves; what it skips keeps what the lock file had.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts {
+    pub downloads: bool,
+    pub bases: bool,
+    pub actions: bool,
+}
+
 pub fn resolve(
     spec: &Spec,
     fetcher: &crate::fetch::Fetcher,
     parallel: usize,
+    upgrade_actions: bool,
+    parts: Parts,
 ) -> Result<Lock, Vec<String>> {
-    let mut want = wanted(spec);
+    let mut want = if parts.downloads {
+        wanted(spec)
+    } else {
+        Vec::new()
+    };
     // One fetch per URL, even when several platforms or tools name it.
     let mut urls: Vec<String> = want.iter().map(|w| w.url.clone()).collect();
     urls.sort();
@@ -251,7 +292,7 @@ pub fn resolve(
         .iter()
         .map(|(a, p)| (a, &p.base))
         .chain(spec.stages.iter().flat_map(|s| s.base.iter()));
-    for (arch, base) in bases.filter(|(_, b)| b.digest.is_none()) {
+    for (arch, base) in bases.filter(|(_, b)| parts.bases && b.digest.is_none()) {
         let key = (base.image.clone(), base.tag.clone());
         match tags.iter_mut().find(|(k, _)| *k == key) {
             Some((_, archs)) if !archs.contains(&arch.name()) => archs.push(arch.name()),
@@ -271,14 +312,51 @@ pub fn resolve(
             Err(e) => problems.push(e),
         }
     }
+    // Actions: each pinned release tag to its commit (or, upgrading, the newest release of the
+    // same major), read with `git ls-remote`, which peels annotated tags and has no API limit.
+    let pins = crate::pins::Pins::new(&spec.ci.pins);
+    let mut actions = Vec::new();
+    let used = if parts.actions {
+        crate::pins::workflow_actions(spec)
+    } else {
+        Vec::new()
+    };
+    for action in used {
+        let Some(tag) = pins.tag(action) else {
+            continue;
+        };
+        match crate::fetch::release_commit(fetcher, action, tag, upgrade_actions) {
+            Ok((tag, sha)) => actions.push(LockedAction {
+                action: action.to_string(),
+                tag,
+                sha,
+            }),
+            Err(e) => problems.push(e),
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
+    }
+    // What this run did not resolve stays as it was locked.
+    if !parts.downloads {
+        downloads = spec.lock.downloads.clone();
+    }
+    if !parts.bases {
+        bases = spec.lock.bases.clone();
+    }
+    if !parts.actions {
+        actions = spec.lock.actions.clone();
     }
     downloads.sort();
     downloads.dedup();
     bases.sort();
     bases.dedup();
-    Ok(Lock { downloads, bases })
+    actions.sort();
+    Ok(Lock {
+        downloads,
+        bases,
+        actions,
+    })
 }
 
 #[cfg(test)]
@@ -288,6 +366,11 @@ mod tests {
     #[test]
     fn lock_files_round_trip_and_name_their_spec() {
         let lock = Lock {
+            actions: vec![LockedAction {
+                action: "actions/checkout".into(),
+                tag: "v7.0.1".into(),
+                sha: "c".repeat(40),
+            }],
             bases: vec![LockedBase {
                 image: "ghcr.io/x/y".into(),
                 tag: "latest".into(),
@@ -307,6 +390,7 @@ mod tests {
         assert_eq!(Lock::parse(&text), Ok(lock.clone()));
         assert!(Lock::parse("downloads: []\n").is_err());
         assert!(Lock::parse(&text.replace(&"a".repeat(64), "abc")).is_err());
+        assert!(Lock::parse(&text.replace(&"c".repeat(40), "cc")).is_err());
         let bad = text.replace(&format!("sha256:{}", "b".repeat(64)), "sha256:x");
         assert!(Lock::parse(&bad).is_err());
         let b = format!("sha256:{}", "b".repeat(64));

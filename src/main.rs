@@ -31,6 +31,17 @@ struct Cli {
     command: Command,
 }
 
+/// A part of what `qmspec lock` resolves.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LockPart {
+    /// Each download's sha256 and size.
+    Downloads,
+    /// Each base image tag's digest per platform.
+    Bases,
+    /// Each GitHub Action's release commit.
+    Actions,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Human,
@@ -88,6 +99,13 @@ enum Command {
         /// Fetch plain HTTP from any host (it is always allowed to this machine).
         #[arg(long)]
         allow_http: bool,
+        /// Move each GitHub Action to the newest release of its major version.
+        #[arg(long)]
+        upgrade_actions: bool,
+        /// Resolve only these parts, keeping the rest of each lock file as it is (default:
+        /// all); repeatable.
+        #[arg(long, value_enum, value_name = "PART")]
+        only: Vec<LockPart>,
         /// Fetch URLs starting with FROM from TO instead (a mirror), e.g.
         /// `https://github.com/=https://mirror.example/github/`; repeatable.
         #[arg(long, value_name = "FROM=TO")]
@@ -297,6 +315,8 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
             specs,
             check,
             allow_http,
+            upgrade_actions,
+            only,
             mirror,
             max_size,
             timeout,
@@ -324,7 +344,15 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
                 ..qmspec::fetch::Fetcher::default()
             };
             match spec_list(&root, specs, out) {
-                Ok(list) => lock(&repo, list, &fetcher, check, out),
+                Ok(list) => {
+                    let all = only.is_empty();
+                    let parts = qmspec::lock::Parts {
+                        downloads: all || only.contains(&LockPart::Downloads),
+                        bases: all || only.contains(&LockPart::Bases),
+                        actions: all || only.contains(&LockPart::Actions),
+                    };
+                    lock(&repo, list, &fetcher, check, upgrade_actions, parts, out)
+                }
                 Err(()) => 2,
             }
         }
@@ -349,6 +377,8 @@ fn lock(
     specs: Vec<String>,
     fetcher: &qmspec::fetch::Fetcher,
     check: bool,
+    upgrade_actions: bool,
+    parts: qmspec::lock::Parts,
     out: &mut Out,
 ) -> u8 {
     let mut code = 0;
@@ -370,7 +400,7 @@ fn lock(
             continue;
         };
         let path = qmspec::lock::lock_path(&spec_path);
-        let fresh = match qmspec::lock::resolve(spec, fetcher, 4) {
+        let fresh = match qmspec::lock::resolve(spec, fetcher, 4, upgrade_actions, parts) {
             Ok(l) => l.render(&spec_path),
             Err(problems) => {
                 for p in problems {

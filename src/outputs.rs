@@ -363,7 +363,12 @@ fn workflow(specs: &Members<'_>) -> Result<Value, String> {
         .iter()
         .map(|(a, (p, _))| (a.to_string(), p.to_string()))
         .collect();
-    let uses = Pins::new(&overrides).resolve_all(actions)?;
+    // Actions a lock file resolved (the specs' locks agree: each names the same release).
+    let locked: Vec<crate::lock::LockedAction> = specs
+        .iter()
+        .flat_map(|(_, spec)| spec.lock.actions.iter().cloned())
+        .collect();
+    let uses = Pins::with_lock(&overrides, &locked).resolve_all(actions)?;
     Ok(value_of(WorkflowContext {
         on_tags,
         workflow_dispatch: specs.iter().any(|(r, _)| r.ci.workflow_dispatch),

@@ -85,6 +85,32 @@ impl Pins {
         Pins { table }
     }
 
+    /// Built-ins, then the actions a lock file resolved, then the spec's `ci.pins`.
+    pub fn with_lock(
+        overrides: &indexmap::IndexMap<String, String>,
+        locked: &[crate::lock::LockedAction],
+    ) -> Self {
+        let mut pins = Pins::new(&indexmap::IndexMap::new());
+        for a in locked {
+            pins.table
+                .insert(a.action.clone(), (a.sha.clone(), a.tag.clone()));
+        }
+        for (action, pin) in overrides {
+            if let Some((sha, version)) = pin.split_once(" # ") {
+                pins.table.insert(
+                    action.clone(),
+                    (sha.trim().to_string(), version.trim().to_string()),
+                );
+            }
+        }
+        pins
+    }
+
+    /// The release tag an action is pinned to.
+    pub fn tag(&self, action: &str) -> Option<&str> {
+        self.table.get(action).map(|(_, v)| v.as_str())
+    }
+
     /// `owner/repo@SHA # vX.Y.Z` for each action, or the first action without a pin.
     pub fn resolve_all(
         &self,

@@ -831,7 +831,11 @@ ci:
         port = server.port
     );
     let dir = crate::support::repo_with_spec(&spec);
-    qmspec(dir.path()).args(["lock"]).assert().code(0);
+    // Only the download: the set-up's base image lives in a local store, not a registry.
+    qmspec(dir.path())
+        .args(["lock", "--only", "downloads"])
+        .assert()
+        .code(0);
     qmspec(dir.path()).args(["generate"]).assert().code(0);
     std::fs::write(dir.path().join("pip.conf"), "[global]\n").expect("write");
     let dockerfile = std::fs::read_to_string(dir.path().join("generated/Dockerfile.locked.amd64"))
@@ -871,7 +875,7 @@ ci:
     // ...and `lock --check` sees it too, without writing.
     let before = std::fs::read(dir.path().join("specs/worker.lock")).expect("read");
     let check = qmspec(dir.path())
-        .args(["lock", "--check"])
+        .args(["lock", "--check", "--only", "downloads"])
         .output()
         .expect("runs");
     assert_eq!(check.status.code(), Some(1));
@@ -997,11 +1001,13 @@ fn base_tags_lock_to_each_platforms_digest_from_a_real_registry() {
         );
     assert!(spec.contains("ghcr.io/qmspec/base") && !spec.contains("b4d4d5c9"));
     let dir = crate::support::repo_with_spec(&spec);
+    let (_actions, github) = crate::support::action_repos();
     let mirrors = [
         format!(
             "--mirror=https://ghcr.io/=http://127.0.0.1:{}/",
             registry.port
         ),
+        github,
         format!(
             "--mirror=https://example.org/=http://127.0.0.1:{}/",
             files.port

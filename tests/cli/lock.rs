@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{fixture, qmspec, repo_with_spec};
+use crate::support::{action_repos, fixture, qmspec, repo_with_spec};
 
 /// What the server answers for a path.
 #[derive(Clone)]
@@ -132,6 +132,7 @@ fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 #[test]
 fn a_locked_spec_is_verified_offline_and_a_version_bump_needs_lock_again() {
     let server = Server::start();
+    let (_actions, github) = action_repos();
     let (amd64, arm64) = (b"amd64 release".to_vec(), b"arm64 release".to_vec());
     server.reply("/hello-2.12-x86_64.tar.gz", Reply::Body(amd64.clone()));
     // The arm64 file sits behind a redirect: the lock hashes what it leads to.
@@ -147,7 +148,7 @@ fn a_locked_spec_is_verified_offline_and_a_version_bump_needs_lock_again() {
         "{stderr}"
     );
 
-    let (code, stdout, stderr) = run(dir.path(), &["lock", &server.mirror()]);
+    let (code, stdout, stderr) = run(dir.path(), &["lock", &server.mirror(), &github]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, "locked    specs/worker.lock\n");
     let lock = std::fs::read_to_string(dir.path().join("specs/worker.lock")).expect("lock");
@@ -177,12 +178,12 @@ fn a_locked_spec_is_verified_offline_and_a_version_bump_needs_lock_again() {
         "{dockerfile}"
     );
     assert!(!dockerfile.contains("unverified"), "{dockerfile}");
-    let (code, stdout, _) = run(dir.path(), &["lock", "--check", &server.mirror()]);
+    let (code, stdout, _) = run(dir.path(), &["lock", "--check", &server.mirror(), &github]);
     assert_eq!(
         (code, stdout.as_str()),
         (0, "current   specs/worker.lock\n")
     );
-    let (code, stdout, _) = run(dir.path(), &["lock", &server.mirror()]);
+    let (code, stdout, _) = run(dir.path(), &["lock", &server.mirror(), &github]);
     assert_eq!(
         (code, stdout.as_str()),
         (0, "unchanged specs/worker.lock\n")
@@ -212,12 +213,12 @@ fn a_locked_spec_is_verified_offline_and_a_version_bump_needs_lock_again() {
         "/hello-2.13-aarch64.tar.gz",
         Reply::Body(b"new arm64".to_vec()),
     );
-    let (code, _, stderr) = run(dir.path(), &["lock", "--check", &server.mirror()]);
+    let (code, _, stderr) = run(dir.path(), &["lock", "--check", &server.mirror(), &github]);
     assert!(
         code == 1 && stderr.contains("specs/worker.lock is out of date: run `qmspec lock`"),
         "{stderr}"
     );
-    assert_eq!(run(dir.path(), &["lock", &server.mirror()]).0, 0);
+    assert_eq!(run(dir.path(), &["lock", &server.mirror(), &github]).0, 0);
     let (code, _, stderr) = run(dir.path(), &["validate"]);
     assert!(
         code == 0 && stderr.contains("valid (0 warnings)"),
@@ -231,6 +232,7 @@ fn a_locked_spec_is_verified_offline_and_a_version_bump_needs_lock_again() {
 #[test]
 fn a_failed_lock_names_each_url_and_changes_nothing() {
     let server = Server::start();
+    let (_actions, github) = action_repos();
     let spec = unverified_spec();
     let amd64 = "/hello-2.12-x86_64.tar.gz";
     let arm64 = "/hello-2.12-aarch64.tar.gz";
@@ -272,7 +274,7 @@ fn a_failed_lock_names_each_url_and_changes_nothing() {
     ];
     for (case, reply, extra, want) in cases {
         server.reply(amd64, reply);
-        let mut args = vec!["lock".to_string(), server.mirror()];
+        let mut args = vec!["lock".to_string(), server.mirror(), github.clone()];
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let started = std::time::Instant::now();
@@ -313,7 +315,7 @@ fn a_failed_lock_names_each_url_and_changes_nothing() {
     // A sha256 the spec gives must be the download's.
     server.reply(amd64, Reply::Body(b"tampered".to_vec()));
     let given = repo_with_spec(&fixture("minimal.yaml"));
-    let (code, _, stderr) = run(given.path(), &["lock", &server.mirror()]);
+    let (code, _, stderr) = run(given.path(), &["lock", &server.mirror(), &github]);
     assert!(
         code == 1 && stderr.contains(&format!("its sha256 is {}", sha256_hex(b"tampered"))),
         "{stderr}"
@@ -322,7 +324,7 @@ fn a_failed_lock_names_each_url_and_changes_nothing() {
     // A lock file qmspec did not write is never replaced.
     server.reply(amd64, Reply::Body(b"fine".to_vec()));
     std::fs::write(&lock_file, "my notes\n").expect("write");
-    let (code, _, stderr) = run(dir.path(), &["lock", &server.mirror()]);
+    let (code, _, stderr) = run(dir.path(), &["lock", &server.mirror(), &github]);
     assert!(
         code == 2 && stderr.contains("was not written by `qmspec lock`"),
         "{stderr}"
@@ -338,4 +340,84 @@ fn a_failed_lock_names_each_url_and_changes_nothing() {
         "{stderr}"
     );
     assert!(server.hits.lock().expect("lock").iter().any(|p| p == arm64));
+}
+
+/// Every action the workflow uses is locked to the commit its release tag points at (an
+/// annotated tag peeled), read with `git ls-remote` from a local repository through
+/// `--mirror`; the workflow then uses those commits. `--upgrade-actions` moves each to the
+/// newest release of its major; a missing tag is an error naming it.
+#[test]
+fn actions_lock_to_their_release_commits_and_upgrade_within_their_major() {
+    let (actions, github) = action_repos();
+    let server = Server::start();
+    server.reply("/hello-2.12-x86_64.tar.gz", Reply::Body(b"x".to_vec()));
+    server.reply("/hello-2.12-aarch64.tar.gz", Reply::Body(b"y".to_vec()));
+    let dir = repo_with_spec(&unverified_spec());
+    let commit = |action: &str, rev: &str| {
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", rev])
+            .current_dir(actions.path().join(action))
+            .output()
+            .expect("git");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (code, _, stderr) = run(dir.path(), &["lock", &server.mirror(), &github]);
+    assert_eq!(code, 0, "{stderr}");
+    let lock = std::fs::read_to_string(dir.path().join("specs/worker.lock")).expect("read");
+    let release = commit("actions/checkout", "v7.0.1^{commit}");
+    let tag_object = commit("actions/checkout", "v7.0.1");
+    assert_ne!(release, tag_object, "the release tag is annotated");
+    assert!(
+        lock.contains(&format!(
+            "action: \"actions/checkout\"\n    tag: \"v7.0.1\"\n    sha: \"{release}\""
+        )),
+        "{lock}"
+    );
+    assert_eq!(run(dir.path(), &["generate"]).0, 0);
+    let workflow =
+        std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read");
+    assert!(
+        workflow.contains(&format!("actions/checkout@{release} # v7.0.1")),
+        "{workflow}"
+    );
+
+    // Re-locking one part keeps the others as they were locked.
+    let (code, stdout, _) = run(
+        dir.path(),
+        &["lock", "--only", "downloads", &server.mirror(), &github],
+    );
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "unchanged specs/worker.lock\n")
+    );
+
+    let upgrade = ["lock", "--upgrade-actions", &server.mirror(), &github];
+    let (code, _, stderr) = run(dir.path(), &upgrade);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(run(dir.path(), &["generate"]).0, 0);
+    let workflow =
+        std::fs::read_to_string(dir.path().join("generated/publish-demo.yml")).expect("read");
+    let next = commit("actions/checkout", "v7.0.2");
+    assert!(
+        workflow.contains(&format!("actions/checkout@{next} # v7.0.2")),
+        "{workflow}"
+    );
+
+    // A release tag the repository does not have: nothing is written.
+    let spec_file = dir.path().join("specs/worker.yaml");
+    let pinned = std::fs::read_to_string(&spec_file).expect("read").replace(
+        "  workflow: generated/publish-demo.yml\n",
+        "  workflow: generated/publish-demo.yml\n  pins: { actions/checkout: \"1111111111111111111111111111111111111111 # v9.9.9\" }\n",
+    );
+    std::fs::write(&spec_file, pinned).expect("write");
+    let before = std::fs::read(dir.path().join("specs/worker.lock")).expect("read");
+    let (code, _, stderr) = run(dir.path(), &["lock", &server.mirror(), &github]);
+    assert!(
+        code == 1 && stderr.contains("no release tag v9.9.9"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("specs/worker.lock")).expect("read"),
+        before
+    );
 }

@@ -137,3 +137,39 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(root().join("tests/fixtures").join(name)).expect("fixture exists")
 }
+
+/// A local git repository for every action the workflows may use, each with its pinned release
+/// as an annotated tag and a newer patch release of the same major as a lightweight tag; and
+/// the `--mirror` argument that sends `https://github.com/` there.
+pub fn action_repos() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (action, _, version) in qmspec::pins::KNOWN {
+        let repo = dir.path().join(action);
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+                .args(args)
+                .current_dir(&repo)
+                .output()
+                .expect("git runs");
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        git(&["init", "-q"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "release"]);
+        git(&["tag", "-a", version, "-m", version]);
+        git(&["commit", "-q", "--allow-empty", "-m", "next"]);
+        let (head, patch) = version.rsplit_once('.').expect("vX.Y.Z");
+        let next = format!("{head}.{}", patch.parse::<u32>().expect("patch") + 1);
+        git(&["tag", &next]);
+    }
+    let mirror = format!(
+        "--mirror=https://github.com/=file://{}/",
+        dir.path().display()
+    );
+    (dir, mirror)
+}
