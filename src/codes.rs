@@ -264,6 +264,11 @@ pub const CODES: &[Code] = &[
         "run `qmspec lock` again",
     ),
     spec(
+        "qmspec::unlocked-package",
+        "a conda package has no locked build for a platform",
+        "run `qmspec lock`",
+    ),
+    spec(
         "qmspec::lock-invalid",
         "the lock file beside the spec cannot be read",
         "run `qmspec lock` to write it again",

@@ -2,6 +2,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
 pub mod codes;
+pub mod conda;
 pub mod diag;
 pub mod fetch;
 pub mod load;

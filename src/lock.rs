@@ -26,6 +26,25 @@ pub struct Lock {
     /// GitHub Actions the workflow uses: the release tag's commit, sorted by action.
     #[serde(default)]
     pub actions: Vec<LockedAction>,
+    /// Conda packages of `kind: conda` sources: the build chosen per platform.
+    #[serde(default)]
+    pub conda: Vec<LockedConda>,
+}
+
+/// A conda package's build for one platform.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedConda {
+    pub tool: String,
+    pub platform: String,
+    pub channel: String,
+    pub package: String,
+    /// What the spec asks for: a version or a range.
+    pub requested: String,
+    pub version: String,
+    pub build: String,
+    pub subdir: String,
+    pub sha256: String,
 }
 
 /// A GitHub Action's release tag and the commit it points at (annotated tags peeled).
@@ -67,6 +86,14 @@ impl Lock {
             .iter()
             .find(|d| d.url == url)
             .map(|d| d.sha256.as_str())
+    }
+
+    /// The locked build of a tool's conda package on a platform, when what the spec asks for
+    /// is what was locked.
+    pub fn conda_build(&self, tool: &str, platform: &str, requested: &str) -> Option<&LockedConda> {
+        self.conda
+            .iter()
+            .find(|c| c.tool == tool && c.platform == platform && c.requested == requested)
     }
 
     /// The locked digest of a base image tag on a platform.
@@ -113,6 +140,23 @@ impl Lock {
                     q(&a.action),
                     q(&a.tag),
                     q(&a.sha)
+                ));
+            }
+        }
+        if !self.conda.is_empty() {
+            out.push_str("conda:\n");
+            for c in &self.conda {
+                out.push_str(&format!(
+                    "  - tool: {}\n    platform: {}\n    channel: {}\n    package: {}\n    requested: {}\n    version: {}\n    build: {}\n    subdir: {}\n    sha256: {}\n",
+                    q(&c.tool),
+                    q(&c.platform),
+                    q(&c.channel),
+                    q(&c.package),
+                    q(&c.requested),
+                    q(&c.version),
+                    q(&c.build),
+                    q(&c.subdir),
+                    q(&c.sha256)
                 ));
             }
         }
@@ -219,6 +263,7 @@ pub struct Parts {
     pub downloads: bool,
     pub bases: bool,
     pub actions: bool,
+    pub conda: bool,
 }
 
 pub fn resolve(
@@ -337,7 +382,44 @@ pub fn resolve(
     if !problems.is_empty() {
         return Err(problems);
     }
+    // Conda packages: the build for each platform a `kind: conda` source is used on.
+    let mut conda = Vec::new();
+    for tool in spec.tools.iter().filter(|_| parts.conda) {
+        let requested = tool.version.clone().unwrap_or_default();
+        for (arch, source) in tool.sources.iter() {
+            let crate::model::Source::Conda(c) = source else {
+                continue;
+            };
+            let package = c.package.clone().unwrap_or_else(|| tool.name.clone());
+            let name = package
+                .split(['=', '['])
+                .next()
+                .unwrap_or(&package)
+                .to_string();
+            match crate::conda::resolve(fetcher, &c.channel, &name, &requested, arch) {
+                Ok(b) => conda.push(LockedConda {
+                    tool: tool.name.clone(),
+                    platform: arch.name().to_string(),
+                    channel: c.channel.clone(),
+                    package: name,
+                    requested: requested.clone(),
+                    version: b.version,
+                    build: b.build,
+                    subdir: b.subdir,
+                    sha256: b.sha256,
+                }),
+                Err(e) => problems.push(e),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     // What this run did not resolve stays as it was locked.
+    if !parts.conda {
+        conda = spec.lock.conda.clone();
+    }
+    conda.sort();
     if !parts.downloads {
         downloads = spec.lock.downloads.clone();
     }
@@ -356,6 +438,7 @@ pub fn resolve(
         downloads,
         bases,
         actions,
+        conda,
     })
 }
 
@@ -366,6 +449,7 @@ mod tests {
     #[test]
     fn lock_files_round_trip_and_name_their_spec() {
         let lock = Lock {
+            conda: Vec::new(),
             actions: vec![LockedAction {
                 action: "actions/checkout".into(),
                 tag: "v7.0.1".into(),

@@ -40,6 +40,8 @@ enum LockPart {
     Bases,
     /// Each GitHub Action's release commit.
     Actions,
+    /// Each conda package's build per platform.
+    Conda,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -350,6 +352,7 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
                         downloads: all || only.contains(&LockPart::Downloads),
                         bases: all || only.contains(&LockPart::Bases),
                         actions: all || only.contains(&LockPart::Actions),
+                        conda: all || only.contains(&LockPart::Conda),
                     };
                     lock(&repo, list, &fetcher, check, upgrade_actions, parts, out)
                 }

@@ -960,11 +960,16 @@ fn resolve_tool(
             let pkg = c.package.clone().unwrap_or_else(|| tool.name.clone());
             let name = pkg.split('=').next().unwrap_or(&pkg).to_string();
             let conda = crate::toolbox::conda_program(spec, &c.via, arch);
+            // A locked build is installed exactly: `name=version=build`.
+            let requirement = match spec.lock.conda_build(&tool.name, arch.name(), &version) {
+                Some(b) => format!("{name}={}={}", b.version, b.build),
+                None => crate::versions::requirement(&name, &version, "="),
+            };
             Install::Conda {
                 micromamba: is_micromamba(&conda),
                 conda,
                 channel: c.channel.clone(),
-                packages: vec![crate::versions::requirement(&name, &version, "=")],
+                packages: vec![requirement],
             }
         }
         Some(Source::CondaEnv(c)) => {

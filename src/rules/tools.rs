@@ -799,6 +799,26 @@ pub(super) fn source_rules(
             check_pin(tool, c.package.as_deref(), "=", p, cx);
             require_version(tool, "conda", p, cx);
             check_provider(spec, i, arch, &c.via, "conda", p, cx);
+            let requested = tool.version.as_deref().unwrap_or_default();
+            if tool.version.is_some()
+                && spec
+                    .lock
+                    .conda_build(&tool.name, arch.name(), requested)
+                    .is_none()
+            {
+                cx.out.push(
+                    Diagnostic::warning(
+                        "qmspec::unlocked-package",
+                        format!(
+                            "the conda package of `{}` on {} has no locked build: the channel picks one when the image is built, and may have none for this platform",
+                            tool.name,
+                            arch.name()
+                        ),
+                    )
+                    .with_label(cx.at_key(p, "not locked"))
+                    .with_help("run `qmspec lock` (on a machine that can reach the channel) to record the build per platform"),
+                );
+            }
         }
         Source::Pip(s) => {
             check_pin(tool, s.package.as_deref(), "==", p, cx);

@@ -421,3 +421,120 @@ fn actions_lock_to_their_release_commits_and_upgrade_within_their_major() {
         before
     );
 }
+
+/// A repodata.json entry.
+fn conda_entry(name: &str, version: &str, build: &str, number: u32) -> serde_json::Value {
+    serde_json::json!({
+        "name": name, "version": version, "build": build, "build_number": number,
+        "sha256": sha256_hex(format!("{name}-{version}-{build}").as_bytes()), "depends": []
+    })
+}
+
+fn repodata(entries: &[(&str, serde_json::Value)]) -> Reply {
+    let packages: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .map(|(file, v)| (file.to_string(), v.clone()))
+        .collect();
+    Reply::Body(
+        serde_json::json!({"info": {}, "packages": {}, "packages.conda": packages})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// Conda packages are locked to a build per platform from a channel's repodata.json (served
+/// from a local channel directory): the newest build of the pinned version, the newest version
+/// within a range; a platform without a build is an error naming the subdir; the generated
+/// lines install the locked build exactly.
+#[test]
+fn conda_packages_lock_to_a_build_per_platform() {
+    let server = Server::start();
+    let spec = fixture("minimal.yaml").replacen(
+        "tools:\n",
+        "tools:\n  - name: xtb\n    version: 6.7.1\n    sources:\n      amd64: { kind: conda, via: micromamba }\n      arm64: { kind: conda, via: micromamba }\n  - name: rdkit\n    version: \">=2025.9\"\n    sources:\n      amd64: { kind: conda, via: micromamba }\n      arm64: { kind: none, reason: amd64 only here }\n",
+        1,
+    )
+    .replace("      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n", "      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n      provides: [micromamba]\n");
+    let dir = repo_with_spec(&spec);
+    let (_, _, stderr) = run(dir.path(), &["validate"]);
+    assert_eq!(
+        stderr.matches("qmspec::unlocked-package").count(),
+        3,
+        "{stderr}"
+    );
+    server.reply(
+        "/conda-forge/linux-64/repodata.json",
+        repodata(&[
+            (
+                "xtb-6.7.1-h1_0.conda",
+                conda_entry("xtb", "6.7.1", "h1_0", 0),
+            ),
+            (
+                "xtb-6.7.1-h2_2.conda",
+                conda_entry("xtb", "6.7.1", "h2_2", 2),
+            ),
+            (
+                "xtb-6.7.0-h9_9.conda",
+                conda_entry("xtb", "6.7.0", "h9_9", 9),
+            ),
+            (
+                "rdkit-2025.03.1-p_0.conda",
+                conda_entry("rdkit", "2025.03.1", "p_0", 0),
+            ),
+            (
+                "rdkit-2025.09.1-p_0.conda",
+                conda_entry("rdkit", "2025.09.1", "p_0", 0),
+            ),
+            (
+                "rdkit-2025.09.3-p_1.conda",
+                conda_entry("rdkit", "2025.09.3", "p_1", 1),
+            ),
+        ]),
+    );
+    // linux-aarch64 has only an older xtb; noarch has nothing.
+    server.reply(
+        "/conda-forge/linux-aarch64/repodata.json",
+        repodata(&[("xtb-6.7.0-a_0.conda", conda_entry("xtb", "6.7.0", "a_0", 0))]),
+    );
+    let mirror = format!(
+        "--mirror=https://conda.anaconda.org/=http://127.0.0.1:{}/",
+        server.port
+    );
+    let args = ["lock", "--only", "conda", &mirror];
+    let (code, _, stderr) = run(dir.path(), &args);
+    assert!(
+        code == 1
+            && stderr.contains("conda-forge has no linux-aarch64 (or noarch) build of xtb 6.7.1"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("specs/worker.lock").exists());
+    server.reply(
+        "/conda-forge/linux-aarch64/repodata.json",
+        repodata(&[("xtb-6.7.1-a_1.conda", conda_entry("xtb", "6.7.1", "a_1", 1))]),
+    );
+    let (code, _, stderr) = run(dir.path(), &args);
+    assert_eq!(code, 0, "{stderr}");
+    let lock = std::fs::read_to_string(dir.path().join("specs/worker.lock")).expect("read");
+    assert!(lock.contains("package: \"xtb\"\n    requested: \"6.7.1\"\n    version: \"6.7.1\"\n    build: \"h2_2\"\n    subdir: \"linux-64\""), "{lock}");
+    assert!(
+        lock.contains("build: \"a_1\"\n    subdir: \"linux-aarch64\""),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("requested: \">=2025.9\"\n    version: \"2025.09.3\""),
+        "{lock}"
+    );
+    let (_, _, stderr) = run(dir.path(), &["validate"]);
+    assert!(!stderr.contains("qmspec::unlocked-package"), "{stderr}");
+    assert_eq!(run(dir.path(), &["generate"]).0, 0);
+    let amd64 =
+        std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.amd64")).expect("read");
+    assert!(amd64.contains("-c conda-forge 'xtb=6.7.1=h2_2'"), "{amd64}");
+    assert!(
+        amd64.contains("-c conda-forge 'rdkit=2025.09.3=p_1'"),
+        "{amd64}"
+    );
+    let arm64 =
+        std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.arm64")).expect("read");
+    assert!(arm64.contains("'xtb=6.7.1=a_1'"), "{arm64}");
+}

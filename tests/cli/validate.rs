@@ -363,6 +363,19 @@ fn injection() {
         ╰────
       help: write the bare package name (with extras, if any), and the range as the tool's `version`
             (e.g. `">=2025.9"`)
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `solver` on amd64 has no locked build: the channel picks one when the
+      │ image is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/injection.yaml:33:7]
+     32 │     sources:
+     33 │       amd64: { kind: conda, via: conda, package: "--override-channels" }
+        ·       ──┬──
+        ·         ╰── not locked
+     34 │       arm64: { kind: base-image }
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
     qmspec::package-name
 
       × `tools[1].sources.amd64.package` `--override-channels` is not a valid conda package name
@@ -547,7 +560,7 @@ fn injection() {
      64 │ ci:
         ╰────
       help: remove it: this value is spliced into shell lines and Dockerfile instructions
-    tests/fixtures/validate/injection.yaml: invalid (23 errors, 2 warnings)
+    tests/fixtures/validate/injection.yaml: invalid (23 errors, 3 warnings)
     "#);
 }
 
@@ -813,6 +826,32 @@ fn missing_provider() {
         ·         ╰── left out on purpose
      33 │   - name: xtb
         ╰────
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `xtb` on amd64 has no locked build: the channel picks one when the image
+      │ is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/missing-provider.yaml:38:7]
+     37 │     sources:
+     38 │       amd64: { kind: conda, via: conda }
+        ·       ──┬──
+        ·         ╰── not locked
+     39 │       arm64: { kind: conda, via: conda }
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `xtb` on arm64 has no locked build: the channel picks one when the image
+      │ is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/missing-provider.yaml:39:7]
+     38 │       amd64: { kind: conda, via: conda }
+     39 │       arm64: { kind: conda, via: conda }
+        ·       ──┬──
+        ·         ╰── not locked
+     40 │ app:
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
     qmspec::missing-command
 
       × installing the conda package `xtb` needs `conda`, which the arm64 image does not have at that
@@ -837,7 +876,7 @@ fn missing_provider() {
      40 │ app:
         ╰────
       help: add an installer tool that provides `conda` on arm64, or use `via: system`
-    tests/fixtures/validate/missing-provider.yaml: invalid (2 errors, 1 warning)
+    tests/fixtures/validate/missing-provider.yaml: invalid (2 errors, 3 warnings)
     ");
 }
 
@@ -964,6 +1003,19 @@ fn provider_order() {
     let (code, report) = validate("provider-order");
     assert_eq!(code, 1, "{report}");
     insta::assert_snapshot!(report, @"
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `xtb` on amd64 has no locked build: the channel picks one when the image
+      │ is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/provider-order.yaml:41:7]
+     40 │     sources:
+     41 │       amd64: { kind: conda, via: conda }
+        ·       ──┬──
+        ·         ╰── not locked
+     42 │       arm64: { kind: conda, via: conda }
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
     qmspec::provider-order
 
       × `xtb` installs with conda from `miniforge`, but does not need it
@@ -975,6 +1027,19 @@ fn provider_order() {
      42 │       arm64: { kind: conda, via: conda }
         ╰────
       help: add `conda` to the `needs` of `xtb`
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `xtb` on arm64 has no locked build: the channel picks one when the image
+      │ is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/provider-order.yaml:42:7]
+     41 │       amd64: { kind: conda, via: conda }
+     42 │       arm64: { kind: conda, via: conda }
+        ·       ──┬──
+        ·         ╰── not locked
+     43 │ app:
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
     qmspec::provider-order
 
       × `xtb` installs with conda from `miniforge`, but does not need it
@@ -986,7 +1051,7 @@ fn provider_order() {
      43 │ app:
         ╰────
       help: add `conda` to the `needs` of `xtb`
-    tests/fixtures/validate/provider-order.yaml: invalid (2 errors, 0 warnings)
+    tests/fixtures/validate/provider-order.yaml: invalid (2 errors, 2 warnings)
     ");
 }
 
@@ -1271,6 +1336,32 @@ fn version_mismatch_pin() {
     let (code, report) = validate("version-mismatch-pin");
     assert_eq!(code, 1, "{report}");
     insta::assert_snapshot!(report, @"
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `xtb` on amd64 has no locked build: the channel picks one when the image
+      │ is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/version-mismatch-pin.yaml:42:7]
+     41 │     sources:
+     42 │       amd64: { kind: conda, via: conda }
+        ·       ──┬──
+        ·         ╰── not locked
+     43 │       arm64: { kind: conda, via: conda, package: xtb=6.7.0 }
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `xtb` on arm64 has no locked build: the channel picks one when the image
+      │ is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/version-mismatch-pin.yaml:43:7]
+     42 │       amd64: { kind: conda, via: conda }
+     43 │       arm64: { kind: conda, via: conda, package: xtb=6.7.0 }
+        ·       ──┬──
+        ·         ╰── not locked
+     44 │ app:
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
     qmspec::version-mismatch
 
       × `xtb` pins 6.7.0, but the tool's version is 6.7.1
@@ -1282,7 +1373,7 @@ fn version_mismatch_pin() {
      44 │ app:
         ╰────
       help: drop the pin from `package`: qmspec pins it to the tool's `version`
-    tests/fixtures/validate/version-mismatch-pin.yaml: invalid (1 error, 0 warnings)
+    tests/fixtures/validate/version-mismatch-pin.yaml: invalid (1 error, 2 warnings)
     ");
 }
 
@@ -1655,6 +1746,19 @@ fn ambiguous_provider() {
         ·         ╰── left out on purpose
      35 │   - name: solver
         ╰────
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `solver` on amd64 has no locked build: the channel picks one when the
+      │ image is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/ambiguous-provider.yaml:39:7]
+     38 │     sources:
+     39 │       amd64: { kind: conda, via: conda }
+        ·       ──┬──
+        ·         ╰── not locked
+     40 │       arm64: { kind: none, reason: amd64 only }
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
     qmspec::ambiguous-provider
 
       × `conda` on amd64 is provided by several tools: forge-a, forge-b
@@ -1676,7 +1780,7 @@ fn ambiguous_provider() {
         ·         ╰── left out on purpose
      41 │   - name: hello
         ╰────
-    tests/fixtures/validate/ambiguous-provider.yaml: invalid (1 error, 3 warnings)
+    tests/fixtures/validate/ambiguous-provider.yaml: invalid (1 error, 4 warnings)
     "#);
 }
 
@@ -2618,6 +2722,19 @@ fn buildability() {
         ╰────
       help: write the steps with a file in between (`cmd > /tmp/out && next < /tmp/out`), or use a
             base with bash (`shell: bash`)
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `rdkit` on amd64 has no locked build: the channel picks one when the
+      │ image is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/buildability.yaml:40:7]
+     39 │     sources:
+     40 │       amd64: { kind: conda, via: micromamba }
+        ·       ──┬──
+        ·         ╰── not locked
+     41 │       arm64: { kind: conda, via: mamba }
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
     qmspec::missing-command
 
       × installing the conda package `rdkit` needs `micromamba`, which the amd64 image does not have
@@ -2631,6 +2748,19 @@ fn buildability() {
         ╰────
       help: add a tool that provides it (its name or `provides`) before it; or, if the base image has
             it, list it in `platforms.amd64.base.provides`
+    qmspec::unlocked-package
+
+      ⚠ the conda package of `rdkit` on arm64 has no locked build: the channel picks one when the
+      │ image is built, and may have none for this platform
+        ╭─[tests/fixtures/validate/buildability.yaml:41:7]
+     40 │       amd64: { kind: conda, via: micromamba }
+     41 │       arm64: { kind: conda, via: mamba }
+        ·       ──┬──
+        ·         ╰── not locked
+     42 │ app:
+        ╰────
+      help: run `qmspec lock` (on a machine that can reach the channel) to record the build per
+            platform
     qmspec::missing-command
 
       × installing the conda package `rdkit` needs `mamba`, which the arm64 image does not have at
@@ -2670,7 +2800,7 @@ fn buildability() {
         ╰────
       help: add `python3-venv` to `apt.packages`, or a tool that provides it; or, if the base image
             has it, list it in `platforms.arm64.base.provides`
-    tests/fixtures/validate/buildability.yaml: invalid (10 errors, 1 warning)
+    tests/fixtures/validate/buildability.yaml: invalid (10 errors, 3 warnings)
     "#);
 }
 
