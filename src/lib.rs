@@ -13,6 +13,7 @@ pub mod output;
 pub mod outputs;
 pub mod paths;
 pub mod pins;
+pub mod pypi;
 pub mod render;
 pub mod repo;
 pub mod resolve;

@@ -29,6 +29,21 @@ pub struct Lock {
     /// Conda packages of `kind: conda` sources: the build chosen per platform.
     #[serde(default)]
     pub conda: Vec<LockedConda>,
+    /// PyPI packages of `kind: pip` sources: the file pip installs per platform.
+    #[serde(default)]
+    pub pip: Vec<LockedPip>,
+}
+
+/// The distribution pip installs for a pinned package on one platform.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPip {
+    pub tool: String,
+    pub platform: String,
+    pub package: String,
+    pub version: String,
+    pub file: String,
+    pub sha256: String,
 }
 
 /// A conda package's build for one platform.
@@ -160,6 +175,20 @@ impl Lock {
                 ));
             }
         }
+        if !self.pip.is_empty() {
+            out.push_str("pip:\n");
+            for p in &self.pip {
+                out.push_str(&format!(
+                    "  - tool: {}\n    platform: {}\n    package: {}\n    version: {}\n    file: {}\n    sha256: {}\n",
+                    q(&p.tool),
+                    q(&p.platform),
+                    q(&p.package),
+                    q(&p.version),
+                    q(&p.file),
+                    q(&p.sha256)
+                ));
+            }
+        }
         out.push_str("downloads:");
         if self.downloads.is_empty() {
             out.push_str(" []\n");
@@ -264,6 +293,7 @@ pub struct Parts {
     pub bases: bool,
     pub actions: bool,
     pub conda: bool,
+    pub pip: bool,
 }
 
 pub fn resolve(
@@ -412,9 +442,43 @@ pub fn resolve(
             }
         }
     }
+    // PyPI packages: an installable file for each platform a pinned `kind: pip` source is on.
+    let mut pip = Vec::new();
+    for tool in spec.tools.iter().filter(|_| parts.pip) {
+        let version = tool.version.clone().unwrap_or_default();
+        if crate::versions::is_range(&version) {
+            continue; // pip resolves a range when the image is built
+        }
+        for (arch, source) in tool.sources.iter() {
+            let crate::model::Source::Pip(p) = source else {
+                continue;
+            };
+            let package = p.package.clone().unwrap_or_else(|| tool.name.clone());
+            let name = package
+                .split(['=', '[', '<', '>'])
+                .next()
+                .unwrap_or(&package)
+                .to_string();
+            match crate::pypi::resolve(fetcher, "https://pypi.org", &name, &version, arch) {
+                Ok(d) => pip.push(LockedPip {
+                    tool: tool.name.clone(),
+                    platform: arch.name().to_string(),
+                    package: name,
+                    version: version.clone(),
+                    file: d.file,
+                    sha256: d.sha256,
+                }),
+                Err(e) => problems.push(e),
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
+    if !parts.pip {
+        pip = spec.lock.pip.clone();
+    }
+    pip.sort();
     // What this run did not resolve stays as it was locked.
     if !parts.conda {
         conda = spec.lock.conda.clone();
@@ -439,6 +503,7 @@ pub fn resolve(
         bases,
         actions,
         conda,
+        pip,
     })
 }
 
@@ -450,6 +515,7 @@ mod tests {
     fn lock_files_round_trip_and_name_their_spec() {
         let lock = Lock {
             conda: Vec::new(),
+            pip: Vec::new(),
             actions: vec![LockedAction {
                 action: "actions/checkout".into(),
                 tag: "v7.0.1".into(),

@@ -42,6 +42,8 @@ enum LockPart {
     Actions,
     /// Each conda package's build per platform.
     Conda,
+    /// Each pinned PyPI package's installable file per platform.
+    Pip,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -353,6 +355,7 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
                         bases: all || only.contains(&LockPart::Bases),
                         actions: all || only.contains(&LockPart::Actions),
                         conda: all || only.contains(&LockPart::Conda),
+                        pip: all || only.contains(&LockPart::Pip),
                     };
                     lock(&repo, list, &fetcher, check, upgrade_actions, parts, out)
                 }

@@ -538,3 +538,77 @@ fn conda_packages_lock_to_a_build_per_platform() {
         std::fs::read_to_string(dir.path().join("generated/Dockerfile.demo.arm64")).expect("read");
     assert!(arm64.contains("'xtb=6.7.1=a_1'"), "{arm64}");
 }
+
+/// A pinned PyPI package is checked for an installable file per platform through the PyPI
+/// JSON API (served locally): a platform wheel, a pure-Python wheel or an sdist; a platform
+/// with none of them is an error naming the package, version and platform.
+#[test]
+fn pip_pins_need_a_wheel_or_sdist_for_each_platform() {
+    let server = Server::start();
+    let spec = fixture("minimal.yaml").replacen(
+        "tools:\n",
+        "tools:\n  - name: numpy\n    version: 2.1.0\n    sources:\n      amd64: { kind: pip, via: system, prefix: /opt/numpy }\n      arm64: { kind: pip, via: system, prefix: /opt/numpy }\n  - name: pyflakes\n    version: 3.2.0\n    sources:\n      amd64: { kind: pip, via: system, prefix: /opt/pyflakes }\n      arm64: { kind: pip, via: system, prefix: /opt/pyflakes }\n",
+        1,
+    );
+    let dir = repo_with_spec(&spec);
+    let file = |name: &str, kind: &str| serde_json::json!({"filename": name, "packagetype": kind, "digests": {"sha256": sha256_hex(name.as_bytes())}});
+    let page = |files: Vec<serde_json::Value>| {
+        Reply::Body(
+            serde_json::json!({"info": {}, "urls": files})
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    server.reply(
+        "/pypi/pyflakes/3.2.0/json",
+        page(vec![file(
+            "pyflakes-3.2.0-py2.py3-none-any.whl",
+            "bdist_wheel",
+        )]),
+    );
+    server.reply(
+        "/pypi/numpy/2.1.0/json",
+        page(vec![file(
+            "numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "bdist_wheel",
+        )]),
+    );
+    let mirror = format!(
+        "--mirror=https://pypi.org/=http://127.0.0.1:{}/",
+        server.port
+    );
+    let args = ["lock", "--only", "pip", &mirror];
+    let (code, _, stderr) = run(dir.path(), &args);
+    assert!(
+        code == 1 && stderr.contains("numpy 2.1.0 has no wheel for linux/arm64 and no sdist"),
+        "{stderr}"
+    );
+    server.reply(
+        "/pypi/numpy/2.1.0/json",
+        page(vec![
+            file(
+                "numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                "bdist_wheel",
+            ),
+            file(
+                "numpy-2.1.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+                "bdist_wheel",
+            ),
+            file("numpy-2.1.0.tar.gz", "sdist"),
+        ]),
+    );
+    let (code, _, stderr) = run(dir.path(), &args);
+    assert_eq!(code, 0, "{stderr}");
+    let lock = std::fs::read_to_string(dir.path().join("specs/worker.lock")).expect("read");
+    assert!(lock.contains("platform: \"arm64\"\n    package: \"numpy\"\n    version: \"2.1.0\"\n    file: \"numpy-2.1.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl\""), "{lock}");
+    assert!(
+        lock.contains("file: \"pyflakes-3.2.0-py2.py3-none-any.whl\""),
+        "{lock}"
+    );
+    server.reply("/pypi/pyflakes/3.2.0/json", Reply::Status(404));
+    let (code, _, stderr) = run(dir.path(), &args);
+    assert!(
+        code == 1 && stderr.contains("PyPI has no pyflakes 3.2.0"),
+        "{stderr}"
+    );
+}
