@@ -975,8 +975,9 @@ impl Drop for Registry {
     }
 }
 
-/// `qmspec lock` resolves floating base tags through the OCI distribution API of a real
-/// registry: a two-platform index to each platform's manifest digest, pinned by the generated
+/// From a spec with unverified downloads, floating base tags and unlocked conda builds,
+/// `qmspec lock` leaves `validate` with no warning. It resolves the base tags through the OCI
+/// distribution API of a real registry: a two-platform index to each platform's manifest digest, pinned by the generated
 /// `FROM` lines; a platform the index lacks, or a single-platform image used for another
 /// platform, is an error naming the image and platform, and nothing is written.
 #[test]
@@ -986,10 +987,25 @@ fn base_tags_lock_to_each_platforms_digest_from_a_real_registry() {
     let files = Server::start();
     files.serve("/hello-2.12-x86_64.tar.gz", b"amd64".to_vec());
     files.serve("/hello-2.12-aarch64.tar.gz", b"arm64".to_vec());
+    // A conda package too: a local channel with a build on each platform.
+    for (subdir, build) in [("linux-64", "h_1"), ("linux-aarch64", "a_1")] {
+        let repodata = serde_json::json!({"packages.conda": {
+            format!("xtb-6.7.1-{build}.conda"): {"name": "xtb", "version": "6.7.1", "build": build, "build_number": 1, "sha256": "0".repeat(64)}
+        }});
+        files.serve(
+            &format!("/conda-forge/{subdir}/repodata.json"),
+            repodata.to_string().into_bytes(),
+        );
+    }
     let spec = crate::support::fixture("minimal.yaml")
         .replace(
             "      image: debian\n      tag: bookworm-slim\n      digest: sha256:b4d4d5c9ab2f1a4a4b9a2bb7d1c3e9f8a7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2\n",
-            "      image: ghcr.io/qmspec/base\n      tag: bookworm\n",
+            "      image: ghcr.io/qmspec/base\n      tag: bookworm\n      provides: [micromamba]\n",
+        )
+        .replacen(
+            "tools:\n",
+            "tools:\n  - name: xtb\n    version: 6.7.1\n    sources:\n      amd64: { kind: conda, via: micromamba }\n      arm64: { kind: conda, via: micromamba }\n",
+            1,
         )
         .replace(
             "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
@@ -1012,6 +1028,10 @@ fn base_tags_lock_to_each_platforms_digest_from_a_real_registry() {
             "--mirror=https://example.org/=http://127.0.0.1:{}/",
             files.port
         ),
+        format!(
+            "--mirror=https://conda.anaconda.org/=http://127.0.0.1:{}/",
+            files.port
+        ),
     ];
     let lock = |dir: &Path| {
         qmspec(dir)
@@ -1020,6 +1040,17 @@ fn base_tags_lock_to_each_platforms_digest_from_a_real_registry() {
             .output()
             .expect("qmspec runs")
     };
+    let before = qmspec(dir.path())
+        .args(["validate"])
+        .output()
+        .expect("runs");
+    for code in [
+        "qmspec::unpinned-base",
+        "qmspec::unverified-download",
+        "qmspec::unlocked-package",
+    ] {
+        assert!(text(&before).contains(code), "{code}: {}", text(&before));
+    }
     let out = lock(dir.path());
     assert!(out.status.success(), "{}", text(&out));
     let locked = std::fs::read_to_string(dir.path().join("specs/worker.lock")).expect("read");
