@@ -228,11 +228,34 @@ impl Lock {
             return Err("a base digest is not `sha256:` and 64 hex digits".to_string());
         }
         let hex40 = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        if !lock.actions.iter().all(|a| hex40(&a.sha)) {
-            return Err("an action's commit is not 40 hex digits".to_string());
+        if !lock
+            .actions
+            .iter()
+            .all(|a| hex40(&a.sha) && plain_word(&a.tag))
+        {
+            return Err(
+                "an action's commit is not 40 hex digits, or its tag not a plain name".to_string(),
+            );
+        }
+        // A conda version and build reach a shell line: only plain words may.
+        if !lock
+            .conda
+            .iter()
+            .all(|c| plain_word(&c.version) && plain_word(&c.build))
+        {
+            return Err("a conda version or build is not a plain word".to_string());
         }
         Ok(lock)
     }
+}
+
+/// A version, build or tag as registries and channels write them: letters, digits and
+/// `._+!*-`, nothing a shell line or a YAML line would read differently.
+pub fn plain_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+!*-".contains(&b))
 }
 
 /// The lock file of a spec: `specs/worker.yaml` → `specs/worker.lock`.
@@ -427,6 +450,15 @@ pub fn resolve(
                 .unwrap_or(&package)
                 .to_string();
             match crate::conda::resolve(fetcher, &c.channel, &name, &requested, arch) {
+                Ok(b) if !(plain_word(&b.version) && plain_word(&b.build)) => {
+                    problems.push(format!(
+                        "{}: the build of {name} for {} is not a plain word ({:?} {:?})",
+                        c.channel,
+                        arch.name(),
+                        b.version,
+                        b.build
+                    ))
+                }
                 Ok(b) => conda.push(LockedConda {
                     tool: tool.name.clone(),
                     platform: arch.name().to_string(),
@@ -541,6 +573,9 @@ mod tests {
         assert!(Lock::parse("downloads: []\n").is_err());
         assert!(Lock::parse(&text.replace(&"a".repeat(64), "abc")).is_err());
         assert!(Lock::parse(&text.replace(&"c".repeat(40), "cc")).is_err());
+        assert!(Lock::parse(&text.replace("\"v7.0.1\"", "\"v7 $(id)\"")).is_err());
+        assert!(plain_word("h2_2") && plain_word("2025.09.3") && plain_word("py_0"));
+        assert!(!plain_word("h'1") && !plain_word("a b") && !plain_word("") && !plain_word("x\ny"));
         let bad = text.replace(&format!("sha256:{}", "b".repeat(64)), "sha256:x");
         assert!(Lock::parse(&bad).is_err());
         let b = format!("sha256:{}", "b".repeat(64));
