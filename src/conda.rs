@@ -49,7 +49,9 @@ pub fn resolve(
     let base = channel_url(channel);
     for sub in [subdir(arch), "noarch"] {
         let url = format!("{base}/{sub}/repodata.json");
-        let response = fetcher.get(&url, &[], &[]).map_err(|e| e.to_string())?;
+        let response = fetcher
+            .get_limited(&url, &[], &[], MAX_REPODATA as u64)
+            .map_err(|e| e.to_string())?;
         if response.status == 404 {
             continue;
         }

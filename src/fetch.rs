@@ -104,6 +104,25 @@ impl FetchError {
     }
 }
 
+/// A redirect's `Location` against the URL it answered.
+fn join(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if let Some(path) = location.strip_prefix("//") {
+        return format!("{scheme}://{path}");
+    }
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let path = &rest[authority.len()..];
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    format!("{scheme}://{authority}{dir}/{location}")
+}
+
 /// Whether a URL's host is a loopback address, where plain HTTP stays on the machine.
 fn loopback(url: &str) -> bool {
     let rest = url.split_once("://").map_or("", |(_, r)| r);
@@ -164,12 +183,23 @@ impl Fetcher {
         headers: &[(&str, &str)],
         want: &[&str],
     ) -> Result<Response, FetchError> {
+        self.get_limited(url, headers, want, 8 * 1024 * 1024)
+    }
+
+    /// [`Fetcher::get`] with a body limit of its own (a channel index is larger).
+    pub fn get_limited(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        want: &[&str],
+        limit: u64,
+    ) -> Result<Response, FetchError> {
         let target = self.effective(url);
         self.policy(&target, url)?;
         let mut pause = self.backoff;
         let mut attempt = 1;
         loop {
-            let result = self.get_once(&target, url, headers, want);
+            let result = self.get_once(&target, url, headers, want, limit);
             match result {
                 Ok(r) if (r.status >= 500 || r.status == 429) && attempt < self.attempts => {}
                 Err(e) if e.passing() && attempt < self.attempts => {}
@@ -181,11 +211,10 @@ impl Fetcher {
         }
     }
 
-    fn agent(&self, target: &str) -> ureq::Agent {
+    fn agent(&self) -> ureq::Agent {
         ureq::Agent::config_builder()
-            // A redirect from HTTPS may not leave HTTPS.
-            .https_only(target.starts_with("https://") && !self.allow_http)
-            .max_redirects(5)
+            // Redirects are followed by `call`, each hop checked like the first URL.
+            .max_redirects(0)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
@@ -195,21 +224,58 @@ impl Fetcher {
             .new_agent()
     }
 
+    /// Send a GET, following redirects by hand so that every hop passes the same policy as
+    /// the first URL (a loopback server may not send qmspec to plain HTTP elsewhere).
+    fn call(
+        &self,
+        target: &str,
+        shown: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
+        let mut url = target.to_string();
+        for _ in 0..=5 {
+            self.policy(&url, shown)?;
+            let mut request = self.agent().get(&url);
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            let response = request.call().map_err(|source| match source {
+                ureq::Error::Timeout(_) => FetchError::Timeout {
+                    url: shown.to_string(),
+                    secs: self.timeout.as_secs(),
+                },
+                source => FetchError::Transport {
+                    url: shown.to_string(),
+                    source,
+                },
+            })?;
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let Some(location) = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Ok(response);
+            };
+            url = join(&url, location);
+        }
+        Err(FetchError::Refused {
+            url: shown.to_string(),
+            why: "more than 5 redirects".to_string(),
+        })
+    }
+
     fn get_once(
         &self,
         target: &str,
         shown: &str,
         headers: &[(&str, &str)],
         want: &[&str],
+        limit: u64,
     ) -> Result<Response, FetchError> {
-        let mut request = self.agent(target).get(target);
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let mut response = request.call().map_err(|source| FetchError::Transport {
-            url: shown.to_string(),
-            source,
-        })?;
+        let mut response = self.call(target, shown, headers)?;
         let status = response.status().as_u16();
         let kept = want
             .iter()
@@ -224,7 +290,7 @@ impl Fetcher {
         let body = response
             .body_mut()
             .with_config()
-            .limit(8 * 1024 * 1024)
+            .limit(limit)
             .read_to_vec()
             .map_err(|source| FetchError::Transport {
                 url: shown.to_string(),
@@ -256,23 +322,24 @@ impl Fetcher {
     }
 
     fn hash_once(&self, target: &str, shown: &str) -> Result<Fetched, FetchError> {
-        let agent = self.agent(target);
-        let transport = |source| match source {
-            ureq::Error::Timeout(_) => FetchError::Timeout {
-                url: shown.to_string(),
-                secs: self.timeout.as_secs(),
-            },
-            source => FetchError::Transport {
-                url: shown.to_string(),
-                source,
-            },
-        };
-        let response = agent.get(target).call().map_err(transport)?;
+        let response = self.call(target, shown, &[])?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(FetchError::Status {
                 url: shown.to_string(),
                 status,
+            });
+        }
+        // A release is never an HTML page: that is an error page or a login wall served with 200.
+        let html = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.trim_start().starts_with("text/html"));
+        if html {
+            return Err(FetchError::Refused {
+                url: shown.to_string(),
+                why: "the server sent an HTML page, not a release file".to_string(),
             });
         }
         let expected: Option<u64> = response
@@ -359,8 +426,33 @@ pub fn release_commit(
             .policy(&url, &format!("https://github.com/{action}"))
             .map_err(|e| e.to_string())?;
     }
-    let output = run_git(&["ls-remote", "--tags", "--", &url], fetcher.timeout)
-        .map_err(|e| format!("{url}: {e}"))?;
+    // No redirects (they could leave HTTPS), and only the transports the policy allows.
+    let http = if url.starts_with("http://") {
+        "always"
+    } else {
+        "never"
+    };
+    let allow_http = format!("protocol.http.allow={http}");
+    let output = run_git(
+        &[
+            "-c",
+            "http.followRedirects=false",
+            "-c",
+            "protocol.allow=never",
+            "-c",
+            "protocol.https.allow=always",
+            "-c",
+            "protocol.file.allow=always",
+            "-c",
+            &allow_http,
+            "ls-remote",
+            "--tags",
+            "--",
+            &url,
+        ],
+        Duration::from_secs(120),
+    )
+    .map_err(|e| format!("{url}: {e}"))?;
     // `SHA\trefs/tags/NAME` and, for an annotated tag, `SHA\trefs/tags/NAME^{}` (its commit).
     let mut tags: Vec<(String, String)> = Vec::new();
     for line in output.lines() {
@@ -410,10 +502,32 @@ fn run_git(args: &[&str], timeout: Duration) -> Result<String, String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run git: {e}"))?;
+    // Read both pipes while git runs: a long tag list fills a pipe and would block git.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut text);
+            }
+            text
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let started = std::time::Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -422,13 +536,14 @@ fn run_git(args: &[&str], timeout: Duration) -> Result<String, String> {
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(e.to_string()),
         }
-    }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        let err = String::from_utf8_lossy(&output.stderr);
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if !status.success() {
+        let err = String::from_utf8_lossy(&stderr);
         return Err(err.lines().next().unwrap_or("git failed").to_string());
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 #[cfg(test)]
@@ -454,6 +569,14 @@ mod tests {
         assert!(open.policy("http://example.org/x", "x").is_ok());
         assert!(!loopback("http://127.0.0.1.example.org/x"));
         assert!(loopback("http://user@127.0.0.1:9/x"));
+    }
+
+    #[test]
+    fn redirects_join_against_the_url_they_answer() {
+        assert_eq!(join("http://h:1/a/b?q", "/c"), "http://h:1/c");
+        assert_eq!(join("http://h:1/a/b", "c"), "http://h:1/a/c");
+        assert_eq!(join("http://h:1/a/b", "https://x/y"), "https://x/y");
+        assert_eq!(join("https://h/a", "//cdn/x"), "https://cdn/x");
     }
 
     #[test]

@@ -105,10 +105,21 @@ impl Lock {
 
     /// The locked build of a tool's conda package on a platform, when what the spec asks for
     /// is what was locked.
-    pub fn conda_build(&self, tool: &str, platform: &str, requested: &str) -> Option<&LockedConda> {
-        self.conda
-            .iter()
-            .find(|c| c.tool == tool && c.platform == platform && c.requested == requested)
+    pub fn conda_build(
+        &self,
+        tool: &str,
+        platform: &str,
+        channel: &str,
+        package: &str,
+        requested: &str,
+    ) -> Option<&LockedConda> {
+        self.conda.iter().find(|c| {
+            c.tool == tool
+                && c.platform == platform
+                && c.channel == channel
+                && c.package == package
+                && c.requested == requested
+        })
     }
 
     /// The locked digest of a base image tag on a platform.
@@ -217,6 +228,17 @@ impl Lock {
             .map_err(|d| d.first().map_or(String::new(), |d| d.message.clone()))?;
         let lock: Lock = serde_json::from_value(doc.value).map_err(|e| e.to_string())?;
         let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let conda_sha = lock
+            .conda
+            .iter()
+            .all(|c| c.sha256.is_empty() || hex64(&c.sha256));
+        let pip_sha = lock
+            .pip
+            .iter()
+            .all(|p| p.sha256.is_empty() || hex64(&p.sha256));
+        if !conda_sha || !pip_sha {
+            return Err("a package sha256 is not 64 hex digits".to_string());
+        }
         if !lock.downloads.iter().all(|d| hex64(&d.sha256)) {
             return Err("a sha256 is not 64 hex digits".to_string());
         }
@@ -366,6 +388,17 @@ pub fn resolve(
                 }
             }
             Ok(f) => {
+                // A release file never changes: different bytes at a locked URL are refused.
+                if let Some(locked) = spec.lock.sha256_of(&w.url).filter(|l| *l != f.sha256) {
+                    let problem = format!(
+                        "{}: its content changed since it was locked (sha256 {locked}, now {}); if that is expected, delete its entry from the lock file and run `qmspec lock` again",
+                        w.url, f.sha256
+                    );
+                    if !problems.contains(&problem) {
+                        problems.push(problem);
+                    }
+                    continue;
+                }
                 if let Some(given) = w.sha256.as_deref().filter(|g| *g != f.sha256) {
                     problems.push(format!(
                         "{}: its sha256 is {}, but the spec says {given} for `{}` on {}",

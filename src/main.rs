@@ -406,13 +406,37 @@ fn lock(
             continue;
         };
         let path = qmspec::lock::lock_path(&spec_path);
+        let unreadable = loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "qmspec::lock-invalid");
+        let partial =
+            !(parts.downloads && parts.bases && parts.actions && parts.conda && parts.pip);
+        if unreadable && partial {
+            warn!(
+                out,
+                "error: {path} cannot be read, so `--only` cannot keep the rest of it: run `qmspec lock` without `--only`"
+            );
+            code = code.max(1);
+            continue;
+        }
         let fresh = match qmspec::lock::resolve(spec, fetcher, 4, upgrade_actions, parts) {
             Ok(l) => l.render(&spec_path),
             Err(problems) => {
                 for p in problems {
                     warn!(out, "error: {p}");
                 }
-                warn!(out, "{path}: left as it was: every download must be hashed");
+                if check {
+                    warn!(
+                        out,
+                        "{path}: not checked: everything it records must resolve"
+                    );
+                } else {
+                    warn!(
+                        out,
+                        "{path}: left as it was: everything it records must resolve"
+                    );
+                }
                 code = code.max(1);
                 continue;
             }

@@ -186,6 +186,12 @@ pub fn resolve(
                 return Err(format!("{image}:{tag} has no linux/{arch} image"));
             };
             let digest = entry["digest"].as_str().unwrap_or_default().to_string();
+            let sha = digest.strip_prefix("sha256:").unwrap_or_default();
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "{image}:{tag}: the linux/{arch} entry's digest is not sha256"
+                ));
+            }
             // Fetch it: the digest must name bytes the registry really has.
             session.manifest(&digest)?;
             out.push((arch.to_string(), Resolved { digest }));

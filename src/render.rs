@@ -191,7 +191,18 @@ fn environment() -> Environment<'static> {
     {
         env.set_syntax(syntax);
     }
-    env.add_filter("sh", |s: String| shell_quote(&s));
+    // A line break inside a shell word would end the Dockerfile instruction it is on: no value
+    // may carry one to a shell line (validation refuses them; this is the last guard).
+    env.add_filter("sh", |s: String| {
+        if s.contains(['\n', '\r']) {
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "a line break in a shell word",
+            ))
+        } else {
+            Ok(shell_quote(&s))
+        }
+    });
     env.add_filter("dq", |s: String| docker_quote(&s));
     env.add_filter("envq", |s: String| env_quote(&s));
     // `ENV` instructions for groups of `(name, value)`, one instruction per group.

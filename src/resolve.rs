@@ -961,7 +961,10 @@ fn resolve_tool(
             let name = pkg.split('=').next().unwrap_or(&pkg).to_string();
             let conda = crate::toolbox::conda_program(spec, &c.via, arch);
             // A locked build is installed exactly: `name=version=build`.
-            let requirement = match spec.lock.conda_build(&tool.name, arch.name(), &version) {
+            let locked =
+                spec.lock
+                    .conda_build(&tool.name, arch.name(), &c.channel, &name, &version);
+            let requirement = match locked {
                 Some(b) => format!("{name}={}={}", b.version, b.build),
                 None => crate::versions::requirement(&name, &version, "="),
             };

@@ -803,7 +803,18 @@ pub(super) fn source_rules(
             if tool.version.is_some()
                 && spec
                     .lock
-                    .conda_build(&tool.name, arch.name(), requested)
+                    .conda_build(
+                        &tool.name,
+                        arch.name(),
+                        &c.channel,
+                        c.package
+                            .as_deref()
+                            .unwrap_or(&tool.name)
+                            .split(['=', '['])
+                            .next()
+                            .unwrap_or_default(),
+                        requested,
+                    )
                     .is_none()
             {
                 cx.out.push(

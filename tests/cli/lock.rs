@@ -21,6 +21,8 @@ enum Reply {
     Truncated(Vec<u8>, usize),
     /// Sends the headers, then waits before the body.
     Slow(Vec<u8>, u64),
+    /// A 200 with an HTML page (an error page or a login wall).
+    Html(Vec<u8>),
 }
 
 struct Server {
@@ -70,6 +72,11 @@ impl Server {
                             std::thread::sleep(std::time::Duration::from_secs(secs));
                             stream.write_all(&b)
                         }
+                        Some(Reply::Html(b)) => stream
+                            .write_all(
+                                head("200 OK", b.len(), "Content-Type: text/html\r\n").as_bytes(),
+                            )
+                            .and_then(|()| stream.write_all(&b)),
                         None => stream.write_all(head("404 Not Found", 0, "").as_bytes()),
                     };
                 });
@@ -286,7 +293,8 @@ fn a_failed_lock_names_each_url_and_changes_nothing() {
             "{case}: {stderr}"
         );
         assert!(
-            stderr.contains("specs/worker.lock: left as it was"),
+            stderr
+                .contains("specs/worker.lock: left as it was: everything it records must resolve"),
             "{case}: {stderr}"
         );
         assert_eq!(
@@ -609,6 +617,57 @@ fn pip_pins_need_a_wheel_or_sdist_for_each_platform() {
     let (code, _, stderr) = run(dir.path(), &args);
     assert!(
         code == 1 && stderr.contains("PyPI has no pyflakes 3.2.0"),
+        "{stderr}"
+    );
+}
+
+/// What a lock must never take on trust: new bytes at a URL it locked, an HTML page served
+/// with 200, a loopback server redirecting to plain HTTP elsewhere, and `--only` over a lock
+/// file it cannot read (it would drop the parts it was told to keep).
+#[test]
+fn a_lock_refuses_changed_bytes_html_pages_redirects_off_the_machine_and_partial_relocks() {
+    let server = Server::start();
+    let (_actions, github) = action_repos();
+    let amd64 = "/hello-2.12-x86_64.tar.gz";
+    server.reply(amd64, Reply::Body(b"release".to_vec()));
+    server.reply("/hello-2.12-aarch64.tar.gz", Reply::Body(b"arm".to_vec()));
+    let dir = repo_with_spec(&unverified_spec());
+    let lock_file = dir.path().join("specs/worker.lock");
+    assert_eq!(run(dir.path(), &["lock", &server.mirror(), &github]).0, 0);
+    let locked = std::fs::read_to_string(&lock_file).expect("read");
+    for (case, reply, want) in [
+        (
+            "changed bytes",
+            Reply::Body(b"tampered".to_vec()),
+            "its content changed since it was locked",
+        ),
+        (
+            "html",
+            Reply::Html(b"<html>rate limited</html>".to_vec()),
+            "the server sent an HTML page, not a release file",
+        ),
+        (
+            "redirect off the machine",
+            Reply::Redirect("http://192.0.2.1/release.tar.gz".to_string()),
+            "plain HTTP can be changed on the way",
+        ),
+    ] {
+        server.reply(amd64, reply);
+        let (code, _, stderr) = run(dir.path(), &["lock", &server.mirror(), &github]);
+        assert!(code == 1 && stderr.contains(want), "{case}: {stderr}");
+        assert_eq!(
+            std::fs::read_to_string(&lock_file).expect("read"),
+            locked,
+            "{case}"
+        );
+    }
+    std::fs::write(&lock_file, locked.replace("sha: \"", "sha: \"x")).expect("write");
+    let (code, _, stderr) = run(
+        dir.path(),
+        &["lock", "--only", "downloads", &server.mirror(), &github],
+    );
+    assert!(
+        code == 1 && stderr.contains("cannot keep the rest of it"),
         "{stderr}"
     );
 }
