@@ -420,6 +420,19 @@ fn lock(
             code = code.max(1);
             continue;
         }
+        // A lock file qmspec did not write is never replaced: say so before fetching anything.
+        if !check
+            && let Ok(qmspec::repo::Found::Bytes(b, _)) =
+                repo.read(&path, qmspec::lock::MAX_LOCK_BYTES)
+            && !b.starts_with(qmspec::lock::STAMP.as_bytes())
+        {
+            warn!(
+                out,
+                "error: {path} was not written by `qmspec lock`; move it away, then run `qmspec lock`"
+            );
+            code = 2;
+            continue;
+        }
         let fresh = match qmspec::lock::resolve(spec, fetcher, 4, upgrade_actions, parts) {
             Ok(l) => l.render(&spec_path),
             Err(problems) => {
