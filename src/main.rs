@@ -376,6 +376,15 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
     }
 }
 
+/// Say that a lock file was not written by qmspec (so it is never replaced); exit code 2.
+fn refuse_foreign_lock(path: &str, out: &mut Out) -> u8 {
+    warn!(
+        out,
+        "error: {path} was not written by `qmspec lock`; move it away, then run `qmspec lock`"
+    );
+    2
+}
+
 /// `qmspec lock`: for each spec, hash its downloads and write (or, with `check`, compare) its
 /// lock file. A spec whose downloads cannot all be hashed keeps its lock file as it was.
 fn lock(
@@ -426,11 +435,7 @@ fn lock(
                 repo.read(&path, qmspec::lock::MAX_LOCK_BYTES)
             && !b.starts_with(qmspec::lock::STAMP.as_bytes())
         {
-            warn!(
-                out,
-                "error: {path} was not written by `qmspec lock`; move it away, then run `qmspec lock`"
-            );
-            code = 2;
+            code = refuse_foreign_lock(&path, out);
             continue;
         }
         let fresh = match qmspec::lock::resolve(spec, fetcher, 4, upgrade_actions, parts) {
@@ -499,11 +504,7 @@ fn lock(
         if let Some((b, _)) = &old
             && !b.starts_with(qmspec::lock::STAMP.as_bytes())
         {
-            warn!(
-                out,
-                "error: {path} was not written by `qmspec lock`; move it away, then run `qmspec lock`"
-            );
-            code = 2;
+            code = refuse_foreign_lock(&path, out);
             continue;
         }
         match repo.write_atomic(&path, fresh.as_bytes(), old.map(|(_, id)| id)) {

@@ -554,20 +554,7 @@ fn a_multi_stage_uv_image_builds_and_runs_as_its_own_user() {
 fn zip_and_binary_downloads_build_and_run() {
     let server = Server::start();
     let scratch = tempfile::tempdir().expect("tmp");
-    let script = scratch.path().join("tool");
-    std::fs::write(&script, "#!/bin/sh\necho \"zipped tool $1\"\n").expect("write");
-    let zip = scratch.path().join("tool.zip");
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.write(sys.argv[2], 'bin/zt')",
-            zip.to_str().expect("utf8"),
-            script.to_str().expect("utf8"),
-        ])
-        .status()
-        .expect("python3 runs");
-    assert!(status.success());
-    let zip = std::fs::read(&zip).expect("read");
+    let zip = zip_archive(scratch.path());
     let binary = b"#!/bin/sh\necho \"bare tool\"\n".to_vec();
     server.serve("/zt-2.0-linux-x86_64.zip", zip.clone());
     server.serve("/bt-3.1-linux-x86_64", binary.clone());
