@@ -438,7 +438,20 @@ fn lock(
             code = refuse_foreign_lock(&path, out);
             continue;
         }
-        let fresh = match qmspec::lock::resolve(spec, fetcher, 4, upgrade_actions, parts) {
+        // On a terminal, a spinner while the network work runs; nothing when piped or in CI.
+        let spinner = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message(format!(
+                "locking {spec_path}: downloads, bases, actions, packages"
+            ));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        let resolved = qmspec::lock::resolve(spec, fetcher, 4, upgrade_actions, parts);
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
+        }
+        let fresh = match resolved {
             Ok(l) => l.render(&spec_path),
             Err(problems) => {
                 for p in problems {
