@@ -195,15 +195,30 @@ impl Fetcher {
         limit: u64,
     ) -> Result<Response, FetchError> {
         let target = self.effective(url);
-        self.policy(&target, url)?;
+        self.retrying(
+            || self.get_once(&target, url, headers, want, limit),
+            |r| r.status >= 500 || r.status == 429,
+        )
+    }
+
+    /// Run one attempt until it succeeds, fails for good, or the attempts run out; `again`
+    /// says which answers are worth another attempt besides errors that may pass. Each hop's
+    /// policy is checked by [`Fetcher::call`], so a refused URL is never retried.
+    fn retrying<T>(
+        &self,
+        once: impl Fn() -> Result<T, FetchError>,
+        again: impl Fn(&T) -> bool,
+    ) -> Result<T, FetchError> {
         let mut pause = self.backoff;
         let mut attempt = 1;
         loop {
-            let result = self.get_once(&target, url, headers, want, limit);
-            match result {
-                Ok(r) if (r.status >= 500 || r.status == 429) && attempt < self.attempts => {}
-                Err(e) if e.passing() && attempt < self.attempts => {}
-                done => return done,
+            let result = once();
+            let retry = match &result {
+                Ok(r) => again(r),
+                Err(e) => e.passing(),
+            };
+            if !retry || attempt >= self.attempts {
+                return result;
             }
             std::thread::sleep(pause);
             pause *= 2;
@@ -306,19 +321,7 @@ impl Fetcher {
     /// Stream a URL and hash it, retrying failures that may pass.
     pub fn hash(&self, url: &str) -> Result<Fetched, FetchError> {
         let target = self.effective(url);
-        self.policy(&target, url)?;
-        let mut pause = self.backoff;
-        let mut attempt = 1;
-        loop {
-            match self.hash_once(&target, url) {
-                Err(e) if e.passing() && attempt < self.attempts => {
-                    std::thread::sleep(pause);
-                    pause *= 2;
-                    attempt += 1;
-                }
-                done => return done,
-            }
-        }
+        self.retrying(|| self.hash_once(&target, url), |_| false)
     }
 
     fn hash_once(&self, target: &str, shown: &str) -> Result<Fetched, FetchError> {

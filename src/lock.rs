@@ -143,79 +143,12 @@ impl Lock {
 
     /// The lock file's text: the stamp, the spec it belongs to, then the entries.
     pub fn render(&self, spec_path: &str) -> String {
-        // JSON strings are valid YAML double-quoted scalars: every value stays literal.
-        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
         let mut out = format!("{STAMP}\n# Locks {spec_path}.\n");
-        if !self.bases.is_empty() {
-            out.push_str("bases:\n");
-            for b in &self.bases {
-                out.push_str(&format!(
-                    "  - image: {}\n    tag: {}\n    platform: {}\n    digest: {}\n",
-                    q(&b.image),
-                    q(&b.tag),
-                    q(&b.platform),
-                    q(&b.digest)
-                ));
-            }
-        }
-        if !self.actions.is_empty() {
-            out.push_str("actions:\n");
-            for a in &self.actions {
-                out.push_str(&format!(
-                    "  - action: {}\n    tag: {}\n    sha: {}\n",
-                    q(&a.action),
-                    q(&a.tag),
-                    q(&a.sha)
-                ));
-            }
-        }
-        if !self.conda.is_empty() {
-            out.push_str("conda:\n");
-            for c in &self.conda {
-                out.push_str(&format!(
-                    "  - tool: {}\n    platform: {}\n    channel: {}\n    package: {}\n    requested: {}\n    version: {}\n    build: {}\n    subdir: {}\n    sha256: {}\n",
-                    q(&c.tool),
-                    q(&c.platform),
-                    q(&c.channel),
-                    q(&c.package),
-                    q(&c.requested),
-                    q(&c.version),
-                    q(&c.build),
-                    q(&c.subdir),
-                    q(&c.sha256)
-                ));
-            }
-        }
-        if !self.pip.is_empty() {
-            out.push_str("pip:\n");
-            for p in &self.pip {
-                out.push_str(&format!(
-                    "  - tool: {}\n    platform: {}\n    package: {}\n    version: {}\n    file: {}\n    sha256: {}\n",
-                    q(&p.tool),
-                    q(&p.platform),
-                    q(&p.package),
-                    q(&p.version),
-                    q(&p.file),
-                    q(&p.sha256)
-                ));
-            }
-        }
-        out.push_str("downloads:");
-        if self.downloads.is_empty() {
-            out.push_str(" []\n");
-            return out;
-        }
-        out.push('\n');
-        for d in &self.downloads {
-            out.push_str(&format!(
-                "  - tool: {}\n    platform: {}\n    url: {}\n    sha256: {}\n    size: {}\n",
-                q(&d.tool),
-                q(&d.platform),
-                q(&d.url),
-                q(&d.sha256),
-                d.size
-            ));
-        }
+        section(&mut out, "bases", &self.bases, false);
+        section(&mut out, "actions", &self.actions, false);
+        section(&mut out, "conda", &self.conda, false);
+        section(&mut out, "pip", &self.pip, false);
+        section(&mut out, "downloads", &self.downloads, true);
         out
     }
 
@@ -268,6 +201,28 @@ impl Lock {
             return Err("a conda version or build is not a plain word".to_string());
         }
         Ok(lock)
+    }
+}
+
+/// One section of a lock file: `name:`, then each entry's fields in their declared order. A
+/// string is written as JSON, which is a YAML double-quoted scalar, so every value stays
+/// literal; a number as it is. An empty section is left out, or written `name: []` if `always`.
+fn section<T: Serialize>(out: &mut String, name: &str, items: &[T], always: bool) {
+    if items.is_empty() {
+        if always {
+            out.push_str(&format!("{name}: []\n"));
+        }
+        return;
+    }
+    out.push_str(&format!("{name}:\n"));
+    for item in items {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(item) else {
+            continue;
+        };
+        for (n, (key, value)) in fields.iter().enumerate() {
+            let lead = if n == 0 { "  - " } else { "    " };
+            out.push_str(&format!("{lead}{key}: {value}\n"));
+        }
     }
 }
 
