@@ -24,6 +24,21 @@ pub struct Fetcher {
     pub attempts: u32,
     /// Pause before the second attempt; doubled before each next one.
     pub backoff: Duration,
+    /// Told how far each download has got, for a progress display; `None` when nobody watches.
+    pub progress: Option<Progress>,
+}
+
+/// A download's progress: `(url, bytes so far, bytes expected)`, then `done` once it ended.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<Watcher>);
+
+/// What watches downloads: `(url, bytes so far, bytes expected, done)`.
+pub type Watcher = dyn Fn(&str, u64, Option<u64>, bool) + Send + Sync;
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
 }
 
 impl Default for Fetcher {
@@ -35,6 +50,7 @@ impl Default for Fetcher {
             timeout: Duration::from_secs(30 * 60),
             attempts: 3,
             backoff: Duration::from_millis(500),
+            progress: None,
         }
     }
 }
@@ -104,8 +120,9 @@ impl FetchError {
     }
 }
 
-/// A redirect's `Location` against the URL it answered.
-fn join(base: &str, location: &str) -> String {
+/// A relative reference (a redirect's `Location`, a shard folder) against the URL it is
+/// relative to.
+pub fn join(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
     }
@@ -117,6 +134,7 @@ fn join(base: &str, location: &str) -> String {
     if location.starts_with('/') {
         return format!("{scheme}://{authority}{location}");
     }
+    let location = location.trim_start_matches("./");
     let path = &rest[authority.len()..];
     let path = path.split(['?', '#']).next().unwrap_or("");
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
@@ -356,6 +374,19 @@ impl Fetcher {
                 limit: self.max_bytes,
             });
         }
+        let report = |size: u64, done: bool| {
+            if let Some(Progress(tell)) = &self.progress {
+                tell(shown, size, expected, done);
+            }
+        };
+        // Whatever way this attempt ends, the display lets go of the download.
+        struct Done<'a>(&'a dyn Fn(u64, bool));
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                (self.0)(0, true);
+            }
+        }
+        let _done = Done(&report);
         let mut reader = response.into_body().into_reader();
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
@@ -396,6 +427,7 @@ impl Fetcher {
                 });
             }
             hasher.update(&buf[..n]);
+            report(size, false);
         }
         if let Some(expected) = expected.filter(|e| *e != size) {
             return Err(FetchError::Truncated {
@@ -580,6 +612,13 @@ mod tests {
         assert_eq!(join("http://h:1/a/b", "c"), "http://h:1/a/c");
         assert_eq!(join("http://h:1/a/b", "https://x/y"), "https://x/y");
         assert_eq!(join("https://h/a", "//cdn/x"), "https://cdn/x");
+        assert_eq!(
+            join(
+                "http://h/c/linux-64/repodata_shards.msgpack.zst",
+                "./shards/"
+            ),
+            "http://h/c/linux-64/shards/"
+        );
     }
 
     #[test]

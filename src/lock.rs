@@ -302,6 +302,7 @@ pub fn resolve(
     parallel: usize,
     upgrade_actions: bool,
     parts: Parts,
+    env_files: &std::collections::BTreeMap<String, Result<String, String>>,
 ) -> Result<Lock, Vec<String>> {
     let mut want = if parts.downloads {
         wanted(spec)
@@ -425,6 +426,7 @@ pub fn resolve(
     }
     // Conda packages: the build for each platform a `kind: conda` source is used on.
     let mut conda = Vec::new();
+    let mut channels = crate::conda::Channels::default();
     for tool in spec.tools.iter().filter(|_| parts.conda) {
         let requested = tool.version.clone().unwrap_or_default();
         for (arch, source) in tool.sources.iter() {
@@ -437,7 +439,7 @@ pub fn resolve(
                 .next()
                 .unwrap_or(&package)
                 .to_string();
-            match crate::conda::resolve(fetcher, &c.channel, &name, &requested, arch) {
+            match channels.resolve(fetcher, &c.channel, &name, &requested, arch) {
                 Ok(b) if !(plain_word(&b.version) && plain_word(&b.build)) => {
                     problems.push(format!(
                         "{}: the build of {name} for {} is not a plain word ({:?} {:?})",
@@ -459,6 +461,21 @@ pub fn resolve(
                     sha256: b.sha256,
                 }),
                 Err(e) => problems.push(e),
+            }
+        }
+    }
+    // Environment files: every conda package they ask for has a build on each platform.
+    for tool in spec.tools.iter().filter(|_| parts.conda) {
+        for (arch, source) in tool.sources.iter() {
+            let crate::model::Source::CondaEnv(c) = source else {
+                continue;
+            };
+            match env_files.get(&c.file) {
+                Some(Ok(text)) => {
+                    problems.extend(channels.check_environment(fetcher, &c.file, text, arch))
+                }
+                Some(Err(e)) => problems.push(e.clone()),
+                None => problems.push(format!("{}: not read", c.file)),
             }
         }
     }

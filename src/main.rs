@@ -340,11 +340,15 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
                     }
                 }
             }
+            // On a terminal, a spinner per spec and a bar per download; nothing when piped or in CI.
+            let display = std::io::IsTerminal::is_terminal(&std::io::stderr())
+                .then(indicatif::MultiProgress::new);
             let fetcher = qmspec::fetch::Fetcher {
                 allow_http,
                 mirrors,
                 max_bytes: max_size.saturating_mul(1024 * 1024),
                 timeout: std::time::Duration::from_secs(timeout.max(1)),
+                progress: display.clone().map(download_bars),
                 ..qmspec::fetch::Fetcher::default()
             };
             match spec_list(&root, specs, out) {
@@ -357,7 +361,14 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
                         conda: all || only.contains(&LockPart::Conda),
                         pip: all || only.contains(&LockPart::Pip),
                     };
-                    lock(&repo, list, &fetcher, check, upgrade_actions, parts, out)
+                    let run = LockRun {
+                        fetcher: &fetcher,
+                        display: display.as_ref(),
+                        check,
+                        upgrade_actions,
+                        parts,
+                    };
+                    lock(&repo, list, &run, out)
                 }
                 Err(()) => 2,
             }
@@ -385,17 +396,89 @@ fn refuse_foreign_lock(path: &str, out: &mut Out) -> u8 {
     2
 }
 
+/// A bar per download while it runs, under the spec's spinner: its file name, bytes so far of
+/// the size the server announced, and the rate.
+fn download_bars(multi: indicatif::MultiProgress) -> qmspec::fetch::Progress {
+    let bars =
+        std::sync::Mutex::new(std::collections::HashMap::<String, indicatif::ProgressBar>::new());
+    qmspec::fetch::Progress(std::sync::Arc::new(move |url, size, total, done| {
+        let Ok(mut bars) = bars.lock() else { return };
+        if done {
+            if let Some(bar) = bars.remove(url) {
+                bar.finish_and_clear();
+                multi.remove(&bar);
+            }
+            return;
+        }
+        let bar = bars.entry(url.to_string()).or_insert_with(|| {
+            let bar = multi.add(total.map_or_else(
+                indicatif::ProgressBar::no_length,
+                indicatif::ProgressBar::new,
+            ));
+            let style = indicatif::ProgressStyle::with_template(
+                "  {msg} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
+            bar
+        });
+        bar.set_position(size);
+    }))
+}
+
+/// The conda environment files a spec installs, read from the repository (the build context)
+/// for `qmspec lock` to check their packages; what cannot be read is the reason why.
+fn environment_files(
+    repo: &Repo,
+    spec: &qmspec::model::Spec,
+) -> std::collections::BTreeMap<String, Result<String, String>> {
+    use qmspec::repo::Found;
+    let mut files = std::collections::BTreeMap::new();
+    for tool in &spec.tools {
+        for (_, source) in tool.sources.iter() {
+            let qmspec::model::Source::CondaEnv(c) = source else {
+                continue;
+            };
+            let read = match repo.read(&c.file, 1024 * 1024) {
+                Ok(Found::Bytes(b, _)) => {
+                    String::from_utf8(b).map_err(|_| format!("{}: not UTF-8 text", c.file))
+                }
+                Ok(Found::Absent) => Err(format!(
+                    "{}: no such file in the repository (the build context)",
+                    c.file
+                )),
+                Ok(Found::TooLarge(..)) => Err(format!("{}: larger than 1 MiB", c.file)),
+                Ok(Found::NotAFile(_)) => Err(format!("{}: not a regular file", c.file)),
+                Err(e) => Err(format!("{}: {e}", c.file)),
+            };
+            files.insert(c.file.clone(), read);
+        }
+    }
+    files
+}
+
 /// `qmspec lock`: for each spec, hash its downloads and write (or, with `check`, compare) its
 /// lock file. A spec whose downloads cannot all be hashed keeps its lock file as it was.
-fn lock(
-    repo: &Repo,
-    specs: Vec<String>,
-    fetcher: &qmspec::fetch::Fetcher,
+/// What one `qmspec lock` run does, besides which specs.
+struct LockRun<'a> {
+    fetcher: &'a qmspec::fetch::Fetcher,
+    /// The progress display, on a terminal only.
+    display: Option<&'a indicatif::MultiProgress>,
+    /// Compare with the lock files instead of writing them (`--check`).
     check: bool,
     upgrade_actions: bool,
     parts: qmspec::lock::Parts,
-    out: &mut Out,
-) -> u8 {
+}
+
+fn lock(repo: &Repo, specs: Vec<String>, run: &LockRun<'_>, out: &mut Out) -> u8 {
+    let LockRun {
+        fetcher,
+        display,
+        check,
+        upgrade_actions,
+        parts,
+    } = *run;
     let mut code = 0;
     for spec_path in specs {
         let loaded = match output::read_spec(repo, &spec_path) {
@@ -438,16 +521,16 @@ fn lock(
             code = refuse_foreign_lock(&path, out);
             continue;
         }
-        // On a terminal, a spinner while the network work runs; nothing when piped or in CI.
-        let spinner = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
+        let spinner = display.map(|multi| {
+            let bar = multi.add(indicatif::ProgressBar::new_spinner());
             bar.set_message(format!(
                 "locking {spec_path}: downloads, bases, actions, packages"
             ));
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
-        let resolved = qmspec::lock::resolve(spec, fetcher, 4, upgrade_actions, parts);
+        let env_files = environment_files(repo, spec);
+        let resolved = qmspec::lock::resolve(spec, fetcher, 4, upgrade_actions, parts, &env_files);
         if let Some(bar) = spinner {
             bar.finish_and_clear();
         }

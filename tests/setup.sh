@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REFEREES="${QMSPEC_REFEREES:-$PWD/.referees}"
 
-apt_packages=(shellcheck buildah podman runc debootstrap qemu-user-static binfmt-support git docker-registry)
+apt_packages=(shellcheck buildah podman runc debootstrap qemu-user-static binfmt-support git openssl docker-registry tinyproxy)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,6 +26,8 @@ python_referees=(
     "zizmor==1.32.0"
     "check-jsonschema==0.39.0"
     "pre-commit==4.7.0"
+    # Not a referee of output: rattler's own indexer writes the sharded conda channel a test serves.
+    "py-rattler==0.28.0"
 )
 stamp="$REFEREES/venv/.installed"
 want="${python_referees[*]}"

@@ -877,12 +877,29 @@ ci:
 struct Registry {
     port: u16,
     child: std::process::Child,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Registry {
     fn start() -> Registry {
         let data = tempfile::tempdir().expect("tmp");
+        let store = data.path().join("store");
+        Registry::serve(data, &store, "")
+    }
+
+    /// Another registry serving the same store, behind the token auth ghcr.io and Docker Hub
+    /// use: anonymous requests get `401` with a `Bearer realm,service` challenge.
+    fn with_token_auth(&self, tokens: &TokenService) -> Registry {
+        let data = tempfile::tempdir().expect("tmp");
+        let auth = format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: qmspec-test\n    issuer: qmspec-test-issuer\n    rootcertbundle: {}\n",
+            tokens.port,
+            tokens.cert.display()
+        );
+        Registry::serve(data, &self.data.path().join("store"), &auth)
+    }
+
+    fn serve(data: tempfile::TempDir, store: &Path, auth: &str) -> Registry {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -891,8 +908,8 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                data.path().join("store").display()
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                store.display()
             ),
         )
         .expect("write");
@@ -902,11 +919,7 @@ impl Registry {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("docker-registry starts");
-        let registry = Registry {
-            port,
-            child,
-            _data: data,
-        };
+        let registry = Registry { port, child, data };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return registry;
@@ -952,6 +965,107 @@ impl Registry {
             let out = run("podman", &args, Path::new("."));
             assert!(out.status.success(), "podman {args:?}:\n{}", text(&out));
         }
+    }
+}
+
+/// A token service as the registry's token auth expects it (the distribution token spec):
+/// anonymous, it grants the scope asked for, signed RS256 with a key whose certificate the
+/// registry trusts; each request's query is logged.
+const TOKEN_SERVICE: &str = r#"
+import base64, json, subprocess, sys, time, urllib.parse
+from http.server import BaseHTTPRequestHandler, HTTPServer
+key, cert, log = sys.argv[1:4]
+der = subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER"], capture_output=True, check=True).stdout
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+class Token(BaseHTTPRequestHandler):
+    def do_GET(self):
+        query = urllib.parse.urlparse(self.path).query
+        with open(log, "a") as f:
+            f.write(query + "\n")
+        q = urllib.parse.parse_qs(query)
+        access = []
+        for scope in q.get("scope", []):
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
+        claims = {"iss": "qmspec-test-issuer", "sub": "", "aud": q.get("service", [""])[0],
+                  "exp": now + 600, "nbf": now - 60, "iat": now, "jti": str(now), "access": access}
+        signing = (b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())).encode()
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing,
+                                   capture_output=True, check=True).stdout
+        token = signing.decode() + "." + b64(signature)
+        body = json.dumps({"token": token, "expires_in": 600}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = HTTPServer(("127.0.0.1", 0), Token)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// [`TOKEN_SERVICE`] running, with its key and certificate; stopped on drop.
+struct TokenService {
+    port: u16,
+    cert: PathBuf,
+    log: PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenService {
+    fn start() -> TokenService {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("tmp");
+        let (key, cert, log) = (
+            dir.path().join("key.pem"),
+            dir.path().join("cert.pem"),
+            dir.path().join("requests.log"),
+        );
+        let out = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=qmspec-test-token", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "{}", text(&out));
+        let mut child = Command::new("python3")
+            .args(["-c", TOKEN_SERVICE])
+            .args([&key, &cert, &log])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the token service names its port");
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no port: {line:?}"));
+        TokenService {
+            port,
+            cert,
+            log,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -1081,6 +1195,44 @@ fn base_tags_lock_to_each_platforms_digest_from_a_real_registry() {
         "{}",
         text(&out)
     );
+
+    // The same store behind token auth: `lock --check` reaches the same digests through the
+    // anonymous bearer flow (401 challenge, a token for `repository:NAME:pull`, the retry).
+    let tokens = TokenService::start();
+    let guarded = registry.with_token_auth(&tokens);
+    let challenge = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request, urllib.error\ntry:\n    urllib.request.urlopen(sys.argv[1])\nexcept urllib.error.HTTPError as e:\n    print(e.code, e.headers['WWW-Authenticate'])",
+            &format!("http://127.0.0.1:{}/v2/qmspec/base/manifests/bookworm", guarded.port),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        text(&challenge).starts_with("401 Bearer realm="),
+        "the registry must refuse anonymous requests: {}",
+        text(&challenge)
+    );
+    let out = qmspec(dir.path())
+        .args(["lock", "--check", "--only", "bases"])
+        .arg(format!(
+            "--mirror=https://ghcr.io/=http://127.0.0.1:{}/",
+            guarded.port
+        ))
+        .output()
+        .expect("qmspec runs");
+    assert!(
+        out.status.success() && text(&out).contains("current   specs/worker.lock"),
+        "{}",
+        text(&out)
+    );
+    let requests = std::fs::read_to_string(&tokens.log).expect("the token service was asked");
+    assert!(
+        requests.contains("scope=repository%3Aqmspec%2Fbase%3Apull")
+            || requests.contains("scope=repository:qmspec/base:pull"),
+        "{requests}"
+    );
+    assert!(requests.contains("service=qmspec-test"), "{requests}");
 
     // A platform the index lacks; a single-platform image used for another platform.
     for (case, spec, want) in [
