@@ -453,8 +453,8 @@ pub const CODES: &[Code] = &[
     ),
     files(
         "qmspec::schema-outdated",
-        "`schema/worker.schema.json` is not this qmspec's schema",
-        "run `qmspec schema > schema/worker.schema.json`",
+        "the schema copy the specs point at is not this qmspec's schema",
+        "run `qmspec generate`, which writes it",
     ),
     files(
         "qmspec::refused",
@@ -485,6 +485,23 @@ pub const CODES: &[Code] = &[
     },
 ];
 
+/// A code as a Pascal-case identifier, SARIF's rule `name`: `qmspec::unknown-key` →
+/// `UnknownKey`, `qmspec::yaml11-boolean` → `Yaml11Boolean`.
+pub fn friendly_name(id: &str) -> String {
+    id.strip_prefix("qmspec::")
+        .unwrap_or(id)
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect()
+}
+
 /// The entry of a code, if it is registered.
 pub fn lookup(id: &str) -> Option<&'static Code> {
     CODES.iter().find(|c| c.id == id)
@@ -493,6 +510,24 @@ pub fn lookup(id: &str) -> Option<&'static Code> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn friendly_names_are_pascal_case_and_distinct() {
+        assert_eq!(friendly_name("qmspec::unknown-key"), "UnknownKey");
+        assert_eq!(friendly_name("qmspec::yaml11-boolean"), "Yaml11Boolean");
+        let mut names: Vec<String> = CODES.iter().map(|c| friendly_name(c.id)).collect();
+        for n in &names {
+            assert!(
+                n.starts_with(|c: char| c.is_ascii_uppercase())
+                    && n.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{n}"
+            );
+        }
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "two codes share a friendly name");
+    }
 
     /// Every `"qmspec::…"` the source raises is registered, and each once.
     #[test]

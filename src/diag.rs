@@ -130,8 +130,14 @@ pub fn sort(diags: &mut Vec<Diagnostic>) {
 
 /// 1-based line and column (in Unicode scalar values) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or("");
+    let mut offset = offset.min(text.len());
+    // An offset inside a character (the replacement character that stands for the invalid
+    // bytes of a non-UTF-8 spec, say) counts from that character's start, never from the
+    // file's: an end before the start is an invalid SARIF region.
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = before[line_start..].chars().count() + 1;
@@ -360,7 +366,24 @@ pub fn render_github(diags: &[Diagnostic], file: &str, text: &str) -> String {
         .collect()
 }
 
-/// SARIF 2.1.0 for code scanning, columns counted in Unicode code points.
+/// Text as a sentence: the first letter upper-case and a full stop at the end.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars
+        .next()
+        .into_iter()
+        .flat_map(char::to_uppercase)
+        .collect();
+    out.push_str(chars.as_str());
+    if !out.ends_with(&['.', '?', '!'][..]) {
+        out.push('.');
+    }
+    out
+}
+
+/// SARIF 2.1.0 for code scanning, columns counted in Unicode code points. Each rule carries
+/// what GitHub's ingestion requires (`shortDescription`, `fullDescription`, `help.text`) and a
+/// Pascal-case `name`, so the SARIF multitool's `--rule-kind "Ghas;Sarif"` reports nothing.
 pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
     let mut rules: Vec<&str> = files
         .iter()
@@ -368,16 +391,23 @@ pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
         .collect();
     rules.sort_unstable();
     rules.dedup();
-    // Each rule is described from the code registry.
+    // Each rule is described from the code registry (every raised code is registered; a test
+    // holds it), in the same shape either way.
     let rules: Vec<serde_json::Value> = rules
         .iter()
-        .map(|id| match crate::codes::lookup(id) {
-            Some(c) => json!({
+        .map(|id| {
+            let (summary, help) = crate::codes::lookup(id).map_or(
+                ("a problem qmspec found", "read the result's message"),
+                |c| (c.summary, c.help),
+            );
+            let full = format!("{} {}", sentence(summary), sentence(help));
+            json!({
                 "id": id,
-                "shortDescription": { "text": c.summary },
-                "help": { "text": c.help }
-            }),
-            None => json!({ "id": id }),
+                "name": crate::codes::friendly_name(id),
+                "shortDescription": { "text": summary },
+                "fullDescription": { "text": full },
+                "help": { "text": help }
+            })
         })
         .collect();
     let results: Vec<_> = files
@@ -489,6 +519,42 @@ mod tests {
         let text = "name: \"ü\"\nkey: x\n";
         assert_eq!(line_col(text, text.find("key").unwrap_or(0)), (2, 1));
         assert_eq!(line_col(text, text.find('"').unwrap_or(0) + 2 + 1), (1, 9));
+    }
+
+    #[test]
+    fn an_offset_inside_a_character_counts_from_its_start() {
+        let text = "a: 1\nb: \u{fffd}x\n";
+        let inside = text.find('\u{fffd}').unwrap_or(0) + 1;
+        assert_eq!(line_col(text, inside), (2, 4));
+    }
+
+    #[test]
+    fn sarif_rules_carry_what_github_requires() {
+        let d = Diagnostic::warning("qmspec::unpinned-base", "no digest")
+            .with_label(Label::primary(0..4, "here"));
+        let sarif: serde_json::Value = serde_json::from_str(&render_sarif(&[(
+            "specs/a.yaml".to_string(),
+            "base: x\n".to_string(),
+            vec![d],
+        )]))
+        .expect("SARIF is JSON");
+        let rule = &sarif["runs"][0]["tool"]["driver"]["rules"][0];
+        assert_eq!(rule["name"], "UnpinnedBase");
+        for key in ["shortDescription", "fullDescription", "help"] {
+            assert!(
+                rule[key]["text"].as_str().is_some_and(|t| !t.is_empty()),
+                "{key}: {rule}"
+            );
+        }
+        let full = rule["fullDescription"]["text"].as_str().unwrap_or_default();
+        assert!(full.starts_with('A') && full.ends_with('.'), "{full}");
+    }
+
+    #[test]
+    fn sentences() {
+        assert_eq!(sentence("a base image"), "A base image.");
+        assert_eq!(sentence("`qmspec lock` it."), "`qmspec lock` it.");
+        assert_eq!(sentence(""), ".");
     }
 
     #[test]

@@ -3,8 +3,11 @@
 
 pub mod codes;
 pub mod conda;
+pub mod config;
 pub mod diag;
+pub mod explain;
 pub mod fetch;
+pub mod init;
 pub mod load;
 pub mod lock;
 pub mod model;

@@ -71,10 +71,12 @@ pub fn load_locked(bytes: &[u8], lock: LockFound) -> Loaded {
         Err(e) => {
             let text = String::from_utf8_lossy(bytes).into_owned();
             let at = e.valid_up_to();
-            // The lossy text may be longer than the valid prefix, but the offset stays valid in it.
+            // The lossy text may be longer than the valid prefix, but the offset stays valid in
+            // it, and a replacement character stands there: the label covers that character
+            // (a span ending inside it would end before it starts in the machine formats).
             let d = Diagnostic::error("qmspec::not-utf8", "the spec is not valid UTF-8")
                 .with_label(Label::primary(
-                    at..(at + 1).min(text.len()),
+                    at..(at + char::REPLACEMENT_CHARACTER.len_utf8()).min(text.len()),
                     "invalid byte here",
                 ))
                 .with_help("save the file as UTF-8, then run `qmspec validate`");

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use qmspec::config::Config;
 use qmspec::diag::{self, Diagnostic, Severity};
 use qmspec::load::Loaded;
 use qmspec::output::{self, Action, Drift};
@@ -52,6 +53,13 @@ enum Format {
     Json,
     Github,
     Sarif,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExplainFormat {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -121,6 +129,28 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
         timeout: u64,
     },
+    /// Start: write a commented first spec (or draft one from existing Dockerfiles with
+    /// `--from`) and the schema its modeline points at; never overwrites a file.
+    #[command(after_help = AFTER_HELP)]
+    Init {
+        /// Image name (default: the repository folder's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// A hand-kept Dockerfile to draft the spec from, one per platform (the platform comes
+        /// from the file name, `FROM --platform` or its download URLs); repeatable.
+        #[arg(long, value_name = "DOCKERFILE")]
+        from: Vec<String>,
+    },
+    /// Show how the platforms of each spec differ: bases, tools per platform, env, outputs
+    /// and CI jobs.
+    #[command(after_help = AFTER_HELP)]
+    Explain {
+        /// Spec files (default: every spec).
+        specs: Vec<String>,
+        /// `text` for a terminal, `markdown` for a pull-request comment or docs, `json`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExplainFormat,
+    },
     /// Print the spec's JSON Schema.
     Schema {
         /// JSON Schema draft to emit.
@@ -157,7 +187,11 @@ fn find_root(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot read the working directory: {e}"))?;
     Ok(cwd
         .ancestors()
-        .find(|d| d.join("specs").is_dir() || d.join(".git").exists())
+        .find(|d| {
+            d.join(qmspec::config::CONFIG).is_file()
+                || d.join("specs").is_dir()
+                || d.join(".git").exists()
+        })
         .unwrap_or(&cwd)
         .to_path_buf())
 }
@@ -196,8 +230,14 @@ fn spec_arg(root: &Path, arg: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{arg} does not name a spec file"))
 }
 
-/// The specs named on the command line, or every `specs/*.yaml` under the root, sorted.
-fn spec_list(root: &Path, specs: Vec<String>, out: &mut Out) -> Result<Vec<String>, ()> {
+/// The specs named on the command line, or every spec the configuration's globs find (files
+/// carrying the spec's modeline), sorted.
+fn spec_list(
+    root: &Path,
+    config: &Config,
+    specs: Vec<String>,
+    out: &mut Out,
+) -> Result<Vec<String>, ()> {
     if !specs.is_empty() {
         let mut list = Vec::new();
         for a in &specs {
@@ -211,44 +251,44 @@ fn spec_list(root: &Path, specs: Vec<String>, out: &mut Out) -> Result<Vec<Strin
         }
         return Ok(list);
     }
-    let mut found: Vec<String> = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(root.join("specs")) {
-        for e in rd.filter_map(Result::ok) {
-            let name = e.file_name();
-            match name.to_str() {
-                Some(n) if n.ends_with(".yaml") || n.ends_with(".yml") => {
-                    found.push(format!("specs/{n}"));
-                }
-                Some(_) => {}
-                None => {
-                    warn!(
-                        out,
-                        "error: specs/{} has a file name that is not UTF-8; rename it",
-                        name.to_string_lossy()
-                    );
-                    return Err(());
-                }
-            }
+    let found = qmspec::config::discover(root, config);
+    if let Some(name) = found.not_utf8.first() {
+        warn!(
+            out,
+            "error: {name} has a file name that is not UTF-8; rename it"
+        );
+        return Err(());
+    }
+    if found.specs.is_empty() {
+        let globs = config.specs.join(", ");
+        warn!(
+            out,
+            "error: no spec found: no file matching {globs} starts with the spec's modeline"
+        );
+        for f in &found.unmarked {
+            warn!(
+                out,
+                "  {f} matches, but has no `{}` line among its first ten, so it is not taken for a spec",
+                qmspec::config::modeline(f, &config.schema)
+            );
         }
+        warn!(
+            out,
+            "  run `qmspec init` to write a first spec, or add the modeline to the top of a spec (the globs are `specs` in {})",
+            qmspec::config::CONFIG
+        );
+        return Err(());
     }
-    found.sort();
-    if found.is_empty() {
-        found.push("specs/worker.yaml".to_string());
-    }
-    Ok(found)
+    Ok(found.specs)
 }
 
 /// When specs are named on the command line, the repository's other specs: the files specs
 /// share (the publish workflow) are made from all of them.
-fn other_specs(root: &Path, args: &[String], out: &mut Out) -> Vec<String> {
+fn other_specs(root: &Path, config: &Config, args: &[String]) -> Vec<String> {
     if args.is_empty() {
         return Vec::new();
     }
-    spec_list(root, Vec::new(), out)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| root.join(p).is_file())
-        .collect()
+    qmspec::config::discover(root, config).specs
 }
 
 fn main() -> ExitCode {
@@ -304,17 +344,31 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
             return 2;
         }
     };
+    let config = match qmspec::config::load(&root) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(out, "error: {e}");
+            return 2;
+        }
+    };
     match cli.command {
         Command::Schema { .. } => 0,
-        Command::Validate { specs, format } => validate(&root, &repo, specs, format, out),
-        Command::Generate { specs, force, wait } => match spec_list(&root, specs.clone(), out) {
-            Ok(list) => {
-                let others = other_specs(&root, &specs, out);
-                let wait = std::time::Duration::from_secs(wait);
-                generate(&repo, list, &others, force, wait, out)
-            }
+        Command::Init { name, from } => init(&root, &repo, &config, name, &from, out),
+        Command::Explain { specs, format } => match spec_list(&root, &config, specs, out) {
+            Ok(list) => explain(&repo, list, format, out),
             Err(()) => 2,
         },
+        Command::Validate { specs, format } => validate(&root, &config, &repo, specs, format, out),
+        Command::Generate { specs, force, wait } => {
+            match spec_list(&root, &config, specs.clone(), out) {
+                Ok(list) => {
+                    let others = other_specs(&root, &config, &specs);
+                    let wait = std::time::Duration::from_secs(wait);
+                    generate(&repo, &config, list, &others, force, wait, out)
+                }
+                Err(()) => 2,
+            }
+        }
         Command::Lock {
             specs,
             check,
@@ -351,7 +405,7 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
                 progress: display.clone().map(download_bars),
                 ..qmspec::fetch::Fetcher::default()
             };
-            match spec_list(&root, specs, out) {
+            match spec_list(&root, &config, specs, out) {
                 Ok(list) => {
                     let all = only.is_empty();
                     let parts = qmspec::lock::Parts {
@@ -377,14 +431,179 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
             specs,
             format,
             no_schema,
-        } => match spec_list(&root, specs.clone(), out) {
+        } => match spec_list(&root, &config, specs.clone(), out) {
             Ok(list) => {
-                let others = other_specs(&root, &specs, out);
-                check(&repo, list, &others, format, !no_schema, out)
+                let others = other_specs(&root, &config, &specs);
+                let schema = (!no_schema).then_some(config.schema.as_str());
+                check(&repo, list, &others, format, schema, out)
             }
             Err(()) => 2,
         },
     }
+}
+
+/// `qmspec init`: write a first spec and the schema, refusing to replace anything.
+fn init(
+    root: &Path,
+    repo: &Repo,
+    config: &Config,
+    name: Option<String>,
+    from: &[String],
+    out: &mut Out,
+) -> u8 {
+    let raw = name.clone().unwrap_or_else(|| {
+        root.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let Some(name) = qmspec::init::image_name(&raw) else {
+        warn!(
+            out,
+            "error: cannot make an image name of {raw:?}; pass one with `qmspec init --name NAME`"
+        );
+        return 2;
+    };
+    if name.len() != raw.len() && !name.eq_ignore_ascii_case(&raw) && from.is_empty() {
+        say!(out, "image name {name} (from {raw:?})");
+    }
+    let glob = config.specs.first().map_or("specs/*.yaml", String::as_str);
+    let spec_path = qmspec::init::spec_path(glob, &name);
+    let modeline = qmspec::config::modeline(&spec_path, &config.schema);
+    if !matches!(repo.read(&spec_path, 1), Ok(qmspec::repo::Found::Absent)) {
+        warn!(
+            out,
+            "error: {spec_path} exists; qmspec init never replaces a file: pick another name with `--name`"
+        );
+        return 2;
+    }
+    let git_config = std::fs::read_to_string(root.join(".git/config")).unwrap_or_default();
+    let origin = qmspec::init::origin(&git_config);
+    let text = if from.is_empty() {
+        qmspec::init::starter(&name, origin.as_ref(), &modeline)
+    } else {
+        match draft_from(&name, from, &modeline, out) {
+            Some(text) => text,
+            None => return 2,
+        }
+    };
+    // The schema first: a foreign file there stops everything before the spec is written.
+    let schema = qmspec::schema::schema_text_2020();
+    let schema_state = match repo.read(&config.schema, 8 * 1024 * 1024) {
+        Ok(qmspec::repo::Found::Absent) => Some(None),
+        Ok(qmspec::repo::Found::Bytes(b, ident)) => {
+            let ours = serde_json::from_slice::<serde_json::Value>(&b)
+                .is_ok_and(|v| v["$id"].as_str() == Some(qmspec::schema::SCHEMA_ID));
+            if b == schema.as_bytes() {
+                None
+            } else if ours {
+                Some(Some(ident))
+            } else {
+                warn!(
+                    out,
+                    "error: {} exists and is not qmspec's schema; move it away, or set `schema` in {}",
+                    config.schema,
+                    qmspec::config::CONFIG
+                );
+                return 2;
+            }
+        }
+        Ok(_) | Err(_) => {
+            warn!(
+                out,
+                "error: {} cannot be read as a file; move what is there away", config.schema
+            );
+            return 2;
+        }
+    };
+    if let Some(ident) = schema_state {
+        if let Err(e) = repo.write_atomic(&config.schema, schema.as_bytes(), ident) {
+            warn!(out, "error: {}: {}", config.schema, e.into_io());
+            return 2;
+        }
+        say!(out, "wrote     {}", config.schema);
+    }
+    if let Err(e) = repo.write_atomic(&spec_path, text.as_bytes(), None) {
+        warn!(out, "error: {spec_path}: {}", e.into_io());
+        return 2;
+    }
+    say!(out, "wrote     {spec_path}");
+    say!(out, "\nNext:");
+    say!(
+        out,
+        "  qmspec validate          # what the spec still lacks"
+    );
+    say!(
+        out,
+        "  qmspec lock              # hash the downloads, pin the base digests (network)"
+    );
+    say!(
+        out,
+        "  qmspec generate          # write the Dockerfiles and the workflow, then commit them"
+    );
+    0
+}
+
+/// Draft a spec from hand-kept Dockerfiles (`init --from`); `None` after saying why not.
+fn draft_from(name: &str, from: &[String], modeline: &str, out: &mut Out) -> Option<String> {
+    let mut inputs = Vec::new();
+    for path in from {
+        let text = match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => Err(format!("{path}: not a regular file")),
+            Ok(m) if m.len() > 1024 * 1024 => Err(format!("{path}: larger than 1 MiB")),
+            Ok(_) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}")),
+            Err(e) => Err(format!("{path}: {e}")),
+        };
+        match text {
+            Ok(text) => inputs.push((path.clone(), text)),
+            Err(e) => {
+                warn!(out, "error: {e}");
+                return None;
+            }
+        }
+    }
+    let _ = (name, modeline, inputs);
+    warn!(out, "error: not yet");
+    None
+}
+
+/// `qmspec explain`: each spec's platforms side by side.
+fn explain(repo: &Repo, specs: Vec<String>, format: ExplainFormat, out: &mut Out) -> u8 {
+    let format = match format {
+        ExplainFormat::Text => qmspec::explain::Format::Text,
+        ExplainFormat::Markdown => qmspec::explain::Format::Markdown,
+        ExplainFormat::Json => qmspec::explain::Format::Json,
+    };
+    let mut texts = Vec::new();
+    for spec_path in &specs {
+        let loaded = match output::read_spec(repo, spec_path) {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(out, "{:?}", miette::Report::new(e));
+                return 2;
+            }
+        };
+        match loaded.spec.as_ref().filter(|_| !loaded.has_errors()) {
+            Some(spec) => texts.push(qmspec::explain::explain(spec, spec_path, format)),
+            None => {
+                warn!(
+                    out,
+                    "error: {spec_path} is invalid; `qmspec validate {spec_path}` shows why"
+                );
+                return 1;
+            }
+        }
+    }
+    if format == qmspec::explain::Format::Json {
+        let values: Vec<serde_json::Value> = texts
+            .iter()
+            .filter_map(|t| serde_json::from_str(t).ok())
+            .collect();
+        let text = serde_json::to_string_pretty(&values).unwrap_or_default();
+        say!(out, "{text}");
+    } else {
+        out.stdout.push_str(&texts.join("\n"));
+    }
+    0
 }
 
 /// Say that a lock file was not written by qmspec (so it is never replaced); exit code 2.
@@ -617,11 +836,18 @@ fn lock(repo: &Repo, specs: Vec<String>, run: &LockRun<'_>, out: &mut Out) -> u8
 /// Read and validate each spec; print problems; 1 when any spec has errors, 2 on I/O errors.
 /// Validating writes nothing, so a spec outside the repository is read too (from its folder),
 /// and reported under the name it was given.
-fn validate(root: &Path, repo: &Repo, args: Vec<String>, format: Format, out: &mut Out) -> u8 {
+fn validate(
+    root: &Path,
+    config: &Config,
+    repo: &Repo,
+    args: Vec<String>,
+    format: Format,
+    out: &mut Out,
+) -> u8 {
     let mut results = Vec::new();
     let mut io_error = false;
     let specs: Vec<(String, Option<String>)> = if args.is_empty() {
-        match spec_list(root, args, out) {
+        match spec_list(root, config, args, out) {
             Ok(list) => list.into_iter().map(|s| (s, None)).collect(),
             Err(()) => return 2,
         }
@@ -728,13 +954,14 @@ fn summary(file: &str, diags: &[Diagnostic]) -> String {
 
 fn generate(
     repo: &Repo,
+    config: &Config,
     specs: Vec<String>,
     others: &[String],
     force: bool,
     wait: std::time::Duration,
     out: &mut Out,
 ) -> u8 {
-    let plan = match output::plan(repo, &specs, others) {
+    let mut plan = match output::plan(repo, &specs, others) {
         Ok(p) => p,
         Err(e) => {
             let code = e.exit_code();
@@ -742,6 +969,7 @@ fn generate(
             return code;
         }
     };
+    plan.schema = Some(config.schema.clone());
     if !plan.valid() {
         report(&plan.specs, Format::Human, out);
         warn!(out, "nothing written: fix the spec first");
@@ -792,10 +1020,10 @@ fn check(
     specs: Vec<String>,
     others: &[String],
     format: Format,
-    with_schema: bool,
+    schema: Option<&str>,
     out: &mut Out,
 ) -> u8 {
-    let (checks, schema_drift) = match output::check(repo, &specs, others, with_schema) {
+    let (checks, schema_drift) = match output::check(repo, &specs, others, schema) {
         Ok(r) => r,
         Err(e) => {
             let code = e.exit_code();

@@ -146,6 +146,8 @@ pub enum Refusal {
 pub struct Plan {
     pub specs: Vec<(String, Loaded)>,
     pub outputs: Vec<(String, Output)>,
+    /// Where `generate` writes the schema copy the specs' modelines point at, if anywhere.
+    pub schema: Option<String>,
 }
 
 impl Plan {
@@ -231,7 +233,11 @@ pub fn plan(repo: &Repo, spec_paths: &[String], others: &[String]) -> Result<Pla
     if specs.iter().all(|(_, l)| !l.has_errors()) {
         outputs.extend(shared_outputs(&specs, &extra)?);
     }
-    Ok(Plan { specs, outputs })
+    Ok(Plan {
+        specs,
+        outputs,
+        schema: None,
+    })
 }
 
 /// The repository's other specs, read for the files they share with the asked-for ones.
@@ -434,6 +440,12 @@ fn classify_bytes(path: &str, b: Vec<u8>, expected: Option<&str>) -> AtPath {
     }
 }
 
+/// Whether a file holds a schema qmspec wrote (of any version): JSON whose `$id` is qmspec's.
+fn is_qmspec_schema(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v["$id"].as_str() == Some(crate::schema::SCHEMA_ID))
+}
+
 fn not_a_file(path: &str, kind: Kind) -> Refusal {
     Refusal::NotAFile {
         path: path.to_string(),
@@ -595,6 +607,47 @@ pub fn generate(
         match write_refusal(&o.path, spec, &o.owners, &found, force) {
             Some(r) => refusals.push(r),
             None => writes.push((o, found, ident)),
+        }
+    }
+    // The schema copy: written like an output, replaced only where qmspec's own schema is.
+    let schema_output = plan.schema.as_ref().map(|path| Output {
+        path: crate::paths::normalize(path),
+        key: String::new(),
+        owners: Vec::new(),
+        content: schema_text_2020().to_string(),
+    });
+    if let Some(o) = &schema_output {
+        let problem = crate::paths::schema_path_problem(&o.path)
+            .map(str::to_string)
+            .or_else(|| input_problem(&o.path, &spec_set))
+            .or_else(|| {
+                plan.outputs
+                    .iter()
+                    .any(|(_, other)| other.path == o.path)
+                    .then(|| "is where a spec writes a generated file, and where qmspec.toml puts the schema".to_string())
+            });
+        if let Some(reason) = problem {
+            refusals.push(Refusal::Unsafe {
+                path: o.path.clone(),
+                reason,
+            });
+        } else {
+            let (found, ident) = classify_file(repo, &o.path, Some(&o.content))?;
+            let ours = match &found {
+                AtPath::Foreign { text: Some(t), .. } | AtPath::Stamped { text: t, .. } => {
+                    is_qmspec_schema(t)
+                }
+                _ => false,
+            };
+            match found {
+                AtPath::Absent | AtPath::Same => writes.push((o, found, ident)),
+                _ if ours || force => writes.push((o, found, ident)),
+                AtPath::NotAFile(kind) => refusals.push(not_a_file(&o.path, kind)),
+                _ => refusals.push(Refusal::Foreign {
+                    path: o.path.clone(),
+                    why: "is not qmspec's schema (its `$id` is not qmspec's), so qmspec does not replace it with the schema".into(),
+                }),
+            }
         }
     }
     // Exact paths: after a case-only rename (`v.sh` → `V.sh`) the old name is an orphan on a
@@ -788,9 +841,8 @@ impl Drift {
     /// What to do about it, naming the command that fixes it.
     pub fn help(&self) -> String {
         match self {
-            // `generate` does not write the schema: it is this qmspec's, printed by `schema`.
-            Drift::Missing { path } if path == SCHEMA_PATH => {
-                format!("run `qmspec schema > {path}`, or check without it: `qmspec check --no-schema`")
+            Drift::Missing { path } if path.ends_with(".json") => {
+                "run `qmspec generate`, which writes it (or check without it: `qmspec check --no-schema`)".to_string()
             }
             Drift::Missing { .. } | Drift::Stale { .. } => "run `qmspec generate`".into(),
             Drift::Edited { .. } => "move the edits into the spec, then run `qmspec generate` (or `qmspec generate --force` to discard them)".into(),
@@ -798,7 +850,7 @@ impl Drift {
             Drift::NotAFile { .. } => "remove what is there, then run `qmspec generate`".into(),
             Drift::Orphaned { .. } => "run `qmspec generate` to remove it".into(),
             Drift::Conflict { .. } => "give each generated file its own path".into(),
-            Drift::SchemaOutdated { path, .. } => format!("run `qmspec schema > {path}`"),
+            Drift::SchemaOutdated { .. } => "run `qmspec generate`, which writes this qmspec's schema there".to_string(),
         }
     }
     /// The finding as a diagnostic on its file, with the diff as its detail.
@@ -994,7 +1046,7 @@ pub fn check(
     repo: &Repo,
     spec_paths: &[String],
     others: &[String],
-    with_schema: bool,
+    schema: Option<&str>,
 ) -> Result<(Vec<SpecCheck>, Vec<Drift>), OutputError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()
@@ -1131,26 +1183,26 @@ pub fn check(
             drift.push(Drift::Orphaned { path: out.clone() });
         }
     }
-    if with_schema {
+    if let Some(path) = schema {
         let expected = schema_text_2020();
-        match classify(repo, SCHEMA_PATH, Some(expected))? {
+        match classify(repo, path, Some(expected))? {
             AtPath::Same => {}
             AtPath::Absent => drift.push(Drift::Missing {
-                path: SCHEMA_PATH.to_string(),
+                path: path.to_string(),
             }),
             AtPath::NotAFile(kind) => drift.push(Drift::NotAFile {
-                path: SCHEMA_PATH.to_string(),
+                path: path.to_string(),
                 kind,
             }),
             AtPath::Stamped { text, .. }
             | AtPath::Foreign {
                 text: Some(text), ..
             } => drift.push(Drift::SchemaOutdated {
-                path: SCHEMA_PATH.to_string(),
-                diff: unified_diff(SCHEMA_PATH, &text, expected),
+                path: path.to_string(),
+                diff: unified_diff(path, &text, expected),
             }),
             AtPath::Foreign { .. } => drift.push(Drift::SchemaOutdated {
-                path: SCHEMA_PATH.to_string(),
+                path: path.to_string(),
                 diff: String::new(),
             }),
         }

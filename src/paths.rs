@@ -80,6 +80,15 @@ fn is_git_dir(component: &str) -> bool {
 /// inside the repository, outside `.git`, outside the spec folder, and not one of qmspec's
 /// inputs.
 pub fn output_path_problem(path: &str) -> Option<&'static str> {
+    path_problem(path, true)
+}
+
+/// [`output_path_problem`] for the schema copy itself, which may be at the schema's path.
+pub fn schema_path_problem(path: &str) -> Option<&'static str> {
+    path_problem(path, false)
+}
+
+fn path_problem(path: &str, schema_reserved: bool) -> Option<&'static str> {
     if path.is_empty() {
         return Some("is empty");
     }
@@ -153,6 +162,9 @@ pub fn output_path_problem(path: &str) -> Option<&'static str> {
             "is under the spec schema",
         ),
     ] {
+        if input == SCHEMA_PATH && !schema_reserved {
+            continue;
+        }
         if key == input {
             return Some(is);
         }

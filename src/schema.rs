@@ -31,6 +31,10 @@ pub fn schema_text(draft: Draft) -> String {
     serde_json::to_string_pretty(&build(draft)).unwrap_or_default() + "\n"
 }
 
+/// The schema's `$id`: a schema file carrying it was written by qmspec, so `generate` may
+/// replace it.
+pub const SCHEMA_ID: &str = "https://qmspec.dev/schema/worker.schema.json";
+
 /// The 2020-12 schema this qmspec was built with: `schema/worker.schema.json`, embedded at
 /// compile time. Generating it from the model takes longer than the rest of a `check`, and a
 /// test proves the embedded text equals the generated one, so the hot path reads this instead.
@@ -67,9 +71,10 @@ fn build(draft: Draft) -> Value {
     let root = settings.into_generator().into_root_schema_for::<Spec>();
     let mut value = root.to_value();
     if let Some(obj) = value.as_object_mut() {
+        obj.insert("$id".into(), json!(SCHEMA_ID));
         obj.insert(
-            "$id".into(),
-            json!("https://qmspec.dev/schema/worker.schema.json"),
+            "$comment".into(),
+            json!("Written by `qmspec generate` (the schema of this qmspec's specs): do not edit by hand."),
         );
     }
     tune(&mut value);

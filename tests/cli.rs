@@ -35,3 +35,9 @@ mod ownership;
 
 #[path = "cli/lock.rs"]
 mod lock;
+
+#[path = "cli/start.rs"]
+mod start;
+
+#[path = "cli/sarif.rs"]
+mod sarif;

@@ -38,12 +38,22 @@ if [ ! -x "$REFEREES/venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$
     printf '%s' "$want" > "$stamp"
 fi
 
-yls_version="1.25.0"
-if [ "$(cat "$REFEREES/node/.installed" 2>/dev/null)" != "$yls_version" ]; then
-    echo "setup: installing yaml-language-server@$yls_version into $REFEREES/node"
+# npm referees, pinned like the PyPI ones. The SARIF multitool is a self-contained .NET build
+# (no dotnet needed) in its platform package, @microsoft/sarif-multitool-linux (x86-64 only);
+# tests run its native binary with DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1, so libicu is optional.
+node_referees=(
+    "yaml-language-server@1.25.0"
+    # Only the platform package: the wrapper package would take any 5.x of it (`^5.7.0`).
+    "@microsoft/sarif-multitool-linux@5.7.0"
+)
+want="${node_referees[*]}"
+if [ "$(cat "$REFEREES/node/.installed" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing ${node_referees[*]} into $REFEREES/node"
     mkdir -p "$REFEREES/node"
-    npm install --silent --no-audit --no-fund --prefix "$REFEREES/node" "yaml-language-server@$yls_version" >/dev/null
-    printf '%s' "$yls_version" > "$REFEREES/node/.installed"
+    npm install --silent --no-audit --no-fund --prefix "$REFEREES/node" "${node_referees[@]}" >/dev/null
+    # The package's postinstall only does this; npm may skip install scripts.
+    chmod u+x "$REFEREES/node/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+    printf '%s' "$want" > "$REFEREES/node/.installed"
 fi
 
 

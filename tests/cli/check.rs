@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{
-    copy_of_project, fixture, qmspec, referee, referee_path, repo_with_spec, root,
-};
+use crate::support::{PreCommit, copy_of_project, fixture, qmspec, repo_with_spec, root};
 
 fn check(dir: &Path) -> (i32, String) {
     let out = qmspec(dir).args(["check"]).output().expect("runs");
@@ -172,7 +170,7 @@ fn an_outdated_schema_is_reported() {
     assert_eq!(code, 1);
     assert!(
         out.contains("qmspec::schema-outdated")
-            && out.contains("qmspec schema > schema/worker.schema.json"),
+            && out.contains("run `qmspec generate`, which writes this qmspec's schema there"),
         "{out}"
     );
 }
@@ -326,91 +324,13 @@ fn an_interrupted_generate_leaves_old_or_new_files() {
 }
 
 /// `git` in `dir` with a test identity and qmspec and the referees on PATH.
-fn git_cmd(dir: &Path) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "qmspec test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.org")
-        .env("GIT_COMMITTER_NAME", "qmspec test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.org")
-        .env("PATH", path_with_qmspec());
-    cmd
-}
-
-fn git(dir: &Path, args: &[&str]) -> std::process::Output {
-    git_cmd(dir).args(args).output().expect("git runs")
-}
-
-fn path_with_qmspec() -> String {
-    let bin = assert_cmd::cargo::cargo_bin("qmspec");
-    format!(
-        "{}:{}",
-        bin.parent().expect("bin dir").display(),
-        referee_path()
-    )
-}
-
 /// The real pre-commit, with this repository's `.pre-commit-hooks.yaml`, in a scratch repo.
 #[test]
 fn pre_commit_rejects_a_stale_commit_and_accepts_it_after_generate() {
-    let hooks_repo = tempfile::tempdir().expect("tmp");
-    // A one-commit copy of this repository's hook definitions, as pre-commit clones it.
-    std::fs::copy(
-        root().join(".pre-commit-hooks.yaml"),
-        hooks_repo.path().join(".pre-commit-hooks.yaml"),
-    )
-    .expect("copy");
-    assert!(git(hooks_repo.path(), &["init", "-q"]).status.success());
-    git(hooks_repo.path(), &["add", "-A"]);
-    assert!(
-        git(hooks_repo.path(), &["commit", "-qm", "hooks"])
-            .status
-            .success()
-    );
-    let rev =
-        String::from_utf8(git(hooks_repo.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
-
     let dir = copy_of_project();
     let d = dir.path();
-    std::fs::write(
-        d.join(".pre-commit-config.yaml"),
-        format!(
-            "repos:\n  - repo: {}\n    rev: {}\n    hooks:\n      - id: qmspec-check-system\n",
-            hooks_repo.path().display(),
-            rev.trim()
-        ),
-    )
-    .expect("config");
-    assert!(git(d, &["init", "-q"]).status.success());
-    let home = tempfile::tempdir().expect("pre-commit home");
-    let pre_commit = |args: &[&str]| {
-        Command::new(referee("pre-commit"))
-            .args(args)
-            .current_dir(d)
-            .env("PATH", path_with_qmspec())
-            .env("PRE_COMMIT_HOME", home.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("pre-commit runs")
-    };
-    assert!(pre_commit(&["install"]).status.success());
-    let commit = |msg: &str| {
-        git(d, &["add", "-A"]);
-        let out = git_cmd(d)
-            .args(["commit", "-m", msg])
-            .env("PRE_COMMIT_HOME", home.path())
-            .output()
-            .expect("git commit");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
-    let (ok, out) = commit("initial");
+    let hooks = PreCommit::install(d);
+    let (ok, out) = hooks.commit("initial");
     assert!(ok, "the up-to-date project commits: {out}");
 
     let spec = d.join("specs/worker.yaml");
@@ -418,7 +338,7 @@ fn pre_commit_rejects_a_stale_commit_and_accepts_it_after_generate() {
         .expect("read")
         .replace("version: 3.0.2", "version: 3.1.0");
     std::fs::write(&spec, text).expect("write");
-    let (ok, out) = commit("bump crest without regenerating");
+    let (ok, out) = hooks.commit("bump crest without regenerating");
     assert!(!ok, "a stale commit must be rejected: {out}");
     assert!(
         out.contains("qmspec::stale")
@@ -427,7 +347,7 @@ fn pre_commit_rejects_a_stale_commit_and_accepts_it_after_generate() {
     );
 
     qmspec(d).args(["generate"]).assert().code(0);
-    let (ok, out) = commit("bump crest");
+    let (ok, out) = hooks.commit("bump crest");
     assert!(ok, "after `qmspec generate` the commit passes: {out}");
 }
 
@@ -461,7 +381,11 @@ fn every_kind_of_drift_is_one_diagnostic_naming_its_fix() {
     let dir = repo_with_spec(&both);
     qmspec(dir.path()).args(["generate"]).assert().code(0);
     let spec = fixture("minimal.yaml").replace("ubuntu-24.04-arm\n", "ubuntu-24.04-arm-large\n");
-    std::fs::write(dir.path().join("specs/worker.yaml"), spec).expect("write");
+    std::fs::write(
+        dir.path().join("specs/worker.yaml"),
+        crate::support::marked(&spec),
+    )
+    .expect("write");
     let g = dir.path().join("generated");
     std::fs::remove_file(g.join("Dockerfile.demo.arm64")).expect("rm");
     std::fs::write(g.join("Dockerfile.demo.amd64"), "FROM scratch\n").expect("write");
@@ -496,7 +420,7 @@ fn every_kind_of_drift_is_one_diagnostic_naming_its_fix() {
     qmspec::schema-outdated
 
       × schema/worker.schema.json does not match this qmspec's schema
-      help: run `qmspec schema > schema/worker.schema.json`
+      help: run `qmspec generate`, which writes this qmspec's schema there
     qmspec check: 6 of the generated files need attention
     ");
     let out = qmspec(dir.path())

@@ -437,14 +437,28 @@ fn mistakes_are_flagged_at_their_lines() {
     assert_eq!(diags.len(), 2, "{diags:#?}");
 }
 
+/// A settings file with comments (VS Code's and Zed's are JSONC) as JSON: its whole-line `//`
+/// comments dropped.
+fn jsonc(path: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(path)).expect("read");
+    let json: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect();
+    serde_json::from_str(&json.join("\n")).expect("JSON once its comment lines are dropped")
+}
+
 /// The editors/ set-ups map the schema without a modeline: VS Code's workspace settings,
 /// sent as VS Code sends them, make the server flag a mistake in a spec that has no modeline.
 #[test]
 fn the_vscode_workspace_mapping_works_without_a_modeline() {
-    let vscode: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("editors/vscode/settings.json")).expect("read"),
-    )
-    .expect("settings.json is JSON");
+    let vscode = jsonc("editors/vscode/settings.json");
+    // Zed sends the same `yaml` settings.
+    let zed = jsonc("editors/zed/settings.json");
+    assert_eq!(
+        zed["lsp"]["yaml-language-server"]["settings"]["yaml"]["schemas"],
+        vscode["yaml.schemas"]
+    );
     let mut yaml = settings()["yaml"].clone();
     yaml["schemas"] = vscode["yaml.schemas"].clone();
     let text = "name: demo\ndockerfiles: per-arch\n";
@@ -476,6 +490,15 @@ fn editor_setups_name_the_schema_and_the_specs() {
         assert!(
             text.contains("./schema/worker.schema.json") && text.contains("specs/*.yaml"),
             "{file}"
+        );
+        // Each says where it goes, and leaves SchemaStore on for every other YAML file.
+        assert!(
+            ["//", "#", "--"].iter().any(|c| text.starts_with(c)),
+            "{file} does not open with a comment"
+        );
+        assert!(
+            !text.contains("schemaStore"),
+            "{file} turns SchemaStore off"
         );
     }
     let ext: Value = serde_json::from_str(

@@ -62,6 +62,11 @@ fn mkfifo(path: &Path) {
 fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    let text = if rel.starts_with("specs/") && rel.ends_with(".yaml") {
+        crate::support::marked(text)
+    } else {
+        text.to_string()
+    };
     std::fs::write(p, text).expect("write");
 }
 
@@ -655,7 +660,7 @@ fn a_value_too_long_for_buildkit_is_refused() {
     insta::assert_snapshot!(stderr, @"
     qmspec::value-too-long
 
-      × `tools[0].description` is longer than 8 KiB (line 26, column 5: the line is too long to show)
+      × `tools[0].description` is longer than 8 KiB (line 27, column 5: the line is too long to show)
       help: every value lands on one line of a generated file: shorten it, or move a long script into
             a file the image copies
     specs/worker.yaml: invalid (1 error, 0 warnings)
@@ -1247,7 +1252,11 @@ fn two_specs(edit: &dyn Fn(String) -> String) -> tempfile::TempDir {
             .replace("Dockerfile.demo", "Dockerfile.other")
             .replace("validate-demo", "validate-other"),
     );
-    std::fs::write(dir.path().join("specs/other.yaml"), second).expect("write");
+    std::fs::write(
+        dir.path().join("specs/other.yaml"),
+        crate::support::marked(&second),
+    )
+    .expect("write");
     dir
 }
 
@@ -1276,11 +1285,11 @@ fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
     assert!(!dir.path().join("generated").exists(), "nothing written");
     // Names that differ only in `.` and `_` would share a job name.
     let dir = two_specs(&|s| s.replace("name: demo", "name: de.mo"));
-    std::fs::write(
-        dir.path().join("specs/worker.yaml"),
-        fixture("minimal.yaml").replace("name: demo", "name: de_mo"),
-    )
-    .expect("write");
+    write(
+        dir.path(),
+        "specs/worker.yaml",
+        &fixture("minimal.yaml").replace("name: demo", "name: de_mo"),
+    );
     let (exit, _, stderr) = run(dir.path(), &["generate"]);
     assert_eq!(exit, 1, "{stderr}");
     assert!(stderr.contains("build-de_mo"), "{stderr}");
@@ -1295,11 +1304,11 @@ fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
         s.replace("name: demo", "name: other")
             .replace("ci:\n", &pin('b'))
     });
-    std::fs::write(
-        dir.path().join("specs/worker.yaml"),
-        fixture("minimal.yaml").replace("ci:\n", &pin('a')),
-    )
-    .expect("write");
+    write(
+        dir.path(),
+        "specs/worker.yaml",
+        &fixture("minimal.yaml").replace("ci:\n", &pin('a')),
+    );
     let (exit, _, stderr) = run(dir.path(), &["generate"]);
     assert_eq!(exit, 1, "{stderr}");
     assert!(stderr.contains("differently"), "{stderr}");
@@ -1376,7 +1385,11 @@ fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
     );
     assert!(!dir.path().join("generated/Dockerfile.other.amd64").exists());
     // An invalid spec holds the shared file back, naming the spec to fix.
-    std::fs::write(dir.path().join("specs/other.yaml"), "name: [").expect("write");
+    std::fs::write(
+        dir.path().join("specs/other.yaml"),
+        crate::support::marked("name: ["),
+    )
+    .expect("write");
     let (exit, _, stderr) = run(dir.path(), &["generate", "specs/worker.yaml"]);
     assert_eq!(exit, 1, "{stderr}");
     assert!(
@@ -1558,7 +1571,7 @@ fn a_monorepo_checks_its_shared_workflow_from_every_spec_naming_it() {
         } else {
             spec
         };
-        std::fs::write(dir.path().join(format!("specs/s{i:02}.yaml")), spec).expect("write");
+        write(dir.path(), &format!("specs/s{i:02}.yaml"), &spec);
     }
     let (exit, _, stderr) = run(dir.path(), &["generate"]);
     assert_eq!(exit, 0, "{stderr}");

@@ -219,7 +219,11 @@ fn random_valid_specs_generate_then_check_clean() {
         }
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
-        std::fs::write(dir.path().join("specs/p.yaml"), &spec_text).expect("write");
+        std::fs::write(
+            dir.path().join("specs/p.yaml"),
+            crate::support::marked(&spec_text),
+        )
+        .expect("write");
         let specs = vec!["specs/p.yaml".to_string()];
         let repo = qmspec::repo::Repo::open(dir.path()).expect("repo");
         let plan = qmspec::output::plan(&repo, &specs, &[]).expect("plan");
@@ -232,7 +236,7 @@ fn random_valid_specs_generate_then_check_clean() {
             &mut || {},
         )
         .expect("generate");
-        let (checks, drift) = qmspec::output::check(&repo, &specs, &[], false).expect("check");
+        let (checks, drift) = qmspec::output::check(&repo, &specs, &[], None).expect("check");
         prop_assert!(drift.is_empty());
         for c in &checks {
             prop_assert!(c.invalid.is_none());

@@ -108,8 +108,20 @@ pub fn run_referee(name: &str, args: &[&str], dir: &Path) -> (bool, String) {
 pub fn repo_with_spec(spec: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("specs")).expect("specs dir");
-    std::fs::write(dir.path().join("specs/worker.yaml"), spec).expect("write spec");
+    std::fs::write(dir.path().join("specs/worker.yaml"), marked(spec)).expect("write spec");
     dir
+}
+
+/// The modeline that marks a file under `specs/` as a spec (qmspec skips YAML without it).
+pub const MODELINE: &str = "# yaml-language-server: $schema=../schema/worker.schema.json\n";
+
+/// Spec text with the marker on its first line (unless it has it already).
+pub fn marked(spec: &str) -> String {
+    if spec.contains(MODELINE.trim_end()) {
+        spec.to_string()
+    } else {
+        format!("{MODELINE}{spec}")
+    }
 }
 
 /// A scratch copy of this repository's specs, schema and generated files.
@@ -172,4 +184,114 @@ pub fn action_repos() -> (tempfile::TempDir, String) {
         dir.path().display()
     );
     (dir, mirror)
+}
+
+/// `git` in `dir`, with an author and qmspec on PATH (for hooks).
+pub fn git_cmd(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "qmspec test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.org")
+        .env("GIT_COMMITTER_NAME", "qmspec test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.org")
+        .env("PATH", path_with_qmspec());
+    cmd
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    git_cmd(dir).args(args).output().expect("git runs")
+}
+
+/// PATH with the built qmspec first, then the referees.
+pub fn path_with_qmspec() -> String {
+    let bin = assert_cmd::cargo::cargo_bin("qmspec");
+    format!(
+        "{}:{}",
+        bin.parent().expect("bin dir").display(),
+        referee_path()
+    )
+}
+
+/// The real pre-commit installed in a scratch git repository, using this repository's
+/// `.pre-commit-hooks.yaml` from a one-commit copy, as pre-commit clones a hook repository.
+pub struct PreCommit {
+    dir: std::path::PathBuf,
+    home: tempfile::TempDir,
+    _hooks: tempfile::TempDir,
+}
+
+impl PreCommit {
+    /// `git init` in `dir` (unless it is a repository already) and install the
+    /// `qmspec-check-system` hook.
+    pub fn install(dir: &Path) -> PreCommit {
+        let hooks = tempfile::tempdir().expect("tmp");
+        std::fs::copy(
+            root().join(".pre-commit-hooks.yaml"),
+            hooks.path().join(".pre-commit-hooks.yaml"),
+        )
+        .expect("copy");
+        assert!(git(hooks.path(), &["init", "-q"]).status.success());
+        git(hooks.path(), &["add", "-A"]);
+        assert!(
+            git(hooks.path(), &["commit", "-qm", "hooks"])
+                .status
+                .success()
+        );
+        let rev =
+            String::from_utf8(git(hooks.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
+        PreCommit::install_config(
+            dir,
+            &format!(
+                "repos:\n  - repo: {}\n    rev: {}\n    hooks:\n      - id: qmspec-check-system\n",
+                hooks.path().display(),
+                rev.trim()
+            ),
+            hooks,
+        )
+    }
+
+    /// Install pre-commit in `dir` with the given `.pre-commit-config.yaml`.
+    pub fn install_config(dir: &Path, config: &str, keep: tempfile::TempDir) -> PreCommit {
+        std::fs::write(dir.join(".pre-commit-config.yaml"), config).expect("config");
+        if !dir.join(".git").exists() {
+            assert!(git(dir, &["init", "-q"]).status.success());
+        }
+        let hooks = PreCommit {
+            dir: dir.to_path_buf(),
+            home: tempfile::tempdir().expect("pre-commit home"),
+            _hooks: keep,
+        };
+        let out = Command::new(referee("pre-commit"))
+            .arg("install")
+            .current_dir(dir)
+            .env("PATH", path_with_qmspec())
+            .env("PRE_COMMIT_HOME", hooks.home.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("pre-commit runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        hooks
+    }
+
+    /// `git add -A && git commit`: whether it went through, and everything printed.
+    pub fn commit(&self, msg: &str) -> (bool, String) {
+        git(&self.dir, &["add", "-A"]);
+        let out = git_cmd(&self.dir)
+            .args(["commit", "-m", msg])
+            .env("PRE_COMMIT_HOME", self.home.path())
+            .output()
+            .expect("git commit");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
 }

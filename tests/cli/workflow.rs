@@ -24,11 +24,14 @@ fn publish_fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::create_dir_all(dir.path().join("specs")).expect("specs");
     for name in ["native", "emulated"] {
-        std::fs::copy(
-            root().join(format!("tests/fixtures/publish/{name}.yaml")),
+        let text =
+            std::fs::read_to_string(root().join(format!("tests/fixtures/publish/{name}.yaml")))
+                .expect("read");
+        std::fs::write(
             dir.path().join(format!("specs/{name}.yaml")),
+            crate::support::marked(&text),
         )
-        .expect("copy");
+        .expect("write");
     }
     qmspec(dir.path()).args(["generate"]).assert().code(0);
     dir

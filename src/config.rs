@@ -1,0 +1,397 @@
+//! The repository's `qmspec.toml`: which files are specs and where the schema copy goes.
+//! Without the file, today's layout: `specs/*.yaml` (and `.yml`) and
+//! `schema/worker.schema.json`. A file the globs match is taken for a spec only when it
+//! carries the spec's marker, the `yaml-language-server` modeline naming qmspec's schema, so
+//! an OpenAPI document beside the specs is left alone.
+
+use std::path::Path;
+
+/// The configuration file, at the repository root.
+pub const CONFIG: &str = "qmspec.toml";
+/// Largest configuration file read.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+/// Deepest folder a `**` glob walks into.
+const MAX_DEPTH: usize = 12;
+/// The modeline's prefix: it points the YAML language server at the schema.
+pub const MODELINE: &str = "# yaml-language-server: $schema=";
+
+/// What `qmspec.toml` says, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Globs of spec files, relative to the root: `*` within one folder or file name, `**`
+    /// for any number of folders.
+    #[serde(default = "default_specs")]
+    pub specs: Vec<String>,
+    /// Where `generate` writes the schema copy the specs' modelines point at.
+    #[serde(default = "default_schema")]
+    pub schema: String,
+}
+
+fn default_specs() -> Vec<String> {
+    vec!["specs/*.yaml".into(), "specs/*.yml".into()]
+}
+
+fn default_schema() -> String {
+    crate::paths::SCHEMA_PATH.to_string()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            specs: default_specs(),
+            schema: default_schema(),
+        }
+    }
+}
+
+/// Why `qmspec.toml` cannot be used; each names the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{CONFIG}: {0}")]
+    Read(String),
+    #[error("{CONFIG}: {0}")]
+    Invalid(String),
+}
+
+/// Read `qmspec.toml` at `root`, or the defaults when there is none.
+pub fn load(root: &Path) -> Result<Config, ConfigError> {
+    let path = root.join(CONFIG);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) => return Err(ConfigError::Read(e.to_string())),
+    };
+    if !meta.is_file() {
+        return Err(ConfigError::Read(
+            "not a regular file (a symlink or folder is not read); make it a file".into(),
+        ));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Read(format!(
+            "larger than {} KiB; it holds two settings",
+            MAX_CONFIG_BYTES / 1024
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read(e.to_string()))?;
+    parse(&text)
+}
+
+/// Parse and check the text of `qmspec.toml`.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let config: Config =
+        toml::from_str(text).map_err(|e| ConfigError::Invalid(e.message().to_string()))?;
+    if config.specs.is_empty() {
+        return Err(ConfigError::Invalid(
+            "`specs` names no glob; remove the key for the default `specs/*.yaml`".into(),
+        ));
+    }
+    for glob in &config.specs {
+        if let Some(why) = relative_problem(glob) {
+            return Err(ConfigError::Invalid(format!("spec glob `{glob}` {why}")));
+        }
+    }
+    if let Some(why) = relative_problem(&config.schema)
+        .map(str::to_string)
+        .or_else(|| crate::paths::schema_path_problem(&config.schema).map(str::to_string))
+    {
+        return Err(ConfigError::Invalid(format!(
+            "schema path `{}` {why}",
+            config.schema
+        )));
+    }
+    if !config.schema.ends_with(".json") || config.schema.contains('*') {
+        return Err(ConfigError::Invalid(format!(
+            "schema path `{}` must name one `.json` file",
+            config.schema
+        )));
+    }
+    Ok(config)
+}
+
+/// Why a configured path is not a plain path inside the repository, if it is not.
+fn relative_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("is empty");
+    }
+    if path.starts_with('/') || path.contains('\\') {
+        return Some("must be relative to the repository root, with `/` between folders");
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Some("must not leave the repository (`..`)");
+    }
+    if path.chars().any(char::is_control) {
+        return Some("holds a control character");
+    }
+    None
+}
+
+/// Whether `path` (relative, `/`-separated) matches a glob of `*` and `**`.
+pub fn glob_matches(glob: &str, path: &str) -> bool {
+    fn segments(g: &[&str], p: &[&str]) -> bool {
+        match (g.first(), p.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => segments(&g[1..], p) || (!p.is_empty() && segments(g, &p[1..])),
+            (Some(g0), Some(p0)) => name_matches(g0, p0) && segments(&g[1..], &p[1..]),
+            _ => false,
+        }
+    }
+    let g: Vec<&str> = glob
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    let p: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    segments(&g, &p)
+}
+
+/// One file or folder name against a pattern of `*` wildcards (a `*` never matches a leading
+/// dot, as in a shell).
+fn name_matches(pattern: &str, name: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The specs the globs find, and the files they matched that lack the marker.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub specs: Vec<String>,
+    pub unmarked: Vec<String>,
+    /// Matched files whose names are not UTF-8 (they cannot be named in a generated file).
+    pub not_utf8: Vec<String>,
+}
+
+/// Walk the folders the globs can reach (never through a symlink, never into `.git`) and
+/// sort what matches into specs and unmarked files. Sorted, without duplicates.
+pub fn discover(root: &Path, config: &Config) -> Found {
+    let mut found = Found::default();
+    let mut matched = std::collections::BTreeSet::new();
+    for glob in &config.specs {
+        // Start at the folder before the first wildcard: nothing above it can match.
+        let fixed: Vec<&str> = glob
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .take_while(|s| !s.contains('*'))
+            .collect();
+        let start = if fixed.len() == glob.split('/').filter(|s| !s.is_empty()).count() {
+            // No wildcard: the glob names one file.
+            fixed[..fixed.len().saturating_sub(1)].join("/")
+        } else {
+            fixed.join("/")
+        };
+        walk(
+            root,
+            &start,
+            0,
+            &mut |rel| {
+                if glob_matches(glob, rel) {
+                    matched.insert(rel.to_string());
+                }
+            },
+            &mut found.not_utf8,
+        );
+    }
+    for rel in matched {
+        match marker_of(&root.join(&rel), &rel, &config.schema) {
+            Some(false) => found.unmarked.push(rel),
+            // A spec, or something that is not a regular file: reading it as a spec refuses
+            // it with its own message (a FIFO, a symlink, a folder named like a spec).
+            _ => found.specs.push(rel),
+        }
+    }
+    found.not_utf8.sort();
+    found.not_utf8.dedup();
+    found
+}
+
+/// Whether the regular file at `path` carries the marker; `None` when it is not a regular
+/// file. Opened without following a symlink and without blocking, so a FIFO swapped in after
+/// the walk cannot hang the run.
+fn marker_of(path: &Path, rel: &str, schema: &str) -> Option<bool> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .ok()?;
+    let kind = file.metadata().ok()?.file_type();
+    if !kind.is_file() || kind.is_fifo() {
+        return None;
+    }
+    let mut head = Vec::new();
+    file.take(4096).read_to_end(&mut head).ok()?;
+    Some(has_marker(&String::from_utf8_lossy(&head), rel, schema))
+}
+
+fn walk(
+    root: &Path,
+    dir: &str,
+    depth: usize,
+    visit: &mut dyn FnMut(&str),
+    not_utf8: &mut Vec<String>,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            not_utf8.push(format!("{dir}/{}", name.to_string_lossy()));
+            continue;
+        };
+        if name == ".git" {
+            continue;
+        }
+        let rel = if dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{dir}/{name}")
+        };
+        // `file_type` does not follow a symlink: a linked folder is not walked, a linked file
+        // is matched (reading a spec refuses it later, with its own message).
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(root, &rel, depth + 1, visit, not_utf8),
+            Ok(_) => visit(&rel),
+            Err(_) => {}
+        }
+    }
+}
+
+/// The modeline a spec at `spec_path` carries to point at the schema at `schema_path`.
+pub fn modeline(spec_path: &str, schema_path: &str) -> String {
+    format!("{MODELINE}{}", relative(spec_path, schema_path))
+}
+
+/// `to` as seen from the folder of `from`, both relative to the root.
+fn relative(from: &str, to: &str) -> String {
+    let from: Vec<&str> = from.split('/').filter(|s| !s.is_empty()).collect();
+    let to: Vec<&str> = to.split('/').filter(|s| !s.is_empty()).collect();
+    let dir = &from[..from.len().saturating_sub(1)];
+    let common = dir.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; dir.len() - common];
+    parts.extend(&to[common..]);
+    parts.join("/")
+}
+
+/// Whether the first lines of a file carry the spec's marker: the modeline naming the schema
+/// at `schema_path` (relative to the spec, or any URL or path ending in its file name).
+pub fn has_marker(head: &str, spec_path: &str, schema_path: &str) -> bool {
+    let name = schema_path.rsplit('/').next().unwrap_or(schema_path);
+    let head = head.strip_prefix('\u{feff}').unwrap_or(head);
+    head.lines().take(10).any(|line| {
+        line.strip_prefix(MODELINE).is_some_and(|target| {
+            let target = target.trim();
+            target == relative(spec_path, schema_path) || target.rsplit('/').next() == Some(name)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_todays_layout() {
+        assert_eq!(parse("").expect("empty is fine"), Config::default());
+        let c = parse("specs = [\"images/**/*.qmspec.yaml\"]\nschema = \"images/schema.json\"\n")
+            .expect("valid");
+        assert_eq!(c.specs, ["images/**/*.qmspec.yaml"]);
+        assert_eq!(c.schema, "images/schema.json");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_naming_the_key() {
+        for (text, want) in [
+            ("spec = []", "unknown field `spec`"),
+            ("specs = []", "`specs` names no glob"),
+            ("specs = [\"../x/*.yaml\"]", "must not leave the repository"),
+            ("specs = [\"/abs/*.yaml\"]", "must be relative"),
+            ("schema = \".git/hooks/x.json\"", "schema path"),
+            ("schema = \"schema/x.yaml\"", "one `.json` file"),
+            ("schema = 3", "invalid type"),
+        ] {
+            let e = parse(text).expect_err(text).to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn globs_match_one_folder_per_star_and_any_with_two() {
+        assert!(glob_matches("specs/*.yaml", "specs/worker.yaml"));
+        assert!(!glob_matches("specs/*.yaml", "specs/sub/worker.yaml"));
+        assert!(!glob_matches("specs/*.yaml", "specs/.hidden.yaml"));
+        assert!(!glob_matches("specs/*.yaml", "specs/worker.yml"));
+        assert!(glob_matches("images/**/spec.yaml", "images/spec.yaml"));
+        assert!(glob_matches("images/**/spec.yaml", "images/a/b/spec.yaml"));
+        assert!(!glob_matches("images/**/spec.yaml", "other/a/spec.yaml"));
+        assert!(glob_matches("./specs/w*r.yaml", "specs/worker.yaml"));
+        assert!(!glob_matches("specs/w*r*.yaml", "specs/w.yaml"));
+    }
+
+    #[test]
+    fn the_marker_is_the_modeline_naming_the_schema() {
+        let line = modeline("specs/worker.yaml", "schema/worker.schema.json");
+        assert_eq!(
+            line,
+            "# yaml-language-server: $schema=../schema/worker.schema.json"
+        );
+        assert_eq!(
+            modeline("images/a/spec.yaml", "images/schema.json"),
+            "# yaml-language-server: $schema=../schema.json"
+        );
+        assert_eq!(
+            modeline("spec.yaml", "s/x.json"),
+            "# yaml-language-server: $schema=s/x.json"
+        );
+        let spec = format!("{line}\nname: x\n");
+        assert!(has_marker(
+            &spec,
+            "specs/worker.yaml",
+            "schema/worker.schema.json"
+        ));
+        let url = "# yaml-language-server: $schema=https://example.org/worker.schema.json\n";
+        assert!(has_marker(
+            url,
+            "specs/worker.yaml",
+            "schema/worker.schema.json"
+        ));
+        let openapi = "# yaml-language-server: $schema=https://spec.openapis.org/oas/3.1/schema\nopenapi: 3.1.0\n";
+        assert!(!has_marker(
+            openapi,
+            "specs/openapi.yaml",
+            "schema/worker.schema.json"
+        ));
+        assert!(!has_marker(
+            "name: x\n",
+            "specs/worker.yaml",
+            "schema/worker.schema.json"
+        ));
+        let late = format!("{}{line}\n", "#\n".repeat(10));
+        assert!(!has_marker(
+            &late,
+            "specs/worker.yaml",
+            "schema/worker.schema.json"
+        ));
+    }
+}

@@ -1,0 +1,421 @@
+//! The first five minutes: `init` in an empty git repository, then `generate` and a `check`
+//! that passes; which files are specs (`qmspec.toml`, the modeline marker); the schema as an
+//! output; `explain`; and a real pre-commit that sees an output outside `generated/`.
+
+use std::path::Path;
+
+use crate::support::{PreCommit, fixture, git, qmspec, repo_with_spec};
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = qmspec(dir).args(args).output().expect("qmspec runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An empty git repository whose folder is the image name, with a GitHub remote.
+fn empty_repo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let parent = tempfile::tempdir().expect("tmp");
+    let dir = parent.path().join("NMR Tools");
+    std::fs::create_dir(&dir).expect("mkdir");
+    assert!(git(&dir, &["init", "-q"]).status.success());
+    git(
+        &dir,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@github.com:Steinbeck/qm-nmr-calc.git",
+        ],
+    );
+    (parent, dir)
+}
+
+/// `init`, `generate`, `check`: the starter spec is named after the folder, its owner comes
+/// from the git remote, the schema lands where its modeline points, and the first `check`
+/// passes, from the root and from a subfolder. A second `init` replaces nothing.
+#[test]
+fn init_then_generate_then_check_passes_in_an_empty_git_repository() {
+    let (_parent, dir) = empty_repo();
+    let (code, stdout, stderr) = run(&dir, &["init"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("wrote     schema/worker.schema.json\n")
+            && stdout.contains("wrote     specs/nmr-tools.yaml\n"),
+        "{stdout}"
+    );
+    let next: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("qmspec "))
+        .collect();
+    assert_eq!(next.len(), 3, "three next commands: {stdout}");
+    let spec = std::fs::read_to_string(dir.join("specs/nmr-tools.yaml")).expect("spec");
+    assert!(
+        spec.starts_with("# yaml-language-server: $schema=../schema/worker.schema.json\n"),
+        "{spec}"
+    );
+    assert!(spec.contains("\nname: nmr-tools\n") && spec.contains("\nowner: steinbeck\n"));
+    let (code, _, stderr) = run(&dir, &["validate"]);
+    assert!(code == 0 && stderr.contains("valid ("), "{stderr}");
+    let (code, stdout, stderr) = run(&dir, &["generate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("created   .github/workflows/publish-images.yml")
+            && stdout.contains("unchanged schema/worker.schema.json"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run(&dir, &["check"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("4 generated files are up to date"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&dir.join("specs"), &["check"]);
+    assert_eq!(code, 0, "a run from a subfolder finds the root: {stdout}");
+
+    let before = std::fs::read(dir.join("specs/nmr-tools.yaml")).expect("read");
+    let (code, _, stderr) = run(&dir, &["init"]);
+    assert!(
+        code == 2
+            && stderr.contains("specs/nmr-tools.yaml exists; qmspec init never replaces a file"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("specs/nmr-tools.yaml")).expect("read"),
+        before
+    );
+    // Another image beside it.
+    let (code, _, stderr) = run(&dir, &["init", "--name", "api"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dir.join("specs/api.yaml").is_file());
+}
+
+/// `init` refuses to put the schema over a file that is not qmspec's, before writing anything.
+#[test]
+fn init_never_replaces_a_foreign_schema() {
+    let (_parent, dir) = empty_repo();
+    std::fs::create_dir_all(dir.join("schema")).expect("mkdir");
+    std::fs::write(
+        dir.join("schema/worker.schema.json"),
+        "{\"title\": \"mine\"}",
+    )
+    .expect("w");
+    let (code, _, stderr) = run(&dir, &["init"]);
+    assert!(
+        code == 2 && stderr.contains("schema/worker.schema.json exists and is not qmspec's schema"),
+        "{stderr}"
+    );
+    assert!(!dir.join("specs").exists(), "nothing written");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("schema/worker.schema.json")).expect("read"),
+        "{\"title\": \"mine\"}"
+    );
+}
+
+/// A YAML file under `specs/` without the modeline is not a spec: an OpenAPI document beside
+/// the specs is left alone, and with no spec at all the error names what matched and
+/// `qmspec init`, not a file the user never wrote.
+#[test]
+fn a_yaml_file_without_the_marker_is_not_taken_for_a_spec() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    std::fs::write(
+        dir.path().join("specs/openapi.yaml"),
+        "# yaml-language-server: $schema=https://spec.openapis.org/oas/3.1/schema/2022-10-07\nopenapi: 3.1.0\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = run(dir.path(), &["validate"]);
+    assert!(code == 0 && !stderr.contains("openapi"), "{stderr}");
+    assert_eq!(run(dir.path(), &["generate"]).0, 0);
+    assert_eq!(run(dir.path(), &["check"]).0, 0);
+
+    std::fs::remove_file(dir.path().join("specs/worker.yaml")).expect("rm");
+    let (code, _, stderr) = run(dir.path(), &["validate"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no spec found")
+            && stderr.contains("specs/openapi.yaml matches, but has no `# yaml-language-server: $schema=../schema/worker.schema.json` line")
+            && stderr.contains("qmspec init")
+            && !stderr.contains("specs/worker.yaml"),
+        "{stderr}"
+    );
+    // A spec named on the command line needs no marker.
+    let empty = tempfile::tempdir().expect("tmp");
+    let (code, _, stderr) = run(empty.path(), &["check"]);
+    assert!(
+        code == 2 && stderr.contains("no spec found") && !stderr.contains("worker.yaml"),
+        "{stderr}"
+    );
+}
+
+/// `qmspec.toml` names the spec globs and the schema's place: `init`, `generate` and `check`
+/// follow it, and a bad setting is refused naming the key.
+#[test]
+fn qmspec_toml_moves_the_specs_and_the_schema() {
+    let (_parent, dir) = empty_repo();
+    std::fs::write(
+        dir.join("qmspec.toml"),
+        "# Where qmspec finds specs and writes the schema.\nspecs = [\"images/*/image.yaml\"]\nschema = \"images/qmspec.schema.json\"\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = run(&dir, &["init", "--name", "worker"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("wrote     images/worker/image.yaml"),
+        "{stdout}"
+    );
+    let spec = std::fs::read_to_string(dir.join("images/worker/image.yaml")).expect("spec");
+    assert!(
+        spec.starts_with("# yaml-language-server: $schema=../qmspec.schema.json\n"),
+        "{spec}"
+    );
+    assert!(dir.join("images/qmspec.schema.json").is_file());
+    assert!(!dir.join("schema").exists() && !dir.join("specs").exists());
+    assert_eq!(run(&dir, &["generate"]).0, 0);
+    let (code, stdout, _) = run(&dir, &["check"]);
+    assert_eq!(code, 0, "{stdout}");
+
+    std::fs::write(dir.join("qmspec.toml"), "spec = [\"x/*.yaml\"]\n").expect("write");
+    let (code, _, stderr) = run(&dir, &["check"]);
+    assert!(
+        code == 2 && stderr.contains("qmspec.toml") && stderr.contains("unknown field `spec`"),
+        "{stderr}"
+    );
+}
+
+/// The schema is an output: `generate` writes it where it is missing and updates a schema of
+/// another qmspec version, `check` reports it missing or outdated naming `qmspec generate`,
+/// and a file there that is not qmspec's schema is never replaced (without `--force`).
+#[test]
+fn the_schema_is_written_by_generate_and_verified_by_check() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let schema = dir.path().join("schema/worker.schema.json");
+    let (code, stdout, _) = run(dir.path(), &["generate"]);
+    assert!(
+        code == 0 && stdout.contains("created   schema/worker.schema.json"),
+        "{stdout}"
+    );
+    let ours = std::fs::read_to_string(&schema).expect("schema");
+    assert!(ours.contains("\"$id\": \"https://qmspec.dev/schema/worker.schema.json\""));
+    assert!(ours.contains("\"$comment\": \"Written by `qmspec generate`"));
+
+    std::fs::remove_file(&schema).expect("rm");
+    let (code, stdout, _) = run(dir.path(), &["check"]);
+    assert!(
+        code == 1
+            && stdout.contains("schema/worker.schema.json is missing")
+            && stdout.contains("run `qmspec generate`, which writes it"),
+        "{stdout}"
+    );
+    // Another qmspec's schema (same `$id`): updated.
+    std::fs::write(
+        &schema,
+        "{\"$id\": \"https://qmspec.dev/schema/worker.schema.json\", \"type\": \"object\"}\n",
+    )
+    .expect("write");
+    let (code, stdout, _) = run(dir.path(), &["check"]);
+    assert!(
+        code == 1 && stdout.contains("qmspec::schema-outdated"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(dir.path(), &["generate"]);
+    assert!(
+        code == 0 && stdout.contains("updated   schema/worker.schema.json"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&schema).expect("read"), ours);
+
+    // Someone else's file: kept, and nothing else is written either.
+    std::fs::write(&schema, "{\"title\": \"theirs\"}\n").expect("write");
+    std::fs::remove_file(dir.path().join("generated/Dockerfile.demo.amd64")).expect("rm");
+    let (code, _, stderr) = run(dir.path(), &["generate"]);
+    assert!(
+        code != 0 && stderr.contains("schema/worker.schema.json exists and is not qmspec's schema"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&schema).expect("read"),
+        "{\"title\": \"theirs\"}\n"
+    );
+    assert!(!dir.path().join("generated/Dockerfile.demo.amd64").exists());
+    let (code, _, _) = run(dir.path(), &["generate", "--force"]);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read_to_string(&schema).expect("read"), ours);
+}
+
+/// `explain` in its three formats for the minimal fixture: the tool × platform table, the
+/// bases, the outputs and the CI jobs; JSON that parses, Markdown tables.
+#[test]
+fn explain_shows_how_the_platforms_differ_in_three_formats() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let (code, text, stderr) = run(dir.path(), &["explain"]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!(text, @"
+    demo: how the platforms differ
+
+      spec       specs/worker.yaml
+      image      ghcr.io/example/demo
+      platforms  amd64, arm64
+
+    Bases
+      platform  image   tag            digest                state
+      --------  ------  -------------  --------------------  ------
+      amd64     debian  bookworm-slim  sha256:b4d4d5c9ab2f…  pinned
+      arm64     debian  bookworm-slim  sha256:b4d4d5c9ab2f…  pinned
+
+    Tools
+      tool   amd64                  arm64
+      -----  ---------------------  ---------------------
+      hello  archive 2.12 (sha256)  archive 2.12 (sha256)
+
+    What each platform fetches
+      tool   platform  kind     fetches                                        checksum
+      -----  --------  -------  ---------------------------------------------  --------
+      hello  amd64     archive  https://example.org/hello-2.12-x86_64.tar.gz   sha256
+      hello  arm64     archive  https://example.org/hello-2.12-aarch64.tar.gz  sha256
+
+    Environment
+      variable         amd64  arm64
+      ---------------  -----  -----
+      QMSPEC_PLATFORM  amd64  arm64
+
+    Outputs
+      path                             output
+      -------------------------------  -----------------------------------------------------
+      generated/Dockerfile.demo.amd64  Dockerfile for amd64
+      generated/Dockerfile.demo.arm64  Dockerfile for arm64
+      generated/validate-demo.sh       validation script, run in the image on every platform
+      generated/publish-demo.yml       publish workflow, shared with every spec naming it
+
+    CI jobs
+      workflow  generated/publish-demo.yml
+      strategy  native: each platform built on its own runner, merged by digest
+
+      job               on            needs                  platform  runner
+      ----------------  ------------  ---------------------  --------  ----------------
+      changes (shared)  pull request  —                      —         ubuntu-latest
+      check-demo        pull request  changes                amd64     ubuntu-latest
+                                                             arm64     ubuntu-24.04-arm
+      checks (shared)   pull request  changes, check-demo    —         ubuntu-latest
+      build-demo        publish       —                      amd64     ubuntu-latest
+                                                             arm64     ubuntu-24.04-arm
+      test-demo         publish       build-demo             amd64     ubuntu-latest
+                                                             arm64     ubuntu-24.04-arm
+      merge-demo        publish       build-demo, test-demo  —         ubuntu-latest
+      attest-demo       publish       merge-demo             —         ubuntu-latest
+    ");
+    let (code, markdown, _) = run(dir.path(), &["explain", "--format", "markdown"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(markdown, @r"
+    # demo: how the platforms differ
+
+    - spec: specs/worker.yaml
+    - image: ghcr.io/example/demo
+    - platforms: amd64, arm64
+
+    ## Bases
+
+    | platform | image | tag | digest | state |
+    | --- | --- | --- | --- | --- |
+    | amd64 | debian | bookworm-slim | sha256:b4d4d5c9ab2f… | pinned |
+    | arm64 | debian | bookworm-slim | sha256:b4d4d5c9ab2f… | pinned |
+
+    ## Tools
+
+    | tool | amd64 | arm64 |
+    | --- | --- | --- |
+    | hello | archive 2.12 (sha256) | archive 2.12 (sha256) |
+
+    ## What each platform fetches
+
+    | tool | platform | kind | fetches | checksum |
+    | --- | --- | --- | --- | --- |
+    | hello | amd64 | archive | https://example.org/hello-2.12-x86\_64.tar.gz | sha256 |
+    | hello | arm64 | archive | https://example.org/hello-2.12-aarch64.tar.gz | sha256 |
+
+    ## Environment
+
+    | variable | amd64 | arm64 |
+    | --- | --- | --- |
+    | QMSPEC\_PLATFORM | amd64 | arm64 |
+
+    ## Outputs
+
+    | path | output |
+    | --- | --- |
+    | generated/Dockerfile.demo.amd64 | Dockerfile for amd64 |
+    | generated/Dockerfile.demo.arm64 | Dockerfile for arm64 |
+    | generated/validate-demo.sh | validation script, run in the image on every platform |
+    | generated/publish-demo.yml | publish workflow, shared with every spec naming it |
+
+    ## CI jobs
+
+    - workflow: generated/publish-demo.yml
+    - strategy: native: each platform built on its own runner, merged by digest
+
+    | job | on | needs | platform | runner |
+    | --- | --- | --- | --- | --- |
+    | changes (shared) | pull request | — | — | ubuntu-latest |
+    | check-demo | pull request | changes | amd64 | ubuntu-latest |
+    |  |  |  | arm64 | ubuntu-24.04-arm |
+    | checks (shared) | pull request | changes, check-demo | — | ubuntu-latest |
+    | build-demo | publish | — | amd64 | ubuntu-latest |
+    |  |  |  | arm64 | ubuntu-24.04-arm |
+    | test-demo | publish | build-demo | amd64 | ubuntu-latest |
+    |  |  |  | arm64 | ubuntu-24.04-arm |
+    | merge-demo | publish | build-demo, test-demo | — | ubuntu-latest |
+    | attest-demo | publish | merge-demo | — | ubuntu-latest |
+    ");
+    let (code, json, _) = run(
+        dir.path(),
+        &["explain", "--format", "json", "specs/worker.yaml"],
+    );
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(value.as_array().map(Vec::len), Some(1), "{json}");
+    // An invalid spec is not explained.
+    std::fs::write(
+        dir.path().join("specs/worker.yaml"),
+        crate::support::marked("name: [\n"),
+    )
+    .expect("write");
+    let (code, _, stderr) = run(dir.path(), &["explain"]);
+    assert!(
+        code == 1 && stderr.contains("`qmspec validate specs/worker.yaml` shows why"),
+        "{stderr}"
+    );
+}
+
+/// The real pre-commit with this repository's hook runs on every commit: after `init` and
+/// `generate` the project commits, and a hand edit of the workflow under `.github/workflows/`
+/// (outside `generated/`) is refused until `qmspec generate` restores it.
+#[test]
+fn pre_commit_refuses_a_hand_edited_output_outside_generated() {
+    let (_parent, dir) = empty_repo();
+    assert_eq!(run(&dir, &["init"]).0, 0);
+    assert_eq!(run(&dir, &["generate"]).0, 0);
+    let hooks = PreCommit::install(&dir);
+    let (ok, out) = hooks.commit("start with qmspec");
+    assert!(ok, "{out}");
+    let workflow = dir.join(".github/workflows/publish-images.yml");
+    let text = std::fs::read_to_string(&workflow).expect("read");
+    std::fs::write(
+        &workflow,
+        text.replace("runs-on: ubuntu-latest", "runs-on: self-hosted"),
+    )
+    .expect("write");
+    let (ok, out) = hooks.commit("edit the workflow by hand");
+    assert!(!ok, "the hand edit must be refused: {out}");
+    assert!(
+        out.contains("qmspec::edited-by-hand")
+            && out.contains(".github/workflows/publish-images.yml"),
+        "{out}"
+    );
+    assert!(!out.contains("no files to check"), "{out}");
+    // `--force` puts back the generated text: the tree is the committed one again.
+    assert_eq!(run(&dir, &["generate", "--force"]).0, 0);
+    assert_eq!(run(&dir, &["check"]).0, 0);
+    let diff = git(&dir, &["diff", "HEAD", "--stat"]);
+    assert_eq!(String::from_utf8_lossy(&diff.stdout), "");
+}
