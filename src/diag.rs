@@ -200,7 +200,6 @@ impl miette::Diagnostic for Report<'_> {
     }
 }
 
-/// Render for a person. `color` only on a terminal; width fixed so snapshots are stable.
 /// The spec's text as it may be shown on a terminal: control characters (an escape sequence in
 /// a comment, say) and bidirectional overrides become visible stand-ins of the same UTF-8
 /// length, so every span still points at the same bytes.
@@ -216,13 +215,21 @@ fn inert_source(text: &str) -> String {
         .collect()
 }
 
-pub fn render_human(diags: &[Diagnostic], file: &str, text: &str, color: bool) -> String {
+/// Render for a person: colour as `--color` decides, wrapped to `width` (the terminal's, or a
+/// fixed 100 columns in a pipe, so snapshots are stable).
+pub fn render_human(
+    diags: &[Diagnostic],
+    file: &str,
+    text: &str,
+    color: bool,
+    width: usize,
+) -> String {
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(width);
     let mut out = String::new();
     // One copy of the source for all reports (a spec may be a megabyte with 100 problems).
     let source = NamedSource::new(file, inert_source(text));
@@ -352,13 +359,19 @@ pub fn render_github(diags: &[Diagnostic], file: &str, text: &str) -> String {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
+            // A finding about a whole file (a missing or stale output) has no position: GitHub
+            // then annotates the file, not a made-up first line.
+            let at = if d.labels.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ",line={},col={},endLine={},endColumn={}",
+                    j.line, j.column, j.end_line, j.end_column
+                )
+            };
             format!(
-                "::{level} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
+                "::{level} file={}{at},title={}::{}\n",
                 prop(file),
-                j.line,
-                j.column,
-                j.end_line,
-                j.end_column,
                 prop(d.code),
                 esc(&d.message)
             )

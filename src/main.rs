@@ -19,15 +19,32 @@ use qmspec::schema::{Draft, schema_text};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// When the manual page last changed (`qmspec man`).
+const MAN_DATE: &str = "2026-11-30";
+
 const AFTER_HELP: &str = "Exit codes:\n  0  success (warnings allowed)\n  1  invalid spec, or generated files out of date\n  2  usage or I/O error";
 
 #[derive(Parser)]
 #[command(name = "qmspec", version, about = "Compile a multi-architecture container spec into Dockerfiles and CI", after_help = AFTER_HELP)]
 struct Cli {
     /// Repository root that spec and output paths are relative to (default: the nearest folder
-    /// upwards holding `specs/` or `.git`, like git finds its repository).
+    /// upwards holding `qmspec.toml`, `specs/` or `.git`, like git finds its repository).
     #[arg(long, global = true)]
     root: Option<PathBuf>,
+    /// Colour in reports: `auto` colours a terminal unless NO_COLOR is set (CLICOLOR_FORCE
+    /// forces it), `always`, `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto",
+        hide_possible_values = true
+    )]
+    color: ColorChoice,
+    /// Print problems only: no list of files written, no summary lines.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +73,38 @@ enum Format {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether to colour a stream: `--color`, then NO_COLOR (any value turns colour off) and
+/// CLICOLOR_FORCE (any value but `0` turns it on), then whether the stream is a terminal.
+fn use_color(choice: ColorChoice, terminal: bool) -> bool {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+    match choice {
+        ColorChoice::Never => false,
+        ColorChoice::Always => true,
+        ColorChoice::Auto if set("NO_COLOR") => false,
+        ColorChoice::Auto if set("CLICOLOR_FORCE") => {
+            std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0")
+        }
+        ColorChoice::Auto => terminal,
+    }
+}
+
+/// The width reports wrap to: the terminal's, else 100 columns (stable in pipes and snapshots).
+fn report_width(stream: &impl std::os::fd::AsFd, terminal: bool) -> usize {
+    terminal
+        .then(|| rustix::termios::tcgetwinsize(stream).ok())
+        .flatten()
+        .map(|w| usize::from(w.ws_col))
+        .filter(|w| *w >= 40)
+        .unwrap_or(100)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExplainFormat {
     Text,
     Markdown,
@@ -67,7 +116,8 @@ enum Command {
     /// Check specs against the schema and qmspec's rules.
     #[command(after_help = AFTER_HELP)]
     Validate {
-        /// Spec files (default: every specs/*.yaml).
+        /// Spec files (default: every spec `qmspec.toml` names); `-` reads one from standard
+        /// input.
         specs: Vec<String>,
         /// Output format for problems.
         #[arg(long, value_enum, default_value = "human")]
@@ -151,6 +201,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ExplainFormat,
     },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to source or to
+    /// install where the shell looks for completions.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `qmspec man > qmspec.1 && man -l qmspec.1`.
+    Man,
     /// Print the spec's JSON Schema.
     Schema {
         /// JSON Schema draft to emit.
@@ -165,10 +220,19 @@ enum Command {
 struct Out {
     stdout: String,
     stderr: String,
+    /// How reports look: colour per stream, the width they wrap to, and `--quiet`.
+    color_stdout: bool,
+    color_stderr: bool,
+    width: usize,
+    quiet: bool,
 }
 
 macro_rules! say {
     ($out:expr, $($arg:tt)*) => {{ use std::fmt::Write as _; let _ = writeln!($out.stdout, $($arg)*); }};
+}
+/// A line of progress or summary on stdout, left out with `--quiet`.
+macro_rules! note {
+    ($out:expr, $($arg:tt)*) => {{ if !$out.quiet { use std::fmt::Write as _; let _ = writeln!($out.stdout, $($arg)*); } }};
 }
 macro_rules! warn {
     ($out:expr, $($arg:tt)*) => {{ use std::fmt::Write as _; let _ = writeln!($out.stderr, $($arg)*); }};
@@ -293,7 +357,28 @@ fn other_specs(root: &Path, config: &Config, args: &[String]) -> Vec<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut out = Out::default();
+    let (out_term, err_term) = (
+        std::io::stdout().is_terminal(),
+        std::io::stderr().is_terminal(),
+    );
+    let mut out = Out {
+        color_stdout: use_color(cli.color, out_term),
+        color_stderr: use_color(cli.color, err_term),
+        width: report_width(&std::io::stderr(), err_term),
+        quiet: cli.quiet,
+        ..Out::default()
+    };
+    // Errors printed through miette (I/O, refusals) follow the same colour and width.
+    let (color, width) = (out.color_stderr, out.width);
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(true)
+                .width(width)
+                .build(),
+        )
+    }));
     let code = run(cli, &mut out);
     ExitCode::from(emit(&out, code))
 }
@@ -322,9 +407,40 @@ fn emit(out: &Out, code: u8) -> u8 {
 }
 
 fn run(cli: Cli, out: &mut Out) -> u8 {
-    if let Command::Schema { draft } = cli.command {
-        out.stdout.push_str(&schema_text(draft));
-        return 0;
+    match cli.command {
+        Command::Schema { draft } => {
+            out.stdout.push_str(&schema_text(draft));
+            return 0;
+        }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "qmspec",
+                &mut buf,
+            );
+            out.stdout.push_str(&String::from_utf8_lossy(&buf));
+            return 0;
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            // A fixed date: the page is the same for every build of this version.
+            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .date(MAN_DATE)
+                .manual("qmspec manual");
+            return match man.render(&mut buf) {
+                Ok(()) => {
+                    out.stdout.push_str(&String::from_utf8_lossy(&buf));
+                    0
+                }
+                Err(e) => {
+                    warn!(out, "error: cannot render the manual page: {e}");
+                    2
+                }
+            };
+        }
+        _ => {}
     }
     let root = match find_root(cli.root) {
         Ok(r) => r,
@@ -352,7 +468,7 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
         }
     };
     match cli.command {
-        Command::Schema { .. } => 0,
+        Command::Schema { .. } | Command::Completions { .. } | Command::Man => 0,
         Command::Init { name, from } => init(&root, &repo, &config, name, &from, out),
         Command::Explain { specs, format } => match spec_list(&root, &config, specs, out) {
             Ok(list) => explain(&repo, list, format, out),
@@ -520,23 +636,23 @@ fn init(
             warn!(out, "error: {}: {}", config.schema, e.into_io());
             return 2;
         }
-        say!(out, "wrote     {}", config.schema);
+        note!(out, "wrote     {}", config.schema);
     }
     if let Err(e) = repo.write_atomic(&spec_path, text.as_bytes(), None) {
         warn!(out, "error: {spec_path}: {}", e.into_io());
         return 2;
     }
-    say!(out, "wrote     {spec_path}");
-    say!(out, "\nNext:");
-    say!(
+    note!(out, "wrote     {spec_path}");
+    note!(out, "\nNext:");
+    note!(
         out,
         "  qmspec validate          # what the spec still lacks"
     );
-    say!(
+    note!(
         out,
         "  qmspec lock              # hash the downloads, pin the base digests (network)"
     );
-    say!(
+    note!(
         out,
         "  qmspec generate          # write the Dockerfiles and the workflow, then commit them"
     );
@@ -796,7 +912,7 @@ fn lock(repo: &Repo, specs: Vec<String>, run: &LockRun<'_>, out: &mut Out) -> u8
             .is_some_and(|(b, _)| b.as_slice() == fresh.as_bytes());
         if check {
             if current {
-                say!(out, "current   {path}");
+                note!(out, "current   {path}");
             } else {
                 warn!(
                     out,
@@ -812,7 +928,7 @@ fn lock(repo: &Repo, specs: Vec<String>, run: &LockRun<'_>, out: &mut Out) -> u8
             continue;
         }
         if current {
-            say!(out, "unchanged {path}");
+            note!(out, "unchanged {path}");
             continue;
         }
         // Only a lock file qmspec wrote is replaced.
@@ -823,7 +939,7 @@ fn lock(repo: &Repo, specs: Vec<String>, run: &LockRun<'_>, out: &mut Out) -> u8
             continue;
         }
         match repo.write_atomic(&path, fresh.as_bytes(), old.map(|(_, id)| id)) {
-            Ok(()) => say!(out, "locked    {path}"),
+            Ok(()) => note!(out, "locked    {path}"),
             Err(e) => {
                 warn!(out, "error: {path}: {}", e.into_io());
                 code = 2;
@@ -854,6 +970,8 @@ fn validate(
     } else {
         args.into_iter()
             .map(|a| match spec_arg(root, &a) {
+                // `-`: the spec is read from standard input (an editor or a pipe).
+                _ if a == "-" => ("<stdin>".to_string(), Some(a)),
                 Ok(rel) => (rel, None),
                 Err(_) => (a.clone(), Some(a)),
             })
@@ -862,6 +980,18 @@ fn validate(
     for (path, outside) in specs {
         let loaded = match &outside {
             None => output::read_spec(repo, &path),
+            Some(arg) if arg == "-" => {
+                use std::io::Read;
+                let mut bytes = Vec::new();
+                let limit = qmspec::yaml::MAX_SPEC_BYTES as u64 + 1;
+                match std::io::stdin().lock().take(limit).read_to_end(&mut bytes) {
+                    Ok(_) => Ok(qmspec::load::load(&bytes)),
+                    Err(source) => Err(output::OutputError::Read {
+                        path: "<stdin>".into(),
+                        source,
+                    }),
+                }
+            }
             Some(arg) => {
                 let p = Path::new(arg);
                 let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
@@ -896,15 +1026,17 @@ fn validate(
 fn report(results: &[(String, Loaded)], format: Format, out: &mut Out) {
     match format {
         Format::Human => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             for (file, loaded) in results {
                 out.stderr.push_str(&diag::render_human(
                     &loaded.diagnostics,
                     file,
                     &loaded.text,
-                    color,
+                    out.color_stderr,
+                    out.width,
                 ));
-                warn!(out, "{}", summary(file, &loaded.diagnostics));
+                if !(out.quiet && loaded.diagnostics.is_empty()) {
+                    warn!(out, "{}", summary(file, &loaded.diagnostics));
+                }
             }
         }
         Format::Json => {
@@ -995,10 +1127,10 @@ fn generate(
         Ok(actions) => {
             for a in actions {
                 match a {
-                    Action::Created(p) => say!(out, "created   {p}"),
-                    Action::Updated(p) => say!(out, "updated   {p}"),
-                    Action::Unchanged(p) => say!(out, "unchanged {p}"),
-                    Action::Removed(p) => say!(out, "removed   {p}"),
+                    Action::Created(p) => note!(out, "created   {p}"),
+                    Action::Updated(p) => note!(out, "updated   {p}"),
+                    Action::Unchanged(p) => note!(out, "unchanged {p}"),
+                    Action::Removed(p) => note!(out, "removed   {p}"),
                     Action::Kept { path, why } => warn!(
                         out,
                         "kept      {path}: the manifest lists it, but it {why}; qmspec leaves it alone"
@@ -1058,13 +1190,12 @@ fn print_drift(drift: &[Drift], format: Format, files: usize, out: &mut Out) {
         .collect();
     match format {
         Format::Human => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             for (file, text, diags) in &found {
-                out.stdout
-                    .push_str(&diag::render_human(diags, file, text, color));
+                let text = diag::render_human(diags, file, text, out.color_stdout, out.width);
+                out.stdout.push_str(&text);
             }
             if drift.is_empty() {
-                say!(out, "qmspec check: {files} generated files are up to date");
+                note!(out, "qmspec check: {files} generated files are up to date");
             } else {
                 say!(
                     out,

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REFEREES="${QMSPEC_REFEREES:-$PWD/.referees}"
 
-apt_packages=(shellcheck buildah podman runc debootstrap qemu-user-static binfmt-support git openssl docker-registry tinyproxy)
+apt_packages=(shellcheck buildah podman runc debootstrap qemu-user-static binfmt-support git openssl mandoc docker-registry tinyproxy)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -201,7 +201,10 @@ fn check_speaks_json_and_github() {
         .code(1);
     assert!(
         String::from_utf8_lossy(&out.get_output().stdout)
-            .starts_with("::error file=generated/validate-worker.sh,line=1,col=1,")
+            .starts_with(
+                "::error file=generated/validate-worker.sh,title=qmspec%3A%3Amissing::generated/validate-worker.sh is missing"
+            ),
+        "a finding about a whole file has no made-up position"
     );
     let out = qmspec(dir.path())
         .args(["check", "--format", "sarif"])
@@ -481,9 +484,9 @@ fn something_in_the_way_of_an_output_is_not_a_file() {
 
     Error: qmspec::not-a-file
 
-      × generated/Dockerfile.demo.arm64: there is a directory on the way or at the
-      │ path; qmspec writes only regular files and never follows a symlink
-      help: qmspec writes only regular files through plain folders: remove or move
-            what is there, then run `qmspec generate`
+      × generated/Dockerfile.demo.arm64: there is a directory on the way or at the path; qmspec writes
+      │ only regular files and never follows a symlink
+      help: qmspec writes only regular files through plain folders: remove or move what is there, then
+            run `qmspec generate`
     ");
 }

@@ -330,11 +330,9 @@ fn a_file_where_another_output_needs_a_folder_is_refused_up_front() {
 
     Error: qmspec::output-conflict
 
-      × out/x/publish.yml is written by both specs/worker.yaml (`validation-
-      │ script`, as a file) and specs/worker.yaml (`ci.workflow`, as a folder on
-      │ its path)
-      help: give each generated file its own path in one of the two specs, then
-            run `qmspec generate`
+      × out/x/publish.yml is written by both specs/worker.yaml (`validation-script`, as a file) and
+      │ specs/worker.yaml (`ci.workflow`, as a folder on its path)
+      help: give each generated file its own path in one of the two specs, then run `qmspec generate`
     ");
     assert!(
         !d.join("out").exists() && !d.join("generated").exists(),
@@ -450,10 +448,9 @@ fn an_output_over_one_mebibyte_is_refused() {
     insta::assert_snapshot!(stderr, @"
     qmspec::output-too-large
 
-      × generated/validate-demo.sh would be 2087662 bytes, more than the 1 MiB
-      │ qmspec writes
-      help: a generated file is a few KiB: shorten the spec's lists and values,
-            then run `qmspec generate`
+      × generated/validate-demo.sh would be 2087662 bytes, more than the 1 MiB qmspec writes
+      help: a generated file is a few KiB: shorten the spec's lists and values, then run `qmspec
+            generate`
     ");
     assert!(!dir.path().join("generated").exists());
 }
@@ -578,11 +575,7 @@ fn two_outputs_on_one_path_are_an_error_naming_both() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("qmspec::output-conflict"), "{stderr}");
     // Both specs and both keys are named (miette may wrap the line between them).
-    let flat = stderr
-        .split_whitespace()
-        .filter(|w| *w != "│")
-        .collect::<Vec<_>>()
-        .join(" ");
+    let flat = crate::support::unwrapped(&stderr);
     assert!(
         flat.contains("specs/other.yaml (`ci.workflow`)")
             && flat.contains("specs/worker.yaml (`ci.workflow`)"),
@@ -1270,16 +1263,15 @@ fn specs_sharing_a_workflow_publish_distinct_images_with_one_pin_each() {
     insta::assert_snapshot!(stderr, @"
     qmspec::shared-output
 
-      × generated/publish-demo.yml: specs/other.yaml and specs/worker.yaml both
-      │ publish ghcr.io/example/demo; their pushes would overwrite each other's
-      │ tags
-      help: the specs that share a workflow must agree on its trigger and pins and
-            publish distinct images: change one of them, or give it its own
-            `ci.workflow`, then run `qmspec generate`
+      × generated/publish-demo.yml: specs/other.yaml and specs/worker.yaml both publish ghcr.io/
+      │ example/demo; their pushes would overwrite each other's tags
+      help: the specs that share a workflow must agree on its trigger and pins and publish distinct
+            images: change one of them, or give it its own `ci.workflow`, then run `qmspec generate`
     ");
+    let flat = crate::support::unwrapped(&stderr);
     assert!(
-        stderr.contains("specs/other.yaml and specs/worker.yaml both")
-            && stderr.contains("ghcr.io/example/demo"),
+        flat.contains("specs/other.yaml and specs/worker.yaml both")
+            && flat.contains("ghcr.io/example/demo"),
         "{stderr}"
     );
     assert!(!dir.path().join("generated").exists(), "nothing written");
@@ -1487,10 +1479,9 @@ fn a_rendered_line_buildkit_would_refuse_is_refused() {
     insta::assert_snapshot!(stderr, @"
     qmspec::line-too-long
 
-      × generated/Dockerfile.demo.amd64 would have a line of 39553 bytes (line
-      │ 23); BuildKit refuses lines over 64 KiB
-      help: shorten the spec's values or lists that end up on that line, then run
-            `qmspec generate`
+      × generated/Dockerfile.demo.amd64 would have a line of 39553 bytes (line 23); BuildKit refuses
+      │ lines over 64 KiB
+      help: shorten the spec's values or lists that end up on that line, then run `qmspec generate`
     ");
     assert!(
         stderr.contains("generated/Dockerfile.demo.amd64"),
@@ -1529,8 +1520,7 @@ fn a_held_lock_is_reported_after_the_wait() {
     insta::assert_snapshot!(stderr, @"
     qmspec::locked
 
-      × cannot lock the repository: another `qmspec generate` holds the
-      │ repository's lock
+      × cannot lock the repository: another `qmspec generate` holds the repository's lock
       ╰─▶ another `qmspec generate` holds the repository's lock
       help: wait for the other `qmspec generate` to finish, then run it again
     ");

@@ -419,3 +419,149 @@ fn pre_commit_refuses_a_hand_edited_output_outside_generated() {
     let diff = git(&dir, &["diff", "HEAD", "--stat"]);
     assert_eq!(String::from_utf8_lossy(&diff.stdout), "");
 }
+
+/// Colour follows `--color`, then NO_COLOR and CLICOLOR_FORCE, the same way for every command
+/// and both streams: `validate` (stderr) and `check` (stdout), piped.
+#[test]
+fn color_follows_the_flag_then_no_color_then_clicolor_force() {
+    let dir = repo_with_spec(&fixture("minimal.yaml").replace("name: demo", "name: Demo"));
+    assert_eq!(run(dir.path(), &["generate"]).0, 1);
+    let escape = |args: &[&str], env: &[(&str, &str)]| {
+        let out = qmspec(dir.path())
+            .args(args)
+            .env_remove("NO_COLOR")
+            .envs(env.iter().copied())
+            .output()
+            .expect("runs");
+        let all = [out.stdout, out.stderr].concat();
+        all.contains(&0x1b)
+    };
+    for cmd in [&["validate"][..], &["check", "--no-schema"][..]] {
+        let with = |extra: &[&'static str]| [cmd, extra].concat();
+        assert!(!escape(cmd, &[]), "{cmd:?}: piped, no colour");
+        assert!(escape(&with(&["--color", "always"]), &[]), "{cmd:?}");
+        assert!(
+            !escape(&with(&["--color", "never"]), &[("CLICOLOR_FORCE", "1")]),
+            "{cmd:?}"
+        );
+        assert!(escape(cmd, &[("CLICOLOR_FORCE", "1")]), "{cmd:?}");
+        assert!(!escape(cmd, &[("CLICOLOR_FORCE", "0")]), "{cmd:?}");
+        assert!(
+            !escape(cmd, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+            "{cmd:?}: NO_COLOR wins"
+        );
+        assert!(
+            escape(&with(&["--color", "always"]), &[("NO_COLOR", "1")]),
+            "{cmd:?}: the flag wins"
+        );
+    }
+}
+
+/// `-q` leaves only problems: `generate` and a clean `check` print nothing, a drifting `check`
+/// still prints its finding.
+#[test]
+fn quiet_prints_problems_only() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let (code, stdout, stderr) = run(dir.path(), &["-q", "generate"]);
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "", ""));
+    let (code, stdout, stderr) = run(dir.path(), &["check", "--quiet"]);
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "", ""));
+    std::fs::remove_file(dir.path().join("generated/validate-demo.sh")).expect("rm");
+    let (code, stdout, _) = run(dir.path(), &["check", "-q"]);
+    assert!(
+        code == 1 && stdout.contains("generated/validate-demo.sh is missing"),
+        "{stdout}"
+    );
+}
+
+/// `validate -` reads the spec from standard input and names it `<stdin>`.
+#[test]
+fn validate_reads_a_spec_from_standard_input() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let out = qmspec(dir.path())
+        .args(["validate", "-"])
+        .write_stdin(fixture("minimal.yaml").replace("name: demo", "name: Demo"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("[<stdin>:2:7]") && stderr.contains("<stdin>: invalid (1 error"),
+        "{stderr}"
+    );
+}
+
+/// On a terminal, reports wrap to its width (a pseudo-terminal of 60 columns from `script`);
+/// piped, to 100 columns.
+#[test]
+fn reports_wrap_to_the_terminal_width() {
+    let dir =
+        repo_with_spec(&fixture("minimal.yaml").replace("name: demo", "name: demo\ndescr: x"));
+    let bin = assert_cmd::cargo::cargo_bin("qmspec");
+    let line = format!("stty cols 60; {} --color never validate", bin.display());
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .current_dir(dir.path())
+        .env("TERM", "xterm")
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("qmspec::"), "{screen}");
+    let widest = screen.lines().map(|l| l.trim_end().chars().count()).max();
+    assert!(
+        widest.is_some_and(|w| w <= 60),
+        "wider than the terminal:\n{screen}"
+    );
+    let (_, _, piped) = run(dir.path(), &["validate"]);
+    let widest = piped.lines().map(|l| l.chars().count()).max();
+    assert!(widest.is_some_and(|w| w > 60 && w <= 100), "{piped}");
+}
+
+/// Shell completions come from the command definitions (bash's is checked by `bash -n`), and
+/// the manual page passes `mandoc -T lint` without a warning.
+#[test]
+fn completions_and_the_manual_page_are_generated() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (shell, marker) in [
+        ("bash", "complete -F _qmspec"),
+        ("zsh", "#compdef qmspec"),
+        ("fish", "complete -c qmspec"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion:arg-completer[qmspec]"),
+    ] {
+        let (code, script, _) = run(dir.path(), &["completions", shell]);
+        assert!(code == 0 && script.contains(marker), "{shell}: {script}");
+        for sub in ["validate", "generate", "check", "lock", "init", "explain"] {
+            assert!(script.contains(sub), "{shell} lacks {sub}");
+        }
+        if shell == "bash" {
+            let path = dir.path().join("qmspec.bash");
+            std::fs::write(&path, &script).expect("write");
+            let out = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&path)
+                .output()
+                .expect("bash runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let (code, page, _) = run(dir.path(), &["man"]);
+    assert!(code == 0 && page.contains(".TH qmspec 1"), "{page}");
+    let path = dir.path().join("qmspec.1");
+    std::fs::write(&path, &page).expect("write");
+    let out = std::process::Command::new(crate::support::referee("mandoc"))
+        .args(["-T", "lint", "-W", "warning"])
+        .arg(&path)
+        .output()
+        .expect("mandoc runs");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -112,6 +112,28 @@ pub fn repo_with_spec(spec: &str) -> tempfile::TempDir {
     dir
 }
 
+/// A miette report with its wrapped lines joined again (continuations start with `│` or are
+/// indented under `help:`), so a test can look for a sentence wherever the width broke it. A
+/// break after `/` or `-` joins without a space, as miette breaks inside paths and words there.
+pub fn unwrapped(report: &str) -> String {
+    let mut out = String::new();
+    for line in report.lines() {
+        let t = line.trim_start();
+        let continued = t.starts_with("│ ") || (line.starts_with("        ") && !t.is_empty());
+        if continued && !out.is_empty() {
+            out.pop();
+            if !(out.ends_with('/') || out.ends_with('-')) {
+                out.push(' ');
+            }
+            out.push_str(t.trim_start_matches("│ "));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The modeline that marks a file under `specs/` as a spec (qmspec skips YAML without it).
 pub const MODELINE: &str = "# yaml-language-server: $schema=../schema/worker.schema.json\n";
 
