@@ -502,6 +502,40 @@ pub fn friendly_name(id: &str) -> String {
         .collect()
 }
 
+/// Where the code reference is published: `docs/codes.md` of qmspec's repository.
+pub const REFERENCE: &str = "https://github.com/qmspec/qmspec/blob/main/docs/codes.md";
+
+/// The reference entry of a code (SARIF's `helpUri`): the anchor GitHub gives its heading.
+pub fn help_uri(id: &str) -> String {
+    let anchor: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!("{REFERENCE}#{anchor}")
+}
+
+/// `docs/codes.md`: every code with its summary and help, in registry order, written from
+/// this registry (a test keeps the committed file equal to it).
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# qmspec's diagnostic codes\n\nEvery problem qmspec reports carries one of these codes (in every output format,\nand as the rule id in SARIF). Each diagnostic adds its own, more precise help.\nThis file is written from the code registry (`src/codes.rs`); a test keeps it current.\n",
+    );
+    for (origin, title) in [
+        (Origin::Spec, "Specs"),
+        (Origin::Files, "Generated files"),
+        (Origin::Internal, "qmspec itself"),
+    ] {
+        out.push_str(&format!("\n## {title}\n"));
+        for c in CODES.iter().filter(|c| c.origin == origin) {
+            out.push_str(&format!(
+                "\n### `{}`\n\n{}\n\nFix: {}\n",
+                c.id, c.summary, c.help
+            ));
+        }
+    }
+    out
+}
+
 /// The entry of a code, if it is registered.
 pub fn lookup(id: &str) -> Option<&'static Code> {
     CODES.iter().find(|c| c.id == id)
@@ -510,6 +544,31 @@ pub fn lookup(id: &str) -> Option<&'static Code> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `docs/codes.md` is the registry's rendering; `QMSPEC_WRITE_CODES=1 cargo test` rewrites it.
+    #[test]
+    fn the_code_reference_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/codes.md");
+        let want = reference_markdown();
+        if std::env::var_os("QMSPEC_WRITE_CODES").is_some() {
+            std::fs::write(path, &want).expect("write docs/codes.md");
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/codes.md is not the registry's rendering: run `QMSPEC_WRITE_CODES=1 cargo test the_code_reference`"
+        );
+        for c in CODES {
+            let heading = format!("### `{}`", c.id);
+            assert!(have.contains(&heading), "{}", c.id);
+            // GitHub's anchor for that heading: lower case, punctuation but `-` dropped.
+            let anchor = help_uri(c.id);
+            assert!(
+                anchor.ends_with(&format!("#{}", c.id.replace("::", ""))),
+                "{anchor}"
+            );
+        }
+    }
 
     #[test]
     fn friendly_names_are_pascal_case_and_distinct() {

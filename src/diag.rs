@@ -395,7 +395,8 @@ fn sentence(text: &str) -> String {
 }
 
 /// SARIF 2.1.0 for code scanning, columns counted in Unicode code points. Each rule carries
-/// what GitHub's ingestion requires (`shortDescription`, `fullDescription`, `help.text`) and a
+/// what GitHub's ingestion requires (`shortDescription`, `fullDescription`, `help.text`), a
+/// `helpUri` into the code reference (`docs/codes.md`), and a
 /// Pascal-case `name`, so the SARIF multitool's `--rule-kind "Ghas;Sarif"` reports nothing.
 pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
     let mut rules: Vec<&str> = files
@@ -419,7 +420,8 @@ pub fn render_sarif(files: &[(String, String, Vec<Diagnostic>)]) -> String {
                 "name": crate::codes::friendly_name(id),
                 "shortDescription": { "text": summary },
                 "fullDescription": { "text": full },
-                "help": { "text": help }
+                "help": { "text": help },
+                "helpUri": crate::codes::help_uri(id)
             })
         })
         .collect();
@@ -561,6 +563,10 @@ mod tests {
         }
         let full = rule["fullDescription"]["text"].as_str().unwrap_or_default();
         assert!(full.starts_with('A') && full.ends_with('.'), "{full}");
+        assert_eq!(
+            rule["helpUri"],
+            "https://github.com/qmspec/qmspec/blob/main/docs/codes.md#qmspecunpinned-base"
+        );
     }
 
     #[test]

@@ -387,15 +387,9 @@ fn explain_shows_how_the_platforms_differ_in_three_formats() {
     );
 }
 
-/// The real pre-commit with this repository's hook runs on every commit: after `init` and
-/// `generate` the project commits, and a hand edit of the workflow under `.github/workflows/`
-/// (outside `generated/`) is refused until `qmspec generate` restores it.
-#[test]
-fn pre_commit_refuses_a_hand_edited_output_outside_generated() {
-    let (_parent, dir) = empty_repo();
-    assert_eq!(run(&dir, &["init"]).0, 0);
-    assert_eq!(run(&dir, &["generate"]).0, 0);
-    let hooks = PreCommit::install(&dir);
+/// After `init` and `generate` the project commits; a hand edit of the workflow under
+/// `.github/workflows/` (outside `generated/`) is refused until `qmspec generate` restores it.
+fn hooks_refuse_a_hand_edited_workflow(dir: &Path, hooks: &PreCommit) {
     let (ok, out) = hooks.commit("start with qmspec");
     assert!(ok, "{out}");
     let workflow = dir.join(".github/workflows/publish-images.yml");
@@ -414,10 +408,37 @@ fn pre_commit_refuses_a_hand_edited_output_outside_generated() {
     );
     assert!(!out.contains("no files to check"), "{out}");
     // `--force` puts back the generated text: the tree is the committed one again.
-    assert_eq!(run(&dir, &["generate", "--force"]).0, 0);
-    assert_eq!(run(&dir, &["check"]).0, 0);
-    let diff = git(&dir, &["diff", "HEAD", "--stat"]);
+    assert_eq!(run(dir, &["generate", "--force"]).0, 0);
+    assert_eq!(run(dir, &["check"]).0, 0);
+    let diff = git(dir, &["diff", "HEAD", "--stat"]);
     assert_eq!(String::from_utf8_lossy(&diff.stdout), "");
+}
+
+/// The real pre-commit with this repository's hook definitions runs on every commit.
+#[test]
+fn pre_commit_refuses_a_hand_edited_output_outside_generated() {
+    let (_parent, dir) = empty_repo();
+    assert_eq!(run(&dir, &["init"]).0, 0);
+    assert_eq!(run(&dir, &["generate"]).0, 0);
+    let hooks = PreCommit::install(&dir);
+    hooks_refuse_a_hand_edited_workflow(&dir, &hooks);
+}
+
+/// The README's `.pre-commit-config.yaml` works as printed, with the real pre-commit.
+#[test]
+fn the_readmes_pre_commit_snippet_works() {
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).expect("README");
+    let section = &readme[readme
+        .find("## Pre-commit\n")
+        .expect("a Pre-commit section")..];
+    let start = section.find("```yaml\n").expect("a YAML block") + "```yaml\n".len();
+    let snippet = &section[start..start + section[start..].find("```").expect("its end")];
+    assert!(snippet.contains("repo: local"), "{snippet}");
+    let (_parent, dir) = empty_repo();
+    assert_eq!(run(&dir, &["init"]).0, 0);
+    assert_eq!(run(&dir, &["generate"]).0, 0);
+    let hooks = PreCommit::install_config(&dir, snippet, tempfile::tempdir().expect("tmp"));
+    hooks_refuse_a_hand_edited_workflow(&dir, &hooks);
 }
 
 /// Colour follows `--color`, then NO_COLOR and CLICOLOR_FORCE, the same way for every command
