@@ -5,6 +5,7 @@ pub mod codes;
 pub mod conda;
 pub mod config;
 pub mod diag;
+pub mod draft;
 pub mod explain;
 pub mod fetch;
 pub mod init;

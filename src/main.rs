@@ -106,6 +106,8 @@ fn report_width(stream: &impl std::os::fd::AsFd, terminal: bool) -> usize {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExplainFormat {
+    /// For a terminal (also `human`, as `validate` and `check` call it).
+    #[value(alias = "human")]
     Text,
     Markdown,
     Json,
@@ -677,9 +679,35 @@ fn draft_from(name: &str, from: &[String], modeline: &str, out: &mut Out) -> Opt
             }
         }
     }
-    let _ = (name, modeline, inputs);
-    warn!(out, "error: not yet");
-    None
+    let inputs: Vec<qmspec::draft::Input> = inputs
+        .into_iter()
+        .map(|(path, text)| qmspec::draft::Input { path, text })
+        .collect();
+    match qmspec::draft::draft(name, &inputs) {
+        Ok(d) => {
+            for note in &d.notes {
+                warn!(out, "note: {note}");
+            }
+            note!(
+                out,
+                "drafted from {} instruction(s) of {}",
+                d.recognised.len(),
+                from.join(", ")
+            );
+            // The modeline for where this spec goes, whatever the draft began with.
+            let body: String = d
+                .spec
+                .lines()
+                .skip_while(|l| l.starts_with(qmspec::config::MODELINE))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            Some(format!("{modeline}\n{body}"))
+        }
+        Err(e) => {
+            warn!(out, "{:?}", miette::Report::new(e));
+            None
+        }
+    }
 }
 
 /// `qmspec explain`: each spec's platforms side by side.

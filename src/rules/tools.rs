@@ -924,7 +924,10 @@ pub(super) fn urls_in(line: &str) -> Vec<&str> {
     while let Some(at) = rest.find("://") {
         let start = rest[..at]
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-'))
-            .map_or(0, |i| i + 1);
+            // Past the character found, whatever its width (`é` before `https://` is two bytes).
+            .map_or(0, |i| {
+                i + rest[i..].chars().next().map_or(1, char::len_utf8)
+            });
         let end = rest[at..]
             .find(|c: char| {
                 c.is_whitespace()
@@ -955,5 +958,22 @@ pub(super) fn require_version(tool: &Tool, what: &str, p: &str, cx: &mut Ctx<'_>
             .with_label(cx.at_key(p, "unpinned"))
             .with_help("add `version:` to the tool; qmspec pins the package to it"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::urls_in;
+
+    #[test]
+    fn urls_are_found_next_to_any_character() {
+        assert_eq!(
+            urls_in("wget -q https://example.org/a.tgz; curl 'http://x/y'"),
+            ["https://example.org/a.tgz", "http://x/y"]
+        );
+        // A multi-byte character right before the scheme is not part of it (this panicked).
+        assert_eq!(urls_in("éhttps://example.org/x"), ["https://example.org/x"]);
+        assert_eq!(urls_in("日本https://e.org/ü x"), ["https://e.org/ü"]);
+        assert_eq!(urls_in("://nothing"), Vec::<&str>::new());
     }
 }

@@ -1108,3 +1108,134 @@ fn each_download_uses_the_downloader_present_at_its_point() {
     ");
     hadolint_clean(&dockerfiles_in(dir.path()));
 }
+
+/// `init --from` drafts a spec from a hand-kept pair of Dockerfiles (one per platform) that
+/// validates without an error, and the Dockerfiles qmspec then generates hold every instruction
+/// the draft recognised, as BuildKit's parser reads both: the base, each label and variable
+/// (per platform where they differ), each apt package, each download URL, the working directory
+/// and the command.
+#[test]
+fn init_from_hand_kept_dockerfiles_reproduces_their_instructions() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("hand")).expect("mkdir");
+    let inputs = [
+        ("amd64", "Dockerfile.tools"),
+        ("arm64", "Dockerfile.tools.arm64"),
+    ];
+    for (_, name) in inputs {
+        std::fs::copy(
+            root().join("tests/fixtures/init-from").join(name),
+            d.join("hand").join(name),
+        )
+        .expect("copy");
+    }
+    let out = qmspec(d)
+        .args([
+            "init",
+            "--name",
+            "tools",
+            "--from",
+            "hand/Dockerfile.tools",
+            "--from",
+            "hand/Dockerfile.tools.arm64",
+        ])
+        .output()
+        .expect("runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("drafted from 16 instruction(s)"), "{said}");
+    let validate = qmspec(d).args(["validate"]).output().expect("runs");
+    let report = String::from_utf8_lossy(&validate.stderr);
+    assert!(
+        validate.status.success() && report.contains("specs/tools.yaml: valid ("),
+        "{report}"
+    );
+    qmspec(d).args(["generate"]).assert().code(0);
+    qmspec(d).args(["check"]).assert().code(0);
+
+    let mut files: Vec<PathBuf> = inputs.iter().map(|(_, n)| d.join("hand").join(n)).collect();
+    files.extend(
+        inputs
+            .iter()
+            .map(|(arch, _)| d.join(format!("generated/Dockerfile.tools.{arch}"))),
+    );
+    let parsed = parse(&files);
+    let get = |p: &PathBuf| parsed[p.to_str().expect("utf8")].clone();
+    // `$PATH` and `${PATH}` are one reference; values compare without their quotes.
+    let norm = |s: &str| s.trim_matches('"').replace("${PATH}", "$PATH");
+    for (i, (arch, _)) in inputs.iter().enumerate() {
+        let (input, output) = (get(&files[i]), get(&files[i + 2]));
+        let pairs = |v: &Value, cmd: &str| -> Vec<(String, String)> {
+            v.as_array()
+                .expect("list")
+                .iter()
+                .filter(|i| i[0] == cmd)
+                .flat_map(|i| {
+                    let vals: Vec<String> = i[1]
+                        .as_array()
+                        .expect("values")
+                        .iter()
+                        .map(|x| norm(x.as_str().unwrap_or("")))
+                        .collect();
+                    vals.chunks(2)
+                        .map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let values = |v: &Value, cmd: &str| -> Vec<Vec<String>> {
+            v.as_array()
+                .expect("list")
+                .iter()
+                .filter(|i| i[0] == cmd)
+                .map(|i| {
+                    i[1].as_array()
+                        .expect("values")
+                        .iter()
+                        .map(|x| norm(x.as_str().unwrap_or("")))
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(
+            values(&output, "from").last().map(|f| f[0].clone()),
+            Some("ubuntu:24.04".to_string()),
+            "{arch}: the base, with the ARG default put in"
+        );
+        for cmd in ["env", "label"] {
+            let produced = pairs(&output, cmd);
+            for pair in pairs(&input, cmd) {
+                assert!(
+                    produced.contains(&pair),
+                    "{arch}: {cmd} {pair:?} not in {produced:?}"
+                );
+            }
+        }
+        assert_eq!(
+            values(&input, "workdir"),
+            values(&output, "workdir"),
+            "{arch}"
+        );
+        assert_eq!(values(&input, "cmd"), values(&output, "cmd"), "{arch}");
+        let runs = values(&output, "run").concat().join("\n");
+        for package in ["ca-certificates", "wget", "xz-utils", "libgomp1"] {
+            assert!(
+                runs.contains(&format!("      {package}")),
+                "{arch}: {package}\n{runs}"
+            );
+        }
+        let machine = if *arch == "amd64" {
+            "x86_64"
+        } else {
+            "aarch64"
+        };
+        let url = format!("https://example.org/releases/solver-2.4.1-{machine}.tar.xz");
+        assert!(runs.contains(&url), "{arch}: {url}\n{runs}");
+        assert!(runs.contains("--strip-components=1"), "{arch}");
+    }
+}
