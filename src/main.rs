@@ -147,9 +147,13 @@ enum Command {
         /// Output format for findings.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
-        /// Skip comparing schema/worker.schema.json with this qmspec's schema.
+        /// Skip comparing the schema copy with this qmspec's schema.
         #[arg(long)]
         no_schema: bool,
+        /// Render and compare every file, even when the manifest's record shows that nothing
+        /// `check` depends on changed since a complete `generate` of this qmspec build.
+        #[arg(long)]
+        full: bool,
     },
     /// Hash every download the specs name and record it beside each spec (`specs/NAME.lock`),
     /// so the generated files verify it. The only command that uses the network.
@@ -549,11 +553,36 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
             specs,
             format,
             no_schema,
+            full,
         } => match spec_list(&root, &config, specs.clone(), out) {
             Ok(list) => {
                 let others = other_specs(&root, &config, &specs);
                 let schema = (!no_schema).then_some(config.schema.as_str());
-                check(&repo, list, &others, format, schema, out)
+                // Unchanged since a complete `generate` by this build: a read, no rendering.
+                let fast = (specs.is_empty() && !full)
+                    .then(|| output::fast_check(&repo, &list, schema))
+                    .flatten();
+                if cfg!(debug_assertions) && std::env::var_os("QMSPEC_TRACE_CHECK").is_some() {
+                    warn!(
+                        out,
+                        "trace: check took the {} path",
+                        if fast.is_some() { "fast" } else { "full" }
+                    );
+                }
+                match fast {
+                    Some(files) if format == Format::Sarif => {
+                        out.stdout.push_str(&diag::render_sarif(&[]));
+                        let _ = files;
+                        0
+                    }
+                    Some(files) => {
+                        if format == Format::Human {
+                            note!(out, "qmspec check: {files} generated files are up to date");
+                        }
+                        0
+                    }
+                    None => check(&repo, list, &others, format, schema, out),
+                }
             }
             Err(()) => 2,
         },
@@ -1121,6 +1150,7 @@ fn generate(
     wait: std::time::Duration,
     out: &mut Out,
 ) -> u8 {
+    let complete = others.is_empty();
     let mut plan = match output::plan(repo, &specs, others) {
         Ok(p) => p,
         Err(e) => {
@@ -1130,6 +1160,7 @@ fn generate(
         }
     };
     plan.schema = Some(config.schema.clone());
+    plan.complete = complete;
     if !plan.valid() {
         report(&plan.specs, Format::Human, out);
         warn!(out, "nothing written: fix the spec first");

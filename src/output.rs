@@ -148,6 +148,9 @@ pub struct Plan {
     pub outputs: Vec<(String, Output)>,
     /// Where `generate` writes the schema copy the specs' modelines point at, if anywhere.
     pub schema: Option<String>,
+    /// Every spec of the repository is in the plan (none was named on the command line), so a
+    /// successful `generate` may record the state for `check`'s fast path.
+    pub complete: bool,
 }
 
 impl Plan {
@@ -237,6 +240,7 @@ pub fn plan(repo: &Repo, spec_paths: &[String], others: &[String]) -> Result<Pla
         specs,
         outputs,
         schema: None,
+        complete: false,
     })
 }
 
@@ -324,18 +328,7 @@ fn read_manifest(repo: &Repo) -> Result<Manifest, OutputError> {
             why: "does not start with qmspec's manifest header".into(),
         });
     }
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        // A line naming an unsafe path, or that is not `spec<TAB>output`, is dropped: the
-        // manifest is committed, so a pull request can put anything in it.
-        if let Some((spec, out)) = line.split_once('\t')
-            && spec_path_problem(spec).is_none()
-            && output_path_problem(out).is_none()
-            && !spec.is_empty()
-        {
-            m.entries
-                .insert((crate::paths::normalize(spec), crate::paths::normalize(out)));
-        }
-    }
+    m.entries = manifest_entries(&text);
     let specs: BTreeSet<&String> = m.entries.iter().map(|(spec, _)| spec).collect();
     m.gone = specs
         .into_iter()
@@ -345,8 +338,158 @@ fn read_manifest(repo: &Repo) -> Result<Manifest, OutputError> {
     Ok(m)
 }
 
-fn manifest_text(entries: &BTreeSet<(String, String)>) -> String {
+/// The `spec<TAB>output` lines of a manifest. A line naming an unsafe path, or that is not
+/// `spec<TAB>output`, is dropped: the manifest is committed, so a pull request can put anything
+/// in it.
+fn manifest_entries(text: &str) -> BTreeSet<(String, String)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| line.split_once('\t'))
+        .filter(|(spec, out)| {
+            spec_path_problem(spec).is_none()
+                && output_path_problem(out).is_none()
+                && !spec.is_empty()
+        })
+        .map(|(spec, out)| (crate::paths::normalize(spec), crate::paths::normalize(out)))
+        .collect()
+}
+
+/// The manifest line recording the state a complete `generate` left: this build's identity and
+/// [`record`]'s hash. `check` trusts it only when both still match (see [`fast_check`]).
+const RECORD_PREFIX: &str = "# qmspec-check: ";
+
+/// The identity of this qmspec build: its version and a hash of its sources, templates, schema
+/// and locked dependencies (see `build.rs`). Debug builds may pose as another build
+/// (`QMSPEC_TEST_BUILD_ID`), which is how the tests change "the qmspec version".
+pub fn build_id() -> String {
+    #[cfg(debug_assertions)]
+    if let Some(id) = std::env::var_os("QMSPEC_TEST_BUILD_ID") {
+        return id.to_string_lossy().into_owned();
+    }
+    env!("QMSPEC_BUILD_ID").to_string()
+}
+
+/// A hash of everything `check` compares, as it is on disk now: this build's identity, then per
+/// spec (in order) its path and bytes, its lock file's bytes (or that there is none) and each
+/// of its outputs' paths and bytes. Each file is read once (through the repository handle, so
+/// never through a symlink), two at a time on two cores. `None` when a file is not a regular
+/// file or cannot be read: the full check then says what is wrong.
+pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let specs: BTreeSet<&String> = entries.iter().map(|(s, _)| s).collect();
+    let mut files: Vec<String> = specs
+        .iter()
+        .flat_map(|s| [(*s).clone(), crate::lock::lock_path(s)])
+        .chain(entries.iter().map(|(_, o)| o.clone()))
+        .collect();
+    files.sort();
+    files.dedup();
+    // Absent (a spec without a lock file) is part of the state; anything but a regular file or
+    // nothing is not a state this path vouches for.
+    let digest = |path: &String| -> Option<[u8; 32]> {
+        match repo.read(
+            path,
+            (crate::yaml::MAX_SPEC_BYTES as u64).max(MAX_OUTPUT_BYTES) + 1,
+        ) {
+            Ok(Found::Bytes(b, _)) => Some(Sha256::digest(&b).into()),
+            Ok(Found::Absent) => Some([0; 32]),
+            _ => None,
+        }
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    let chunk = files.len().div_ceil(workers).max(1);
+    let digests: Vec<Option<[u8; 32]>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    if digests.len() != files.len() {
+        return None;
+    }
+    let by_path: BTreeMap<&String, [u8; 32]> = files
+        .iter()
+        .zip(digests)
+        .map(|(f, d)| d.map(|d| (f, d)))
+        .collect::<Option<_>>()?;
+    let mut hasher = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(build_id().as_bytes());
+    for spec in &specs {
+        field(spec.as_bytes());
+        field(by_path.get(*spec)?);
+        field(by_path.get(&crate::lock::lock_path(spec))?);
+        for (owner, out) in entries.range(((*spec).clone(), String::new())..) {
+            if owner != *spec {
+                break;
+            }
+            field(out.as_bytes());
+            field(by_path.get(out)?);
+        }
+    }
+    Some(
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// `check` as a read: when the manifest's record was written by this build and the specs, lock
+/// files and outputs hash to it, and the specs are exactly the manifest's, every file is what
+/// this qmspec would generate (rendering is deterministic, and `generate` records only after
+/// writing every spec's files with nothing refused or kept). Returns how many generated files
+/// that covers, or `None` when the full check must run.
+pub fn fast_check(repo: &Repo, spec_paths: &[String], schema: Option<&str>) -> Option<usize> {
+    let text = match repo.read(MANIFEST, MAX_OUTPUT_BYTES) {
+        Ok(Found::Bytes(b, _)) => String::from_utf8(b).ok()?,
+        _ => return None,
+    };
+    if !text.starts_with(MANIFEST_HEADER) {
+        return None;
+    }
+    let recorded = text.lines().find_map(|l| l.strip_prefix(RECORD_PREFIX))?;
+    let (build, hash) = recorded.split_once(' ')?;
+    if build != build_id() {
+        return None;
+    }
+    let entries = manifest_entries(&text);
+    let specs: BTreeSet<String> = entries.iter().map(|(s, _)| s.clone()).collect();
+    let wanted: BTreeSet<String> = spec_paths
+        .iter()
+        .map(|s| crate::paths::normalize(s))
+        .collect();
+    if specs != wanted || record(repo, &entries)? != hash {
+        return None;
+    }
+    if let Some(path) = schema
+        && classify(repo, path, Some(schema_text_2020())).ok()? != AtPath::Same
+    {
+        return None;
+    }
+    let outputs: BTreeSet<&String> = entries.iter().map(|(_, o)| o).collect();
+    Some(outputs.len())
+}
+
+fn manifest_text(entries: &BTreeSet<(String, String)>, record: Option<&str>) -> String {
     let mut text = String::from(MANIFEST_HEADER);
+    if let Some(r) = record {
+        text.push_str(RECORD_PREFIX);
+        text.push_str(&build_id());
+        text.push(' ');
+        text.push_str(r);
+        text.push('\n');
+    }
     for (spec, out) in entries {
         text.push_str(spec);
         text.push('\t');
@@ -744,7 +887,12 @@ pub fn generate(
             entries.insert((owner.clone(), o.path.clone()));
         }
     }
-    let text = manifest_text(&entries);
+    // The record for `check`'s fast path: only after every spec's files were written and nothing
+    // was kept, so a recorded state is one the full check passes.
+    let recorded = (plan.complete && actions.is_empty())
+        .then(|| record(repo, &entries))
+        .flatten();
+    let text = manifest_text(&entries, recorded.as_deref());
     let (found, ident) = classify_file(repo, MANIFEST, Some(&text))?;
     if found != AtPath::Same {
         repo.write_atomic(MANIFEST, text.as_bytes(), ident)

@@ -623,6 +623,11 @@ fn render_with(
 /// from the valid specs that name its path, in spec order.
 pub fn render_shared(specs: &[(String, &crate::model::Spec)]) -> Result<Vec<Output>, RenderError> {
     let env = shared_environment()?;
+    // Members in path order, however the specs were named on the command line: `generate
+    // specs/b.yaml` must write the workflow a full `generate` writes.
+    let mut sorted: Vec<(String, &crate::model::Spec)> = specs.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let specs = &sorted[..];
     // Every shared file: its kind, context, path, key and the specs naming it, in path order.
     type Group<'k> = (&'k OutputKind, SharedContext, String, String, Vec<usize>);
     let mut groups: Vec<Group<'_>> = Vec::new();
