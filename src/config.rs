@@ -10,6 +10,8 @@ use std::path::Path;
 pub const CONFIG: &str = "qmspec.toml";
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+/// Most spec globs `qmspec.toml` may name.
+const MAX_GLOBS: usize = 64;
 /// Deepest folder a `**` glob walks into.
 const MAX_DEPTH: usize = 12;
 /// The modeline's prefix: it points the YAML language server at the schema.
@@ -79,16 +81,31 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
 
 /// Parse and check the text of `qmspec.toml`.
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    // The whole error: it names the key and line (`specs = [1]` alone says only "integer").
     let config: Config =
-        toml::from_str(text).map_err(|e| ConfigError::Invalid(e.message().to_string()))?;
+        toml::from_str(text).map_err(|e| ConfigError::Invalid(inert(e.to_string().trim_end())))?;
     if config.specs.is_empty() {
         return Err(ConfigError::Invalid(
             "`specs` names no glob; remove the key for the default `specs/*.yaml`".into(),
         ));
     }
+    if config.specs.len() > MAX_GLOBS {
+        return Err(ConfigError::Invalid(format!(
+            "`specs` names {} globs; at most {MAX_GLOBS}, since every command walks them",
+            config.specs.len()
+        )));
+    }
     for glob in &config.specs {
-        if let Some(why) = relative_problem(glob) {
-            return Err(ConfigError::Invalid(format!("spec glob `{glob}` {why}")));
+        // Each `*` stands for some name: the rest must be a path a spec may have (never in
+        // `.git`, never qmspec's own files).
+        let why = relative_problem(glob)
+            .or_else(|| (glob.matches("**").count() > 2).then_some("has more than two `**`"))
+            .or_else(|| crate::paths::new_spec_path_problem(&glob.replace('*', "x")));
+        if let Some(why) = why {
+            return Err(ConfigError::Invalid(format!(
+                "spec glob `{}` {why}",
+                inert(glob)
+            )));
         }
     }
     if let Some(why) = relative_problem(&config.schema)
@@ -97,16 +114,31 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
     {
         return Err(ConfigError::Invalid(format!(
             "schema path `{}` {why}",
-            config.schema
+            inert(&config.schema)
         )));
     }
     if !config.schema.ends_with(".json") || config.schema.contains('*') {
         return Err(ConfigError::Invalid(format!(
             "schema path `{}` must name one `.json` file",
-            config.schema
+            inert(&config.schema)
         )));
     }
     Ok(config)
+}
+
+/// Text from the configuration as it may be printed: control characters and bidirectional
+/// overrides become visible stand-ins, so an error cannot drive the terminal.
+pub fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => '\n',
+            c if c.is_control() => '?',
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' => {
+                '\u{fffd}'
+            }
+            c => c,
+        })
+        .collect()
 }
 
 /// Why a configured path is not a plain path inside the repository, if it is not.
@@ -126,22 +158,30 @@ fn relative_problem(path: &str) -> Option<&'static str> {
     None
 }
 
-/// Whether `path` (relative, `/`-separated) matches a glob of `*` and `**`.
+/// Whether `path` (relative, `/`-separated) matches a glob of `*` and `**`: segment by segment,
+/// a table of which glob prefixes match which path prefixes, so `**` never backtracks
+/// exponentially.
 pub fn glob_matches(glob: &str, path: &str) -> bool {
-    fn segments(g: &[&str], p: &[&str]) -> bool {
-        match (g.first(), p.first()) {
-            (None, None) => true,
-            (Some(&"**"), _) => segments(&g[1..], p) || (!p.is_empty() && segments(g, &p[1..])),
-            (Some(g0), Some(p0)) => name_matches(g0, p0) && segments(&g[1..], &p[1..]),
-            _ => false,
-        }
-    }
     let g: Vec<&str> = glob
         .split('/')
         .filter(|s| !s.is_empty() && *s != ".")
         .collect();
     let p: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    segments(&g, &p)
+    // `row[j]`: the glob's first `i` segments match the path's first `j`.
+    let mut row = vec![false; p.len() + 1];
+    row[0] = true;
+    for seg in &g {
+        let mut next = vec![false; p.len() + 1];
+        for j in 0..=p.len() {
+            next[j] = if *seg == "**" {
+                row[j] || (j > 0 && next[j - 1])
+            } else {
+                j > 0 && row[j - 1] && name_matches(seg, p[j - 1])
+            };
+        }
+        row = next;
+    }
+    row[p.len()]
 }
 
 /// One file or folder name against a pattern of `*` wildcards (a `*` never matches a leading
@@ -195,17 +235,25 @@ pub fn discover(root: &Path, config: &Config) -> Found {
         } else {
             fixed.join("/")
         };
-        walk(
-            root,
-            &start,
-            0,
-            &mut |rel| {
-                if glob_matches(glob, rel) {
+        // The folders down to the start are plain folders: a symlink there (to outside the
+        // repository, say) is not walked.
+        let mut prefix = root.to_path_buf();
+        let plain = start.split('/').filter(|s| !s.is_empty()).all(|c| {
+            prefix.push(c);
+            std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.is_dir())
+        });
+        if !plain {
+            continue;
+        }
+        walk(root, &start, 0, &mut |rel, utf8| {
+            if glob_matches(glob, rel) {
+                if utf8 {
                     matched.insert(rel.to_string());
+                } else {
+                    found.not_utf8.push(rel.to_string());
                 }
-            },
-            &mut found.not_utf8,
-        );
+            }
+        });
     }
     for rel in matched {
         match marker_of(&root.join(&rel), &rel, &config.schema) {
@@ -241,13 +289,10 @@ fn marker_of(path: &Path, rel: &str, schema: &str) -> Option<bool> {
     Some(has_marker(&String::from_utf8_lossy(&head), rel, schema))
 }
 
-fn walk(
-    root: &Path,
-    dir: &str,
-    depth: usize,
-    visit: &mut dyn FnMut(&str),
-    not_utf8: &mut Vec<String>,
-) {
+/// Visit every file under `dir` (not following symlinks, never into `.git`), with whether its
+/// name is UTF-8 (a name that is not is visited in its lossy form, to be reported only if a
+/// glob matches it).
+fn walk(root: &Path, dir: &str, depth: usize, visit: &mut dyn FnMut(&str, bool)) {
     if depth > MAX_DEPTH {
         return;
     }
@@ -255,12 +300,13 @@ fn walk(
         return;
     };
     for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            not_utf8.push(format!("{dir}/{}", name.to_string_lossy()));
+        let raw = entry.file_name();
+        let Some(name) = raw.to_str() else {
+            let lossy = raw.to_string_lossy();
+            visit(format!("{dir}/{lossy}").trim_start_matches('/'), false);
             continue;
         };
-        if name == ".git" {
+        if crate::paths::is_git_component(name) {
             continue;
         }
         let rel = if dir.is_empty() {
@@ -271,8 +317,8 @@ fn walk(
         // `file_type` does not follow a symlink: a linked folder is not walked, a linked file
         // is matched (reading a spec refuses it later, with its own message).
         match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(root, &rel, depth + 1, visit, not_utf8),
-            Ok(_) => visit(&rel),
+            Ok(t) if t.is_dir() => walk(root, &rel, depth + 1, visit),
+            Ok(_) => visit(&rel, true),
             Err(_) => {}
         }
     }

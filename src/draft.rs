@@ -49,7 +49,7 @@ pub enum DraftError {
     NoFrom { path: String },
     #[error("{path}:{line}: `{image}` is not a base image a spec can name")]
     #[diagnostic(help(
-        "write `FROM` with a lower-case `image:tag` (give each `ARG` it uses a default), then run `qmspec init --from` again"
+        "write `FROM` with a lower-case `image:tag` of a base image with a shell (not `scratch`; every `ARG` it uses needs a default), then run `qmspec init --from` again"
     ))]
     BadFrom {
         path: String,
@@ -286,23 +286,28 @@ fn instruction(input: &Input, line: usize, text: &str) -> Result<Instr, DraftErr
 fn platform_of(input: &Input, instrs: &[Instr]) -> (Arch, &'static str) {
     let file = input.path.rsplit(['/', '\\']).next().unwrap_or_default();
     let file = file.to_ascii_lowercase();
-    if ["arm64", "aarch64"].iter().any(|w| file.contains(*w)) {
-        return (Arch::Arm64, "from its file name");
-    }
-    if ["amd64", "x86_64", "x86-64"]
-        .iter()
-        .any(|w| file.contains(*w))
-    {
-        return (Arch::Amd64, "from its file name");
+    // The words each platform goes by in file names, image platforms and release files.
+    const WORDS: [(Arch, &[&str]); 5] = [
+        (Arch::Arm64, &["arm64", "aarch64"]),
+        (Arch::Amd64, &["amd64", "x86_64", "x86-64"]),
+        (Arch::Ppc64le, &["ppc64le"]),
+        (Arch::S390x, &["s390x"]),
+        (Arch::Riscv64, &["riscv64"]),
+    ];
+    for (arch, words) in WORDS {
+        if words.iter().any(|w| file.contains(*w)) {
+            return (arch, "from its file name");
+        }
     }
     for i in instrs.iter().filter(|i| i.keyword == "FROM") {
         for w in i.args.split_whitespace() {
-            match w.strip_prefix("--platform=") {
-                Some("linux/arm64" | "linux/arm64/v8") => {
-                    return (Arch::Arm64, "from `FROM --platform`");
-                }
-                Some("linux/amd64") => return (Arch::Amd64, "from `FROM --platform`"),
-                _ => {}
+            let Some(platform) = w.strip_prefix("--platform=") else {
+                continue;
+            };
+            let os_arch = platform.strip_prefix("linux/").unwrap_or("");
+            let arch = os_arch.split('/').next().unwrap_or("");
+            if let Some((arch, _)) = WORDS.iter().find(|(_, ws)| ws.contains(&arch)) {
+                return (*arch, "from `FROM --platform`");
             }
         }
     }
@@ -346,7 +351,9 @@ fn platform(
     for i in instrs[..first].iter().filter(|i| i.keyword == "ARG") {
         for w in words(&i.args, false) {
             let (k, v) = w.split_once('=').unwrap_or((w.as_str(), ""));
-            global.insert(k.to_string(), v.to_string());
+            // An ARG default may use the ARGs before it (`ARG T=${V}-slim`).
+            let v = expanded(v, &global);
+            global.insert(k.to_string(), v);
         }
     }
     // Stage `k`: its image (build arguments filled in) and its name after `AS`.
@@ -384,7 +391,8 @@ fn platform(
     }
     let root = &instrs[froms[chain[0]]];
     let image = stage(chain[0]).0;
-    let Some((image, tag, digest)) = base_ref(&image) else {
+    let scratch = image.eq_ignore_ascii_case("scratch");
+    let Some((image, tag, digest)) = base_ref(&image).filter(|_| !scratch) else {
         let line = root.line;
         return Err(DraftError::BadFrom {
             path: path.to_string(),
@@ -486,7 +494,8 @@ fn take(p: &mut Plat, i: &Instr, here: &str, st: &mut State, notes: &mut Vec<Str
                         "{here}: `ARG {k}` has no default; drafted as empty"
                     ));
                 }
-                st.vars.insert(k.clone(), v.replace("$$", "$"));
+                let value = expanded(&v.replace("$$", "$"), &st.vars);
+                st.vars.insert(k.clone(), value);
                 p.args.insert(k, val(v));
             }
         }
@@ -506,8 +515,8 @@ fn take(p: &mut Plat, i: &Instr, here: &str, st: &mut State, notes: &mut Vec<Str
                         "{here}: `{k}` refers to `${{{name}}}`, which nothing in the Dockerfile sets; the reference is dropped (set it under `env` if the base image provides it)"
                     ));
                 }
-                st.vars
-                    .insert(k.clone(), subst(&v.replace("$$", "$"), &st.vars));
+                let value = expanded(&v.replace("$$", "$"), &st.vars);
+                st.vars.insert(k.clone(), value);
                 // A variable set again moves to where it was last set, as its value may
                 // use others set in between.
                 p.env.shift_remove(&k);
@@ -1301,7 +1310,8 @@ fn tool_name(file: &str) -> String {
     ];
     let lower = file.to_ascii_lowercase();
     let cut = lower.char_indices().find(|&(i, c)| {
-        let next = &lower[i + 1..];
+        // Past the character, whatever its width (a file name may hold `ä`).
+        let next = &lower[i + c.len_utf8()..];
         (c == '-' || c == '_')
             && (next.starts_with(|c: char| c.is_ascii_digit())
                 || WORDS.iter().any(|w| next.starts_with(*w)))
@@ -1420,6 +1430,20 @@ fn drop_undefined(value: &str, defined: impl Fn(&str) -> bool) -> (String, Vec<S
     (out, dropped)
 }
 
+/// Longest value a variable is remembered with, expanded. `ENV A2=$A1$A1` doubles with every
+/// line: past this the value is kept as written, so forty such lines cannot take gigabytes.
+const MAX_EXPANDED: usize = 16 * 1024;
+
+/// `value` with the variables known so far put in, or as written when that grows too long.
+fn expanded(value: &str, vars: &IndexMap<String, String>) -> String {
+    let out = subst(value, vars);
+    if out.len() > MAX_EXPANDED {
+        value.to_string()
+    } else {
+        out
+    }
+}
+
 fn subst(s: &str, vars: &IndexMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = s;
@@ -1452,11 +1476,19 @@ fn subst(s: &str, vars: &IndexMap<String, String>) -> String {
             Some(v) if !name.is_empty() => out.push_str(v),
             _ => out.push_str(&rest[at..at + 1 + len]),
         }
+        // A line of many references to long values: past this it stays as written, so the
+        // draft's size follows the Dockerfile's, not a product of them.
+        if out.len() > MAX_SUBSTITUTED {
+            return s.to_string();
+        }
         rest = &tail[len..];
     }
     out.push_str(rest);
     out
 }
+
+/// Longest text a substitution may produce (a Dockerfile line is at most 1 MiB).
+const MAX_SUBSTITUTED: usize = 1024 * 1024;
 
 /// Split at top-level separators: outside quotes and parentheses, `||` never split.
 fn split_top<'a>(s: &'a str, seps: &[&str]) -> Vec<&'a str> {

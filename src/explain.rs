@@ -1047,7 +1047,9 @@ fn text_cell(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             c if c.is_control() => '?',
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => '\u{fffd}',
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' => {
+                '\u{fffd}'
+            }
             c => c,
         })
         .collect()
@@ -1066,6 +1068,11 @@ fn markdown_cell(text: &str) -> String {
             out.push('\\');
         }
         out.push(c);
+        // A word joiner after `@` and `#`: a spec posted as a pull-request comment neither
+        // mentions anyone (`@org/team`) nor links an issue (`#1`).
+        if c == '@' || c == '#' {
+            out.push('\u{2060}');
+        }
     }
     out
 }
@@ -1705,6 +1712,11 @@ ci:
     fn escaping() {
         assert_eq!(text_cell("a\tb\u{7f}c\u{85}"), "a?b?c?");
         assert_eq!(markdown_cell(r"a\|b"), r"a\\\|b");
+        assert_eq!(
+            markdown_cell("@org/team #1"),
+            "@\u{2060}org/team #\u{2060}1"
+        );
+        assert_eq!(text_cell("a\u{2028}b"), "a\u{fffd}b");
         assert_eq!(markdown_cell("`x` *y* $z <b>"), r"\`x\` \*y\* \$z \<b\>");
         assert_eq!(
             short_digest("sha256:0123456789abcdef"),

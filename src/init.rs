@@ -39,17 +39,24 @@ pub fn origin(git_config: &str) -> Option<Origin> {
         .or_else(|| url.strip_prefix("http://github.com/"))
         .or_else(|| url.strip_prefix("git@github.com:"))
         .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
-    let mut parts = path
-        .trim_end_matches('/')
-        .trim_end_matches(".git")
-        .split('/');
+    let path = path.trim_end_matches('/');
+    let mut parts = path.strip_suffix(".git").unwrap_or(path).split('/');
     let (owner, repo) = (parts.next()?, parts.next()?);
-    let plain = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    if !plain(owner) || !plain(repo) || parts.next().is_some() {
+    // GitHub's rules: an owner is letters, digits and inner single hyphens; a repository name
+    // is letters, digits, `-`, `_` and `.`, and not `.` or `..`.
+    let owner_ok = !owner.is_empty()
+        && owner.len() <= 39
+        && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !owner.starts_with('-')
+        && !owner.ends_with('-')
+        && !owner.contains("--");
+    let repo_ok = !repo.is_empty()
+        && repo != "."
+        && repo != ".."
+        && repo
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !owner_ok || !repo_ok || parts.next().is_some() {
         return None;
     }
     Some(Origin {
@@ -102,7 +109,7 @@ pub fn starter(name: &str, origin: Option<&Origin>, modeline: &str) -> String {
 # The {name} image, built natively on x86-64 and ARM64. Edit this file, then run
 # `qmspec generate`; `qmspec check` (a pre-commit hook) keeps the generated files in step.
 # `qmspec explain` shows how the platforms differ.
-name: {name}
+name: "{name}"
 {registry}validation-script: generated/validate-{name}.sh
 
 platforms:
@@ -176,6 +183,11 @@ mod tests {
         );
         let https = "[remote \"origin\"]\n  url = https://github.com/a-b/c_d\n";
         assert_eq!(origin(https).map(|o| o.owner), Some("a-b".into()));
+        let twice = "[remote \"origin\"]\n  url = https://github.com/a/b.git.git\n";
+        assert_eq!(
+            origin(twice).map(|o| o.source),
+            Some("https://github.com/a/b.git".into())
+        );
         let only = "[remote \"fork\"]\n url = ssh://git@github.com/me/r.git\n";
         assert_eq!(origin(only).map(|o| o.owner), Some("me".into()));
         for none in [
@@ -183,6 +195,10 @@ mod tests {
             "[remote \"origin\"]\n url = https://gitlab.com/a/b.git\n",
             "[remote \"origin\"]\n url = https://github.com/a\"b/c\n",
             "[remote \"origin\"]\n url = https://github.com/a/b/c\n",
+            "[remote \"origin\"]\n url = https://github.com/-a/b\n",
+            "[remote \"origin\"]\n url = https://github.com/a-/b\n",
+            "[remote \"origin\"]\n url = https://github.com/./b\n",
+            "[remote \"origin\"]\n url = https://github.com/a/..\n",
             "[branch \"main\"]\n url = https://github.com/a/b\n",
         ] {
             assert_eq!(origin(none), None, "{none}");
@@ -214,7 +230,7 @@ mod tests {
             "# yaml-language-server: $schema=../s.json",
         );
         assert!(text.starts_with("# yaml-language-server: $schema=../s.json\n"));
-        assert!(text.contains("\nname: tools\n"));
+        assert!(text.contains("\nname: \"tools\"\n"));
         assert!(text.contains("\nowner: acme\n"));
         assert!(text.contains("/v{{version}}/yq_linux_arm64\n"));
         let text = starter("tools", None, "#");

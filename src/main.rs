@@ -209,9 +209,16 @@ enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to source or to
     /// install where the shell looks for completions.
-    Completions { shell: clap_complete::Shell },
-    /// Print the manual page (roff), e.g. `qmspec man > qmspec.1 && man -l qmspec.1`.
-    Man,
+    Completions {
+        /// The shell to write the script for.
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff), e.g. `qmspec man > qmspec.1 && man -l qmspec.1`; with a
+    /// command, that command's page (`qmspec man check > qmspec-check.1`).
+    Man {
+        /// The command whose page to print (default: qmspec's own).
+        command: Option<String>,
+    },
     /// Print the spec's JSON Schema.
     Schema {
         /// JSON Schema draft to emit.
@@ -247,6 +254,21 @@ macro_rules! warn {
 /// The repository root: `--root`, else the nearest folder upwards from the working directory
 /// that holds `specs/` or `.git`, else the working directory.
 fn find_root(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
+    let root = find_root_anywhere(explicit)?;
+    // Never a root inside git's own folder: everything qmspec writes would land in `.git`.
+    let in_git = root
+        .components()
+        .any(|c| qmspec::paths::is_git_component(&c.as_os_str().to_string_lossy()));
+    if in_git {
+        return Err(format!(
+            "the repository root {} is inside `.git`; run qmspec in the working tree (or pass `--root`)",
+            root.display()
+        ));
+    }
+    Ok(root)
+}
+
+fn find_root_anywhere(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(r) = explicit {
         return r
             .canonicalize()
@@ -308,6 +330,10 @@ fn spec_list(
     specs: Vec<String>,
     out: &mut Out,
 ) -> Result<Vec<String>, ()> {
+    let mut specs = specs;
+    // `-` once, however often it is named: standard input can be read only once.
+    let mut seen_stdin = false;
+    specs.retain(|s| s != "-" || !std::mem::replace(&mut seen_stdin, true));
     if !specs.is_empty() {
         let mut list = Vec::new();
         for a in &specs {
@@ -321,7 +347,26 @@ fn spec_list(
         }
         return Ok(list);
     }
-    let found = qmspec::config::discover(root, config);
+    let mut found = qmspec::config::discover(root, config);
+    // A spec qmspec generated files from stays a spec when it loses its modeline (a licence
+    // header pushed it down, say): dropping it would leave its files behind unchecked.
+    if let Ok(repo) = Repo::open(root) {
+        let generated_from = output::manifest_specs(&repo);
+        let (kept, unmarked): (Vec<String>, Vec<String>) = found
+            .unmarked
+            .drain(..)
+            .partition(|f| generated_from.contains(f));
+        for f in &kept {
+            warn!(
+                out,
+                "warning: {f} has no `{}` line among its first ten; it stays a spec because qmspec generated files from it: put the line back at its top",
+                qmspec::config::modeline(f, &config.schema)
+            );
+        }
+        found.unmarked = unmarked;
+        found.specs.extend(kept);
+        found.specs.sort();
+    }
     if let Some(name) = found.not_utf8.first() {
         warn!(
             out,
@@ -335,12 +380,15 @@ fn spec_list(
             out,
             "error: no spec found: no file matching {globs} starts with the spec's modeline"
         );
-        for f in &found.unmarked {
+        for f in found.unmarked.iter().take(20) {
             warn!(
                 out,
                 "  {f} matches, but has no `{}` line among its first ten, so it is not taken for a spec",
                 qmspec::config::modeline(f, &config.schema)
             );
+        }
+        if found.unmarked.len() > 20 {
+            warn!(out, "  … and {} more", found.unmarked.len() - 20);
         }
         warn!(
             out,
@@ -429,15 +477,35 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
             out.stdout.push_str(&String::from_utf8_lossy(&buf));
             return 0;
         }
-        Command::Man => {
+        Command::Man { command } => {
             let mut buf = Vec::new();
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            cli.build();
+            let page = match &command {
+                None => cli,
+                Some(name) => match cli.find_subcommand(name) {
+                    // Named as the top page lists it: `qmspec-check(1)`.
+                    Some(sub) => sub.clone().name(format!("qmspec-{name}")),
+                    None => {
+                        warn!(
+                            out,
+                            "error: qmspec has no command `{}`; `qmspec --help` lists them",
+                            qmspec::config::inert(name)
+                        );
+                        return 2;
+                    }
+                },
+            };
             // A fixed date: the page is the same for every build of this version.
-            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            let man = clap_mangen::Man::new(page)
                 .date(MAN_DATE)
                 .manual("qmspec manual");
             return match man.render(&mut buf) {
                 Ok(()) => {
-                    out.stdout.push_str(&String::from_utf8_lossy(&buf));
+                    // clap_mangen separates a list of possible values with `.br`, a blank line, `.br`,
+                    // which mandoc's lint reads as paragraph macros to skip: one `.sp` says it.
+                    let page = String::from_utf8_lossy(&buf).replace("\n.br\n\n.br\n", "\n.sp\n");
+                    out.stdout.push_str(&page);
                     0
                 }
                 Err(e) => {
@@ -474,7 +542,7 @@ fn run(cli: Cli, out: &mut Out) -> u8 {
         }
     };
     match cli.command {
-        Command::Schema { .. } | Command::Completions { .. } | Command::Man => 0,
+        Command::Schema { .. } | Command::Completions { .. } | Command::Man { .. } => 0,
         Command::Init { name, from } => init(&root, &repo, &config, name, &from, out),
         Command::Explain { specs, format } => match spec_list(&root, &config, specs, out) {
             Ok(list) => explain(&repo, list, format, out),
@@ -604,26 +672,71 @@ fn init(
             .unwrap_or_default()
     });
     let Some(name) = qmspec::init::image_name(&raw) else {
+        let how = if name.is_some() {
+            "pass another with `--name`"
+        } else {
+            "pass one with `qmspec init --name NAME`"
+        };
         warn!(
             out,
-            "error: cannot make an image name of {raw:?}; pass one with `qmspec init --name NAME`"
+            "error: cannot make an image name (lower-case letters, digits and `-`, at most 64) of {:?}; {how}",
+            qmspec::config::inert(&raw)
         );
         return 2;
     };
-    if name.len() != raw.len() && !name.eq_ignore_ascii_case(&raw) && from.is_empty() {
-        say!(out, "image name {name} (from {raw:?})");
+    if name != raw {
+        note!(
+            out,
+            "image name {name} (from {:?})",
+            qmspec::config::inert(&raw)
+        );
     }
     let glob = config.specs.first().map_or("specs/*.yaml", String::as_str);
     let spec_path = qmspec::init::spec_path(glob, &name);
-    let modeline = qmspec::config::modeline(&spec_path, &config.schema);
-    if !matches!(repo.read(&spec_path, 1), Ok(qmspec::repo::Found::Absent)) {
+    let problem = if spec_path.is_empty() || spec_path.ends_with('/') {
+        Some("names no file".to_string())
+    } else if qmspec::paths::normalize(&spec_path) == qmspec::paths::normalize(&config.schema) {
+        Some("is where the schema goes".to_string())
+    } else {
+        qmspec::paths::new_spec_path_problem(&spec_path).map(str::to_string)
+    };
+    if let Some(why) = problem {
         warn!(
             out,
-            "error: {spec_path} exists; qmspec init never replaces a file: pick another name with `--name`"
+            "error: the new spec's path {:?} (from the first glob of `specs` in {}) {why}; change the glob",
+            qmspec::config::inert(&spec_path),
+            qmspec::config::CONFIG
         );
         return 2;
     }
-    let git_config = std::fs::read_to_string(root.join(".git/config")).unwrap_or_default();
+    let modeline = qmspec::config::modeline(&spec_path, &config.schema);
+    match repo.read(&spec_path, 1) {
+        Ok(qmspec::repo::Found::Absent) => {}
+        Ok(qmspec::repo::Found::NotAFile(kind)) => {
+            warn!(
+                out,
+                "error: {spec_path}: {} is in the way (qmspec writes only regular files through plain folders); move it away",
+                kind.describe()
+            );
+            return 2;
+        }
+        Ok(_) => {
+            warn!(
+                out,
+                "error: {spec_path} exists; qmspec init never replaces a file: pick another name with `--name`"
+            );
+            return 2;
+        }
+        Err(e) => {
+            warn!(out, "error: {spec_path}: {}", e.into_io());
+            return 2;
+        }
+    }
+    // Read like any repository file: never through a symlink, never blocking on a FIFO, bounded.
+    let git_config = match repo.read(".git/config", 64 * 1024) {
+        Ok(qmspec::repo::Found::Bytes(b, _)) => String::from_utf8(b).unwrap_or_default(),
+        _ => String::new(),
+    };
     let origin = qmspec::init::origin(&git_config);
     let text = if from.is_empty() {
         qmspec::init::starter(&name, origin.as_ref(), &modeline)
@@ -638,8 +751,10 @@ fn init(
     let schema_state = match repo.read(&config.schema, 8 * 1024 * 1024) {
         Ok(qmspec::repo::Found::Absent) => Some(None),
         Ok(qmspec::repo::Found::Bytes(b, ident)) => {
-            let ours = serde_json::from_slice::<serde_json::Value>(&b)
-                .is_ok_and(|v| v["$id"].as_str() == Some(qmspec::schema::SCHEMA_ID));
+            let ours = matches!(
+                qmspec::schema::schema_file(&String::from_utf8_lossy(&b)),
+                qmspec::schema::SchemaFile::Intact | qmspec::schema::SchemaFile::Legacy
+            );
             if b == schema.as_bytes() {
                 None
             } else if ours {
@@ -674,6 +789,23 @@ fn init(
         return 2;
     }
     note!(out, "wrote     {spec_path}");
+    // A draft that does not validate yet is kept (it is the user's to finish) but said, with
+    // every problem, and the exit code says so too.
+    let loaded = qmspec::load::load(text.as_bytes());
+    if loaded.has_errors() {
+        out.stderr.push_str(&diag::render_human(
+            &loaded.diagnostics,
+            &spec_path,
+            &loaded.text,
+            out.color_stderr,
+            out.width,
+        ));
+        warn!(
+            out,
+            "{spec_path} needs the fixes above before `qmspec generate`; then run `qmspec validate`"
+        );
+        return 1;
+    }
     note!(out, "\nNext:");
     note!(
         out,
@@ -714,8 +846,9 @@ fn draft_from(name: &str, from: &[String], modeline: &str, out: &mut Out) -> Opt
         .collect();
     match qmspec::draft::draft(name, &inputs) {
         Ok(d) => {
+            // Notes quote the Dockerfiles: inert, so their text cannot drive the terminal.
             for note in &d.notes {
-                warn!(out, "note: {note}");
+                warn!(out, "note: {}", qmspec::config::inert(note));
             }
             note!(
                 out,
@@ -733,7 +866,11 @@ fn draft_from(name: &str, from: &[String], modeline: &str, out: &mut Out) -> Opt
             Some(format!("{modeline}\n{body}"))
         }
         Err(e) => {
-            warn!(out, "{:?}", miette::Report::new(e));
+            use miette::Diagnostic as _;
+            warn!(out, "error: {}", qmspec::config::inert(&e.to_string()));
+            if let Some(help) = e.help() {
+                warn!(out, "  help: {}", qmspec::config::inert(&help.to_string()));
+            }
             None
         }
     }
@@ -1025,7 +1162,9 @@ fn validate(
             Err(()) => return 2,
         }
     } else {
+        let mut seen_stdin = false;
         args.into_iter()
+            .filter(|a| a != "-" || !std::mem::replace(&mut seen_stdin, true))
             .map(|a| match spec_arg(root, &a) {
                 // `-`: the spec is read from standard input (an editor or a pipe).
                 _ if a == "-" => ("<stdin>".to_string(), Some(a)),
@@ -1166,7 +1305,7 @@ fn generate(
         warn!(out, "nothing written: fix the spec first");
         return 1;
     }
-    for (file, loaded) in &plan.specs {
+    for (file, loaded) in plan.specs.iter().filter(|_| !out.quiet) {
         if !loaded.diagnostics.is_empty() {
             warn!(
                 out,

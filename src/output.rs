@@ -354,6 +354,18 @@ fn manifest_entries(text: &str) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The specs the manifest names (files qmspec generated from), or none when it cannot be read.
+pub fn manifest_specs(repo: &Repo) -> BTreeSet<String> {
+    match repo.read(MANIFEST, MAX_OUTPUT_BYTES) {
+        Ok(Found::Bytes(b, _)) => String::from_utf8(b)
+            .ok()
+            .filter(|t| t.starts_with(MANIFEST_HEADER))
+            .map(|t| manifest_entries(&t).into_iter().map(|(s, _)| s).collect())
+            .unwrap_or_default(),
+        _ => BTreeSet::new(),
+    }
+}
+
 /// The manifest line recording the state a complete `generate` left: this build's identity and
 /// [`record`]'s hash. `check` trusts it only when both still match (see [`fast_check`]).
 const RECORD_PREFIX: &str = "# qmspec-check: ";
@@ -583,12 +595,6 @@ fn classify_bytes(path: &str, b: Vec<u8>, expected: Option<&str>) -> AtPath {
     }
 }
 
-/// Whether a file holds a schema qmspec wrote (of any version): JSON whose `$id` is qmspec's.
-fn is_qmspec_schema(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text)
-        .is_ok_and(|v| v["$id"].as_str() == Some(crate::schema::SCHEMA_ID))
-}
-
 fn not_a_file(path: &str, kind: Kind) -> Refusal {
     Refusal::NotAFile {
         path: path.to_string(),
@@ -776,19 +782,26 @@ pub fn generate(
             });
         } else {
             let (found, ident) = classify_file(repo, &o.path, Some(&o.content))?;
-            let ours = match &found {
+            let state = match &found {
                 AtPath::Foreign { text: Some(t), .. } | AtPath::Stamped { text: t, .. } => {
-                    is_qmspec_schema(t)
+                    crate::schema::schema_file(t)
                 }
-                _ => false,
+                _ => crate::schema::SchemaFile::Foreign,
             };
+            use crate::schema::SchemaFile;
             match found {
                 AtPath::Absent | AtPath::Same => writes.push((o, found, ident)),
-                _ if ours || force => writes.push((o, found, ident)),
+                // Never replaced, not even with `--force`: it is not a file.
                 AtPath::NotAFile(kind) => refusals.push(not_a_file(&o.path, kind)),
+                _ if force || matches!(state, SchemaFile::Intact | SchemaFile::Legacy) => {
+                    writes.push((o, found, ident))
+                }
+                _ if state == SchemaFile::Edited => refusals.push(Refusal::Edited {
+                    path: o.path.clone(),
+                }),
                 _ => refusals.push(Refusal::Foreign {
                     path: o.path.clone(),
-                    why: "is not qmspec's schema (its `$id` is not qmspec's), so qmspec does not replace it with the schema".into(),
+                    why: "is not qmspec's schema (it has no qmspec stamp), so qmspec does not replace it with the schema".into(),
                 }),
             }
         }
@@ -994,6 +1007,7 @@ impl Drift {
             }
             Drift::Missing { .. } | Drift::Stale { .. } => "run `qmspec generate`".into(),
             Drift::Edited { .. } => "move the edits into the spec, then run `qmspec generate` (or `qmspec generate --force` to discard them)".into(),
+            Drift::Foreign { path, .. } if path.ends_with(".json") => format!("move the file away, then run `qmspec generate` (`qmspec generate --force` replaces it), or set `schema` in {}", crate::config::CONFIG),
             Drift::Foreign { .. } => "move the file away, then run `qmspec generate`".into(),
             Drift::NotAFile { .. } => "remove what is there, then run `qmspec generate`".into(),
             Drift::Orphaned { .. } => "run `qmspec generate` to remove it".into(),
@@ -1345,12 +1359,15 @@ pub fn check(
             AtPath::Stamped { text, .. }
             | AtPath::Foreign {
                 text: Some(text), ..
-            } => drift.push(Drift::SchemaOutdated {
+            } if crate::schema::schema_file(&text) != crate::schema::SchemaFile::Foreign => drift
+                .push(Drift::SchemaOutdated {
+                    path: path.to_string(),
+                    diff: unified_diff(path, &text, expected),
+                }),
+            // Someone else's file: no diff against a schema it never was.
+            AtPath::Stamped { .. } | AtPath::Foreign { .. } => drift.push(Drift::Foreign {
                 path: path.to_string(),
-                diff: unified_diff(path, &text, expected),
-            }),
-            AtPath::Foreign { .. } => drift.push(Drift::SchemaOutdated {
-                path: path.to_string(),
+                why: "is not qmspec's schema (no qmspec stamp)".into(),
                 diff: String::new(),
             }),
         }

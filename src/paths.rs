@@ -80,15 +80,35 @@ fn is_git_dir(component: &str) -> bool {
 /// inside the repository, outside `.git`, outside the spec folder, and not one of qmspec's
 /// inputs.
 pub fn output_path_problem(path: &str) -> Option<&'static str> {
-    path_problem(path, true)
+    path_problem(path, Target::Output)
 }
 
 /// [`output_path_problem`] for the schema copy itself, which may be at the schema's path.
 pub fn schema_path_problem(path: &str) -> Option<&'static str> {
-    path_problem(path, false)
+    path_problem(path, Target::Schema)
 }
 
-fn path_problem(path: &str, schema_reserved: bool) -> Option<&'static str> {
+/// [`output_path_problem`] for a spec `qmspec init` writes (or `qmspec.toml`'s globs name): it
+/// belongs in the spec folder, and nowhere an output may not go.
+pub fn new_spec_path_problem(path: &str) -> Option<&'static str> {
+    path_problem(path, Target::Spec)
+}
+
+/// What a path is for, which decides which of qmspec's own files it may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Output,
+    Schema,
+    Spec,
+}
+
+/// Whether a path component is `.git` as git and the file system read it (case, trailing dots,
+/// ignorable code points, the 8.3 name).
+pub fn is_git_component(component: &str) -> bool {
+    is_git_dir(component)
+}
+
+fn path_problem(path: &str, target: Target) -> Option<&'static str> {
     if path.is_empty() {
         return Some("is empty");
     }
@@ -143,8 +163,11 @@ fn path_problem(path: &str, schema_reserved: bool) -> Option<&'static str> {
         return Some("has a name qmspec keeps for its temporary files");
     }
     let key = collision_key(path);
-    if key == SPEC_DIR || key.starts_with(&format!("{SPEC_DIR}/")) {
+    if target != Target::Spec && (key == SPEC_DIR || key.starts_with(&format!("{SPEC_DIR}/"))) {
         return Some("is inside `specs/`, where only specs belong");
+    }
+    if key == crate::config::CONFIG {
+        return Some("is qmspec.toml, qmspec's configuration");
     }
     // The inputs: neither the file, nor a folder on its path, nor anything under it.
     // The inputs' paths are their own collision keys (lowercase ASCII, normal form).
@@ -162,7 +185,7 @@ fn path_problem(path: &str, schema_reserved: bool) -> Option<&'static str> {
             "is under the spec schema",
         ),
     ] {
-        if input == SCHEMA_PATH && !schema_reserved {
+        if input == SCHEMA_PATH && target != Target::Output {
             continue;
         }
         if key == input {

@@ -72,14 +72,62 @@ fn build(draft: Draft) -> Value {
     let mut value = root.to_value();
     if let Some(obj) = value.as_object_mut() {
         obj.insert("$id".into(), json!(SCHEMA_ID));
-        obj.insert(
-            "$comment".into(),
-            json!("Written by `qmspec generate` (the schema of this qmspec's specs): do not edit by hand."),
-        );
+        // A placeholder keeps the key's place; the stamp is filled in once the rest is final.
+        obj.insert("$comment".into(), json!(""));
     }
     tune(&mut value);
     add_snippets(&mut value);
+    let stamp = format!("{SCHEMA_STAMP}{}", body_hash(&value));
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("$comment".into(), json!(stamp));
+    }
     value
+}
+
+/// How the schema's `$comment` starts: it proves qmspec wrote the file, with the hash of
+/// everything else in it, so a hand edit is told from qmspec's own file.
+const SCHEMA_STAMP: &str = "Written by `qmspec generate` (the schema of this qmspec's specs): do not edit by hand. sha256:";
+
+/// The hash of a schema without its `$comment`, in its own key order.
+fn body_hash(schema: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut body = schema.clone();
+    if let Some(obj) = body.as_object_mut() {
+        obj.shift_remove("$comment");
+    }
+    Sha256::digest(body.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Who wrote a file found where the schema goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaFile {
+    /// qmspec's schema, untouched since (its stamp's hash verifies): any qmspec may replace it.
+    Intact,
+    /// A schema of an older qmspec (its `$id`, no stamp yet): replaced as qmspec's own.
+    Legacy,
+    /// qmspec's stamp, but the rest was edited by hand.
+    Edited,
+    /// Not qmspec's schema at all.
+    Foreign,
+}
+
+/// Classify the text of a file where the schema goes.
+pub fn schema_file(text: &str) -> SchemaFile {
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        return SchemaFile::Foreign;
+    };
+    let comment = value["$comment"]
+        .as_str()
+        .and_then(|c| c.strip_prefix(SCHEMA_STAMP));
+    match comment {
+        Some(hash) if hash == body_hash(&value) => SchemaFile::Intact,
+        Some(_) => SchemaFile::Edited,
+        None if value["$id"].as_str() == Some(SCHEMA_ID) => SchemaFile::Legacy,
+        None => SchemaFile::Foreign,
+    }
 }
 
 /// Editor-oriented rewrites applied to every schema node:

@@ -395,7 +395,12 @@ fn every_kind_of_drift_is_one_diagnostic_naming_its_fix() {
     let script = std::fs::read_to_string(g.join("validate-demo.sh")).expect("read");
     std::fs::write(g.join("validate-demo.sh"), script + "echo extra\n").expect("write");
     std::fs::create_dir_all(dir.path().join("schema")).expect("mkdir");
-    std::fs::write(dir.path().join("schema/worker.schema.json"), "{}\n").expect("write");
+    // Another qmspec's schema (its `$id`): outdated, not foreign.
+    std::fs::write(
+        dir.path().join("schema/worker.schema.json"),
+        "{\"$id\": \"https://qmspec.dev/schema/worker.schema.json\"}\n",
+    )
+    .expect("write");
     let (code, out) = check(dir.path());
     assert_eq!(code, 1, "{out}");
     insta::assert_snapshot!(without_diffs(&out), @"

@@ -56,7 +56,7 @@ fn init_then_generate_then_check_passes_in_an_empty_git_repository() {
         spec.starts_with("# yaml-language-server: $schema=../schema/worker.schema.json\n"),
         "{spec}"
     );
-    assert!(spec.contains("\nname: nmr-tools\n") && spec.contains("\nowner: steinbeck\n"));
+    assert!(spec.contains("\nname: \"nmr-tools\"\n") && spec.contains("\nowner: steinbeck\n"));
     let (code, _, stderr) = run(&dir, &["validate"]);
     assert!(code == 0 && stderr.contains("valid ("), "{stderr}");
     let (code, stdout, stderr) = run(&dir, &["generate"]);
@@ -572,17 +572,221 @@ fn completions_and_the_manual_page_are_generated() {
     }
     let (code, page, _) = run(dir.path(), &["man"]);
     assert!(code == 0 && page.contains(".TH qmspec 1"), "{page}");
-    let path = dir.path().join("qmspec.1");
-    std::fs::write(&path, &page).expect("write");
-    let out = std::process::Command::new(crate::support::referee("mandoc"))
-        .args(["-T", "lint", "-W", "warning"])
-        .arg(&path)
-        .output()
-        .expect("mandoc runs");
     assert!(
-        out.status.success() && out.stdout.is_empty(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        page.contains("qmspec\\-check(1)"),
+        "the top page lists the commands' pages"
+    );
+    // The top page and each command's page it refers to, linted by mandoc.
+    for command in [
+        "",
+        "validate",
+        "generate",
+        "check",
+        "lock",
+        "init",
+        "explain",
+        "completions",
+        "man",
+        "schema",
+    ] {
+        let args: Vec<&str> = ["man", command]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let (code, page, _) = run(dir.path(), &args);
+        assert!(
+            code == 0 && page.contains(".TH qmspec"),
+            "{command}: {page}"
+        );
+        let path = dir.path().join("page.1");
+        std::fs::write(&path, &page).expect("write");
+        let out = std::process::Command::new(crate::support::referee("mandoc"))
+            .args(["-T", "lint", "-W", "warning"])
+            .arg(&path)
+            .output()
+            .expect("mandoc runs");
+        assert!(
+            out.status.success() && out.stdout.is_empty(),
+            "{command}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (code, _, stderr) = run(dir.path(), &["man", "nope"]);
+    assert!(
+        code == 2 && stderr.contains("qmspec has no command `nope`"),
+        "{stderr}"
+    );
+}
+
+/// What a hostile review of the first five minutes found, each held: nothing is written into
+/// `.git` or over `qmspec.toml`, a root inside `.git` is refused, a hand-edited schema is not
+/// replaced without `--force`, something that is not a file at the schema path is never
+/// replaced, a `.git/config` FIFO does not hang `init`, a spec that lost its modeline stays a
+/// spec, globs that would walk forever are refused.
+#[test]
+fn the_first_five_minutes_hold_against_hostile_repositories() {
+    use crate::support::run_bounded;
+    // Spec globs into `.git`, or onto qmspec's own files, are refused before anything runs.
+    for glob in [
+        ".git/hooks/*",
+        ".GIT/*.yaml",
+        "generated/.qmspec-manifest",
+        "specs/-*.yaml",
+    ] {
+        let (_parent, dir) = empty_repo();
+        std::fs::write(dir.join("qmspec.toml"), format!("specs = [\"{glob}\"]\n")).expect("w");
+        let (code, _, stderr) = run_bounded(&dir, &["init", "--name", "pre-commit"]);
+        assert!(
+            code == 2 && stderr.contains("spec glob"),
+            "{glob}: {stderr}"
+        );
+        assert!(!dir.join(".git/hooks/pre-commit").exists(), "{glob}");
+    }
+    let (_parent, dir) = empty_repo();
+    std::fs::write(dir.join("qmspec.toml"), "specs = [\"**/**/**/*.yaml\"]\n").expect("w");
+    let (code, _, stderr) = run_bounded(&dir, &["validate"]);
+    assert!(
+        code == 2 && stderr.contains("more than two `**`"),
+        "{stderr}"
+    );
+
+    // A root inside `.git`.
+    let (_parent, dir) = empty_repo();
+    let (code, _, stderr) = run_bounded(&dir, &["--root", ".git", "init"]);
+    assert!(code == 2 && stderr.contains("is inside `.git`"), "{stderr}");
+    assert!(!dir.join(".git/specs").exists());
+
+    // An output path onto qmspec.toml is an invalid spec, even with --force.
+    let (_parent, dir) = empty_repo();
+    assert_eq!(run(&dir, &["init", "--name", "a"]).0, 0);
+    std::fs::write(dir.join("qmspec.toml"), "# mine\n").expect("w");
+    let spec = std::fs::read_to_string(dir.join("specs/a.yaml")).expect("read");
+    std::fs::write(
+        dir.join("specs/a.yaml"),
+        spec.replace(
+            "dockerfile: generated/Dockerfile.a.arm64",
+            "dockerfile: qmspec.toml",
+        ),
+    )
+    .expect("w");
+    let (code, _, stderr) = run_bounded(&dir, &["generate", "--force"]);
+    assert!(code == 1 && stderr.contains("qmspec.toml"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("qmspec.toml")).expect("r"),
+        "# mine\n"
+    );
+
+    // A hand edit of the schema keeps qmspec's `$id` but not its stamp: kept without --force.
+    let (_parent, dir) = empty_repo();
+    assert_eq!(run(&dir, &["init", "--name", "a"]).0, 0);
+    assert_eq!(run(&dir, &["generate"]).0, 0);
+    let schema = dir.join("schema/worker.schema.json");
+    let edited = std::fs::read_to_string(&schema).expect("read").replacen(
+        "\"type\": \"object\"",
+        "\"type\": \"object\", \"title\": \"mine\"",
+        1,
+    );
+    std::fs::write(&schema, &edited).expect("w");
+    let (code, _, stderr) = run_bounded(&dir, &["generate"]);
+    assert!(
+        code == 1 && stderr.contains("qmspec::edited-by-hand"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&schema).expect("r"), edited);
+    assert_eq!(run_bounded(&dir, &["generate", "--force"]).0, 0);
+    assert_ne!(std::fs::read_to_string(&schema).expect("r"), edited);
+    // Something that is not a file at the schema path: refused even with --force, and the
+    // Dockerfiles the same run would have changed are not written either.
+    std::fs::remove_file(&schema).expect("rm");
+    std::fs::create_dir(&schema).expect("mkdir");
+    std::fs::remove_file(dir.join("generated/Dockerfile.a.amd64")).expect("rm");
+    let (code, _, stderr) = run_bounded(&dir, &["generate", "--force"]);
+    assert!(
+        code == 2 && stderr.contains("qmspec::not-a-file"),
+        "{stderr}"
+    );
+    assert!(!dir.join("generated/Dockerfile.a.amd64").exists());
+
+    // A FIFO for `.git/config`: `init` reads it like any repository file, without blocking.
+    let (_parent, dir) = empty_repo();
+    std::fs::remove_file(dir.join(".git/config")).expect("rm");
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(dir.join(".git/config"))
+        .status()
+        .expect("mkfifo");
+    assert!(fifo.success());
+    let (code, _, stderr) = run_bounded(&dir, &["init", "--name", "a"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // A spec qmspec generated from, whose modeline a licence header pushed down: still a spec.
+    let (_parent, dir) = empty_repo();
+    assert_eq!(run(&dir, &["init", "--name", "a"]).0, 0);
+    assert_eq!(run(&dir, &["init", "--name", "b"]).0, 0);
+    assert_eq!(run(&dir, &["generate"]).0, 0);
+    let spec = std::fs::read_to_string(dir.join("specs/b.yaml")).expect("read");
+    std::fs::write(
+        dir.join("specs/b.yaml"),
+        format!("{}{spec}", "# Licence.\n".repeat(12)),
+    )
+    .expect("w");
+    let (code, stdout, stderr) = run_bounded(&dir, &["check"]);
+    assert!(
+        code == 0
+            && stdout.contains("up to date")
+            && stderr.contains("specs/b.yaml has no `# yaml-language-server"),
+        "{stdout}{stderr}"
+    );
+    let (_, explained, _) = run_bounded(&dir, &["explain", "--format", "json"]);
+    assert!(explained.contains("specs/b.yaml"), "{explained}");
+}
+
+/// `init --from` on hostile Dockerfiles: a non-ASCII release name, variables that double on
+/// every line, ARGs built from ARGs, `FROM scratch`, a ppc64le file, escapes in the notes.
+#[test]
+fn init_from_holds_against_hostile_dockerfiles() {
+    use crate::support::run_bounded;
+    let draft = |name: &str, text: &str| {
+        let (_parent, dir) = empty_repo();
+        std::fs::write(dir.join(name), text).expect("w");
+        let result = run_bounded(&dir, &["init", "--name", "x", "--from", name]);
+        (result, _parent, dir)
+    };
+    let ((code, _, stderr), _p, dir) = draft(
+        "Dockerfile",
+        "FROM debian:12\nRUN wget https://example.org/\u{e4}-1.0.tar.gz && tar xzf \u{e4}-1.0.tar.gz\n",
+    );
+    assert!(code == 0 || code == 1, "{stderr}");
+    assert!(dir.join("specs/x.yaml").exists(), "{stderr}");
+    let mut doubling = String::from("FROM debian:12\nENV A0=xx\n");
+    for i in 1..=40 {
+        doubling.push_str(&format!("ENV A{i}=$A{}$A{}\n", i - 1, i - 1));
+    }
+    let ((code, _, stderr), _p, _d) = draft("Dockerfile", &doubling);
+    assert!(code == 0 || code == 1, "bounded, not killed: {stderr}");
+    let ((code, _, stderr), _p, dir) = draft(
+        "Dockerfile",
+        "ARG V=12\nARG T=${V}-slim\nFROM debian:$T\nCMD [\"true\"]\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let spec = std::fs::read_to_string(dir.join("specs/x.yaml")).expect("spec");
+    assert!(spec.contains("tag: \"12-slim\""), "{spec}");
+    let ((code, _, stderr), _p, _d) = draft("Dockerfile", "FROM scratch\nCOPY x /x\n");
+    assert!(code == 2 && stderr.contains("not `scratch`"), "{stderr}");
+    let ((code, _, stderr), _p, dir) =
+        draft("Dockerfile.ppc64le", "FROM debian:12\nCMD [\"true\"]\n");
+    assert_eq!(code, 0, "{stderr}");
+    let spec = std::fs::read_to_string(dir.join("specs/x.yaml")).expect("spec");
+    assert!(
+        spec.contains("  ppc64le:") && !spec.contains("  amd64:"),
+        "{spec}"
+    );
+    let ((_, _, stderr), _p, _d) = draft(
+        "Dockerfile",
+        "FROM debian:12\nLABEL \"a\u{1b}]0;PWN\u{7}\"=v\nUSER \u{1b}[31mroot\nCMD [\"true\"]\n",
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
     );
 }
