@@ -596,3 +596,86 @@ fn the_publish_pipeline_follows_the_specs() {
         serde_json::json!(["build-demo-api", "test-demo-api"])
     );
 }
+
+/// `qmspec explain` describes the CI jobs from the specs, and the workflow template builds
+/// them: the two must name the same jobs, with the same `needs` and the same runners per
+/// platform, for the bundled specs and both publish fixtures (native and QEMU).
+#[test]
+fn explain_names_the_jobs_the_workflow_has() {
+    let fixture_dir = publish_fixture();
+    let cases = [
+        (root(), "specs/worker.yaml", "generated/publish-images.yml"),
+        (root(), "specs/api.yaml", "generated/publish-images.yml"),
+        (fixture_dir.path().to_path_buf(), "specs/native.yaml", ""),
+        (fixture_dir.path().to_path_buf(), "specs/emulated.yaml", ""),
+    ];
+    for (dir, spec, _) in cases {
+        let out = qmspec(&dir)
+            .args(["explain", "--format", "json", spec])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let explained: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let ci = &explained[0]["ci"];
+        let wf = load(&dir.join(ci["workflow"].as_str().expect("workflow path")));
+        let jobs = jobs(&wf);
+        for job in ci["jobs"].as_array().expect("jobs") {
+            let id = job["id"].as_str().expect("id");
+            let real = jobs
+                .get(id)
+                .unwrap_or_else(|| panic!("{spec}: no job {id} in the workflow"));
+            let mut needs: Vec<&str> = match &real["needs"] {
+                Value::String(s) => vec![s.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            let mut said: Vec<&str> = job["needs"]
+                .as_array()
+                .expect("needs")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            // A shared job needs every image's jobs; explain names this spec's.
+            if job["shared"] == true {
+                needs.retain(|n| said.contains(n));
+            }
+            needs.sort_unstable();
+            said.sort_unstable();
+            assert_eq!(needs, said, "{spec}: needs of {id}");
+            // Runners: the matrix's per platform, or the job's own.
+            let runners: Vec<String> = match real["strategy"]["matrix"]["include"].as_array() {
+                Some(rows) => rows
+                    .iter()
+                    .map(|r| r["runner"].as_str().expect("runner").to_string())
+                    .collect(),
+                None => vec![real["runs-on"].as_str().expect("runs-on").to_string()],
+            };
+            let said_runners: Vec<String> = job["runs"]
+                .as_array()
+                .expect("runs")
+                .iter()
+                .map(|r| r["runner"].as_str().expect("runner").to_string())
+                .collect();
+            assert_eq!(runners, said_runners, "{spec}: runners of {id}");
+        }
+        // And no job of this image that explain leaves out.
+        let name = explained[0]["name"].as_str().expect("name");
+        let said: Vec<&str> = ci["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .filter_map(|j| j["id"].as_str())
+            .collect();
+        for id in jobs.keys().filter(|k| k.ends_with(&format!("-{name}"))) {
+            assert!(
+                said.contains(&id.as_str()),
+                "{spec}: explain leaves out {id}"
+            );
+        }
+        assert!(said.len() >= 4, "{spec}: {said:?}");
+    }
+}
