@@ -238,6 +238,29 @@ struct Out {
     color_stderr: bool,
     width: usize,
     quiet: bool,
+    /// Why writing out failed (not a closed pipe), once it has: the run ends with exit 2.
+    failed: Option<String>,
+}
+
+impl Out {
+    /// Write what is buffered so far and start again, so a long report streams instead of
+    /// growing in memory. A closed pipe ends the writing quietly, as `emit` does.
+    fn spill(&mut self) {
+        if self.failed.is_none() {
+            let written = std::io::stderr()
+                .lock()
+                .write_all(self.stderr.as_bytes())
+                .and_then(|()| std::io::stdout().lock().write_all(self.stdout.as_bytes()));
+            match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    self.failed = Some(e.to_string());
+                }
+                _ => {}
+            }
+        }
+        self.stdout.clear();
+        self.stderr.clear();
+    }
 }
 
 macro_rules! say {
@@ -441,6 +464,10 @@ fn main() -> ExitCode {
 /// (as `git log | head` does); any other write error is exit 2 with a message.
 fn emit(out: &Out, code: u8) -> u8 {
     let mut stderr = std::io::stderr().lock();
+    if let Some(e) = &out.failed {
+        let _ = writeln!(stderr, "error: cannot write the output: {e}");
+        return 2;
+    }
     let err_result = stderr
         .write_all(out.stderr.as_bytes())
         .and_then(|()| stderr.flush());
@@ -1154,8 +1181,6 @@ fn validate(
     format: Format,
     out: &mut Out,
 ) -> u8 {
-    let mut results = Vec::new();
-    let mut io_error = false;
     let specs: Vec<(String, Option<String>)> = if args.is_empty() {
         match spec_list(root, config, args, out) {
             Ok(list) => list.into_iter().map(|s| (s, None)).collect(),
@@ -1173,9 +1198,13 @@ fn validate(
             })
             .collect()
     };
-    for (path, outside) in specs {
-        let loaded = match &outside {
-            None => output::read_spec(repo, &path),
+    // Several specs at a time (one worker per core), each reported as soon as the ones before
+    // it are, and its report written out as the buffer grows: memory stays flat in the number of
+    // specs, and the output is in spec order whatever finishes first.
+    let (color, width, quiet) = (out.color_stderr, out.width, out.quiet);
+    let one = |(path, outside): &(String, Option<String>)| -> Reported {
+        let loaded = match outside {
+            None => output::read_spec(repo, path),
             Some(arg) if arg == "-" => {
                 use std::io::Read;
                 let mut bytes = Vec::new();
@@ -1201,22 +1230,97 @@ fn validate(
                 }
             }
         };
+        let mut r = Reported::default();
         match loaded {
-            Ok(loaded) => results.push((path, loaded)),
+            Ok(loaded) => {
+                r.errors = loaded.has_errors();
+                let (diags, text) = (&loaded.diagnostics, &loaded.text);
+                match format {
+                    Format::Human => {
+                        r.stderr = diag::render_human(diags, path, text, color, width);
+                        if !(quiet && diags.is_empty()) {
+                            r.stderr.push_str(&summary(path, diags));
+                            r.stderr.push('\n');
+                        }
+                    }
+                    Format::Json => r.stdout = diag::render_json(diags, path, text),
+                    Format::Github => r.stdout = diag::render_github(diags, path, text),
+                    Format::Sarif => {
+                        r.sarif = Some((
+                            path.clone(),
+                            loaded.text.clone(),
+                            loaded.diagnostics.clone(),
+                        ))
+                    }
+                }
+            }
             Err(e) => {
-                warn!(out, "{:?}", miette::Report::new(e));
-                io_error = true;
+                r.stderr = format!("{:?}\n", miette::Report::new(e));
+                r.io_error = true;
             }
         }
+        r
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8)
+        .min(specs.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Reported)>();
+    let mut sarif = Vec::new();
+    let (mut errors, mut io_error) = (false, false);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (tx, next, specs, one) = (tx.clone(), &next, &specs, &one);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = specs.get(i) else { break };
+                    if tx.send((i, one(item))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut want = 0;
+        for (i, r) in rx {
+            pending.insert(i, r);
+            while let Some(r) = pending.remove(&want) {
+                want += 1;
+                errors |= r.errors;
+                io_error |= r.io_error;
+                out.stderr.push_str(&r.stderr);
+                out.stdout.push_str(&r.stdout);
+                sarif.extend(r.sarif);
+            }
+            if out.stdout.len() + out.stderr.len() > 1 << 20 {
+                out.spill();
+            }
+        }
+    });
+    if format == Format::Sarif {
+        out.stdout.push_str(&diag::render_sarif(&sarif));
     }
-    report(&results, format, out);
     if io_error {
         2
-    } else if results.iter().any(|(_, l)| l.has_errors()) {
+    } else if errors {
         1
     } else {
         0
     }
+}
+
+/// What validating one spec prints, rendered on a worker.
+#[derive(Default)]
+struct Reported {
+    stderr: String,
+    stdout: String,
+    sarif: Option<(String, String, Vec<Diagnostic>)>,
+    errors: bool,
+    io_error: bool,
 }
 
 fn report(results: &[(String, Loaded)], format: Format, out: &mut Out) {

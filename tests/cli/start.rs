@@ -790,3 +790,50 @@ fn init_from_holds_against_hostile_dockerfiles() {
         "{stderr:?}"
     );
 }
+
+/// `validate` works through many specs on every core and prints their reports in spec order
+/// as they are ready (a report longer than its buffer is written out as it grows); a report
+/// that cannot be written is exit 2.
+#[test]
+fn validate_streams_many_specs_in_order() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let text = crate::support::marked(&fixture("minimal.yaml").replace(
+        "sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+        "sha256: unverified\n        unverified-reason: a warning for every spec",
+    ));
+    for i in 0..2000 {
+        std::fs::write(dir.path().join(format!("specs/s{i:04}.yaml")), &text).expect("write");
+    }
+    let (code, _, stderr) = run(dir.path(), &["validate"]);
+    assert_eq!(code, 0);
+    let summaries: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("specs/") && l.contains(": valid ("))
+        .collect();
+    assert_eq!(
+        summaries.len(),
+        2001,
+        "{}",
+        &stderr[..2000.min(stderr.len())]
+    );
+    let mut sorted = summaries.clone();
+    sorted.sort_unstable();
+    assert_eq!(summaries, sorted, "reports in spec order");
+    assert!(
+        stderr.len() > 1 << 20,
+        "long enough to stream: {} bytes",
+        stderr.len()
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("qmspec"))
+        .arg("validate")
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stderr(full)
+        .status()
+        .expect("runs");
+    assert_eq!(status.code(), Some(2));
+}
