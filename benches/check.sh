@@ -49,7 +49,7 @@ bench() {
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 peak = int(sys.argv[2]) / 1024
-ms = lambda s: f"{s * 1000:,.1f} ms" if s < 10 else f"{s:,.2f} s"
+ms = lambda s: f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
 print(f"| {sys.argv[3]} | {ms(r['mean'])} ± {ms(r['stddev'])} | {ms(r['min'])} | {peak:.1f} MiB |")
 PY
 }

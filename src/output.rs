@@ -398,13 +398,16 @@ pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<Strin
     files.dedup();
     // Absent (a spec without a lock file) is part of the state; anything but a regular file or
     // nothing is not a state this path vouches for.
-    let digest = |path: &String| -> Option<[u8; 32]> {
+    // Each file by XXH3-128: this detects change (every byte counts); it does not defend
+    // against a forger, who could as well write the record. SHA-256 made hashing the files most
+    // of a monorepo's `check`.
+    let digest = |path: &String| -> Option<[u8; 16]> {
         match repo.read(
             path,
             (crate::yaml::MAX_SPEC_BYTES as u64).max(MAX_OUTPUT_BYTES) + 1,
         ) {
-            Ok(Found::Bytes(b, _)) => Some(Sha256::digest(&b).into()),
-            Ok(Found::Absent) => Some([0; 32]),
+            Ok(Found::Bytes(b, _)) => Some(twox_hash::XxHash3_128::oneshot(&b).to_le_bytes()),
+            Ok(Found::Absent) => Some([0; 16]),
             _ => None,
         }
     };
@@ -412,7 +415,7 @@ pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<Strin
         .map_or(1, usize::from)
         .clamp(1, 8);
     let chunk = files.len().div_ceil(workers).max(1);
-    let digests: Vec<Option<[u8; 32]>> = std::thread::scope(|scope| {
+    let digests: Vec<Option<[u8; 16]>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
@@ -425,7 +428,7 @@ pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<Strin
     if digests.len() != files.len() {
         return None;
     }
-    let by_path: BTreeMap<&String, [u8; 32]> = files
+    let by_path: BTreeMap<&String, [u8; 16]> = files
         .iter()
         .zip(digests)
         .map(|(f, d)| d.map(|d| (f, d)))
