@@ -3,7 +3,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde::Serialize;
 use serde_json::json;
 
@@ -147,7 +147,67 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// A diagnostic bound to its source, in the shape miette renders.
 struct Report<'a> {
     diag: &'a Diagnostic,
-    source: &'a NamedSource<String>,
+    source: &'a Indexed,
+}
+
+/// A spec's text for miette with its line starts known. miette finds a label's lines by scanning
+/// the source from its first byte, once per label and per context request: half of
+/// `validate`'s time in a monorepo. This hands miette only the text from a few lines before the
+/// label (the lines it is going to show), and moves what it found back to the whole text's
+/// offsets and line numbers, so the report is the one the whole text gives.
+struct Indexed {
+    name: String,
+    text: String,
+    /// Where each line starts, as miette counts lines (`\n`, `\r\n`, or a lone `\r`).
+    line_starts: Vec<usize>,
+}
+
+impl Indexed {
+    fn new(name: &str, text: String) -> Indexed {
+        let bytes = text.as_bytes();
+        let mut line_starts = vec![0];
+        for (i, &b) in bytes.iter().enumerate() {
+            let ends = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+            if ends {
+                line_starts.push(i + 1);
+            }
+        }
+        Indexed {
+            name: name.to_string(),
+            text,
+            line_starts,
+        }
+    }
+}
+
+impl miette::SourceCode for Indexed {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        // The line the span starts on, and a line boundary far enough before it.
+        let line = self
+            .line_starts
+            .partition_point(|&s| s <= span.offset())
+            .saturating_sub(1);
+        let first = line.saturating_sub(context_lines_before + 1);
+        let base = self.line_starts[first];
+        let tail = &self.text[base..];
+        let local = SourceSpan::new((span.offset().saturating_sub(base)).into(), span.len());
+        let found = tail.read_span(&local, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            found.data(),
+            SourceSpan::new((found.span().offset() + base).into(), found.span().len()),
+            found.line() + first,
+            found.column(),
+            // miette counts every line break it scanned, from the first byte: the lines
+            // before `base` too (it merges two labels' snippets by this count).
+            found.line_count() + first,
+        )))
+    }
 }
 
 impl fmt::Debug for Report<'_> {
@@ -232,7 +292,7 @@ pub fn render_human(
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width);
     let mut out = String::new();
     // One copy of the source for all reports (a spec may be a megabyte with 100 problems).
-    let source = NamedSource::new(file, inert_source(text));
+    let source = Indexed::new(file, inert_source(text));
     for diag in diags {
         let shortened;
         let diag = match overlong_line(diag, text) {
@@ -515,6 +575,47 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The indexed source answers every span exactly as miette's own scan of the whole text:
+    /// the same bytes, offsets, line, column and line count, for line breaks of every kind,
+    /// spans at the start and the end, empty spans and any number of context lines.
+    #[test]
+    fn the_indexed_source_reads_spans_as_miette_does() {
+        use miette::SourceCode;
+        let texts = [
+            "a: 1\nb: 2\n  c: [x, y]\nd: |\n  text\n\n\ne: end",
+            "crlf: 1\r\nnext: 2\r\n\r\nlast: 3\r\n",
+            "lone\rcr\rbreaks\n mixed\r\nend",
+            "",
+            "no newline at all",
+        ];
+        for text in texts {
+            let indexed = Indexed::new("f", text.to_string());
+            for start in 0..=text.len() {
+                for len in [0, 1, 3, 9] {
+                    let len = len.min(text.len() - start);
+                    for (before, after) in [(0, 0), (1, 1), (2, 3), (5, 0)] {
+                        let span = SourceSpan::new(start.into(), len);
+                        let want = text.read_span(&span, before, after);
+                        let got = indexed.read_span(&span, before, after);
+                        match (want, got) {
+                            (Ok(w), Ok(g)) => assert_eq!(
+                                (w.data(), w.span(), w.line(), w.column(), w.line_count()),
+                                (g.data(), g.span(), g.line(), g.column(), g.line_count()),
+                                "{text:?} {start}+{len} ({before}, {after})"
+                            ),
+                            (Err(_), Err(_)) => {}
+                            (w, g) => panic!(
+                                "{text:?} {start}+{len}: {:?} against {:?}",
+                                w.is_ok(),
+                                g.is_ok()
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn shown_source_is_inert_and_keeps_byte_offsets() {

@@ -411,9 +411,14 @@ pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<Strin
             _ => None,
         }
     };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, 8);
+    // A thread costs more than hashing a few files: one repository's dozen files are read here.
+    let workers = if files.len() < 64 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 8)
+    };
     let chunk = files.len().div_ceil(workers).max(1);
     let digests: Vec<Option<[u8; 16]>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
