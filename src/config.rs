@@ -358,6 +358,97 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_file_is_read_only_when_it_is_a_small_regular_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        assert_eq!(load(dir.path()).expect("absent"), Config::default());
+        let path = dir.path().join(CONFIG);
+        std::fs::write(&path, "schema = \"s/x.json\"\n").expect("write");
+        assert_eq!(load(dir.path()).expect("valid").schema, "s/x.json");
+        std::fs::write(&path, "x".repeat(64 * 1024 + 1)).expect("write");
+        let e = load(dir.path()).expect_err("too large").to_string();
+        assert!(e.contains("larger than 64 KiB"), "{e}");
+        std::fs::write(&path, "x".repeat(64 * 1024)).expect("write");
+        let e = load(dir.path()).expect_err("not TOML").to_string();
+        assert!(!e.contains("larger than"), "at the limit it is read: {e}");
+        std::fs::remove_file(&path).expect("rm");
+        std::fs::create_dir(&path).expect("mkdir");
+        let e = load(dir.path()).expect_err("a folder").to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_dir(&path).expect("rm");
+        std::os::unix::fs::symlink("/etc/hostname", &path).expect("symlink");
+        let e = load(dir.path()).expect_err("a symlink").to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn discovery_sorts_matches_into_specs_and_unmarked_files() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        let write = |rel: &str, text: &str| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, text).expect("write");
+        };
+        let spec = format!(
+            "{}\nname: x\n",
+            modeline("specs/a.yaml", "schema/worker.schema.json")
+        );
+        write("specs/a.yaml", &spec);
+        write("specs/b.yml", &spec.replace("specs/a.yaml", "specs/b.yml"));
+        write("specs/openapi.yaml", "openapi: 3.1.0\n");
+        write("specs/notes.txt", &spec);
+        write("specs/deeper/c.yaml", &spec);
+        write("other/d.yaml", &spec);
+        let found = discover(root, &Config::default());
+        assert_eq!(found.specs, ["specs/a.yaml", "specs/b.yml"]);
+        assert_eq!(found.unmarked, ["specs/openapi.yaml"]);
+        assert!(found.not_utf8.is_empty());
+        // `**` reaches every folder but `.git`; a start folder behind a symlink is not walked.
+        write(".git/specs/e.yaml", &spec);
+        write("images/x/.git/f.yaml", &spec);
+        let config = Config {
+            specs: vec!["**/*.yaml".into()],
+            ..Config::default()
+        };
+        let found = discover(root, &config);
+        assert_eq!(
+            found.specs,
+            ["other/d.yaml", "specs/a.yaml", "specs/deeper/c.yaml"]
+        );
+        let outside = tempfile::tempdir().expect("tmp");
+        std::fs::write(outside.path().join("z.yaml"), &spec).expect("write");
+        std::os::unix::fs::symlink(outside.path(), root.join("linked")).expect("symlink");
+        let config = Config {
+            specs: vec!["linked/*.yaml".into()],
+            ..Config::default()
+        };
+        assert_eq!(discover(root, &config), Found::default());
+        // A name that is not UTF-8 matters only where a glob matches it.
+        use std::os::unix::ffi::OsStrExt;
+        let odd = std::ffi::OsStr::from_bytes(b"specs/caf\xe9.yaml");
+        std::fs::write(root.join(odd), &spec).expect("write");
+        std::fs::write(
+            root.join(std::ffi::OsStr::from_bytes(b"other/x\xe9.txt")),
+            "",
+        )
+        .expect("w");
+        let found = discover(root, &Config::default());
+        assert_eq!(found.not_utf8, ["specs/caf\u{fffd}.yaml"]);
+        // A FIFO named like a spec is a spec for the reader to refuse, never opened here.
+        let fifo = root.join("specs/pipe.yaml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        assert!(
+            discover(root, &Config::default())
+                .specs
+                .contains(&"specs/pipe.yaml".to_string())
+        );
+    }
+
+    #[test]
     fn the_defaults_are_todays_layout() {
         assert_eq!(parse("").expect("empty is fine"), Config::default());
         let c = parse("specs = [\"images/**/*.qmspec.yaml\"]\nschema = \"images/schema.json\"\n")
