@@ -358,8 +358,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn globs_are_bounded_in_number_and_in_double_stars() {
+        let globs = |n: usize| {
+            let list: Vec<String> = (0..n).map(|i| format!("\"s{i}/*.yaml\"")).collect();
+            format!("specs = [{}]", list.join(", "))
+        };
+        assert!(parse(&globs(64)).is_ok());
+        let e = parse(&globs(65)).expect_err("65 globs").to_string();
+        assert!(e.contains("names 65 globs; at most 64"), "{e}");
+        assert!(parse("specs = [\"a/**/b/**/*.yaml\"]").is_ok());
+        let e = parse("specs = [\"a/**/b/**/c/**/*.yaml\"]")
+            .expect_err("three")
+            .to_string();
+        assert!(e.contains("more than two `**`"), "{e}");
+    }
+
+    #[test]
     fn the_file_is_read_only_when_it_is_a_small_regular_file() {
         let dir = tempfile::tempdir().expect("tmp");
+        // A root that cannot hold the file (not a folder) is an error, not the defaults.
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "").expect("write");
+        assert!(load(&file).is_err());
         assert_eq!(load(dir.path()).expect("absent"), Config::default());
         let path = dir.path().join(CONFIG);
         std::fs::write(&path, "schema = \"s/x.json\"\n").expect("write");
