@@ -330,24 +330,9 @@ pub fn admits(spec: &str, version: &str) -> bool {
     })
 }
 
-/// A build string against a glob of `*` wildcards.
+/// A build string against a glob of `*` wildcards (`*_openmpi`).
 fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
-        }
-    }
-    true
+    crate::config::wildcard(pattern, text)
 }
 
 /// The newest record of `name` that `fits`: the newest version, then the highest build number,

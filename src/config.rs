@@ -190,15 +190,21 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     if name.starts_with('.') && !pattern.starts_with('.') {
         return false;
     }
+    wildcard(pattern, name)
+}
+
+/// Text against a pattern whose only wildcard is `*` (any run of characters): a file name in
+/// a spec glob, a conda build string.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
-        return pattern == name;
+        return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
+    if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
         return false;
     }
-    let mut rest = &name[first.len()..name.len() - last.len()];
+    let mut rest = &text[first.len()..text.len() - last.len()];
     for middle in &parts[1..parts.len() - 1] {
         match rest.find(middle) {
             Some(at) => rest = &rest[at + middle.len()..],
