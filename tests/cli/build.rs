@@ -1027,7 +1027,7 @@ impl TokenService {
             dir.path().join("cert.pem"),
             dir.path().join("requests.log"),
         );
-        let out = Command::new("openssl")
+        let out = Command::new(crate::support::referee("openssl"))
             .args([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             ])
