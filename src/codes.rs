@@ -467,6 +467,11 @@ pub const CODES: &[Code] = &[
         "wait for it, then run again",
     ),
     files(
+        "qmspec::changed-during-run",
+        "a spec changed between planning and writing its files",
+        "run `qmspec generate` again",
+    ),
+    files(
         "qmspec::io",
         "a file could not be read or written",
         "check the path and its permissions",

@@ -25,4 +25,5 @@ pub mod rules;
 pub mod schema;
 pub mod toolbox;
 pub mod versions;
+pub mod workers;
 pub mod yaml;

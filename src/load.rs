@@ -6,7 +6,7 @@ use crate::yaml::{self, Document};
 use crate::{rules, schema};
 
 /// A spec file after validation: its text, what was found, and the typed spec when it is valid.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Loaded {
     pub text: String,
     pub diagnostics: Vec<Diagnostic>,

@@ -1404,19 +1404,27 @@ fn generate(
     };
     plan.schema = Some(config.schema.clone());
     plan.complete = complete;
-    if !plan.valid() {
-        report(&plan.specs, Format::Human, out);
+    // Invalid specs are reported whole; valid ones by their count of warnings.
+    let valid = plan.valid();
+    for (file, result) in &mut plan.specs {
+        match result {
+            // Taken: the plan is not written when a spec is invalid.
+            output::SpecResult::Invalid(loaded) => report(
+                &[(file.clone(), std::mem::take(&mut **loaded))],
+                Format::Human,
+                out,
+            ),
+            output::SpecResult::Valid { warnings } if *warnings > 0 && !out.quiet => warn!(
+                out,
+                "{file}: valid ({warnings} warning{}); `qmspec validate {file}` shows them",
+                if *warnings == 1 { "" } else { "s" }
+            ),
+            output::SpecResult::Valid { .. } => {}
+        }
+    }
+    if !valid {
         warn!(out, "nothing written: fix the spec first");
         return 1;
-    }
-    for (file, loaded) in plan.specs.iter().filter(|_| !out.quiet) {
-        if !loaded.diagnostics.is_empty() {
-            warn!(
-                out,
-                "{}; `qmspec validate {file}` shows them",
-                summary(file, &loaded.diagnostics)
-            );
-        }
     }
     // Printed at once, not buffered: the wait may be long.
     let mut waiting = || {
@@ -1470,7 +1478,7 @@ fn check(
     let mut drift: Vec<Drift> = Vec::new();
     for c in checks {
         match c.invalid {
-            Some(loaded) => invalid.push((c.path, loaded)),
+            Some(loaded) => invalid.push((c.path, *loaded)),
             None => drift.extend(c.drift),
         }
     }

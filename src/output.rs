@@ -71,6 +71,16 @@ pub enum OutputError {
         help("run `qmspec validate {spec}` and fix what it reports, then run qmspec again")
     )]
     SharedInvalid { spec: String },
+    #[error(
+        "{spec} changed while `qmspec generate` ran: what it produces now is not what was checked before writing"
+    )]
+    #[diagnostic(
+        code("qmspec::changed-during-run"),
+        help(
+            "run `qmspec generate` again when nothing else is editing the specs; the files already written are whole and stamped"
+        )
+    )]
+    Changed { spec: String },
 }
 
 impl OutputError {
@@ -144,8 +154,11 @@ pub enum Refusal {
 
 /// What the specs produce: each spec's validation result and, when all are valid, the files.
 pub struct Plan {
-    pub specs: Vec<(String, Loaded)>,
-    pub outputs: Vec<(String, Output)>,
+    /// Each spec's result: an invalid spec whole, for its report; a valid one only as the
+    /// count of its warnings (its text, model and findings are dropped once its files are
+    /// made), so a monorepo's plan stays small.
+    pub specs: Vec<(String, SpecResult)>,
+    pub outputs: Vec<Planned>,
     /// Where `generate` writes the schema copy the specs' modelines point at, if anywhere.
     pub schema: Option<String>,
     /// Every spec of the repository is in the plan (none was named on the command line), so a
@@ -155,8 +168,42 @@ pub struct Plan {
 
 impl Plan {
     pub fn valid(&self) -> bool {
-        self.specs.iter().all(|(_, l)| !l.has_errors())
+        self.specs
+            .iter()
+            .all(|(_, r)| matches!(r, SpecResult::Valid { .. }))
     }
+}
+
+/// A spec as the plan keeps it.
+#[derive(Debug)]
+pub enum SpecResult {
+    /// Valid, with this many warnings (`qmspec validate` shows them).
+    Valid { warnings: usize },
+    /// Not valid: the spec with its findings, to report.
+    Invalid(Box<Loaded>),
+}
+
+/// One file of the plan: which spec it is reported under, the file (its `content` is empty
+/// when not held), and its hash.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub owner: String,
+    pub output: Output,
+    /// XXH3-128 of the content: what is on disk is compared against it when the content was not
+    /// held, and a file rendered again for writing must hash to it.
+    pub hash: u128,
+    /// Whether `output.content` is the content. Past [`HELD_BYTES`], files are rendered again
+    /// when they are written.
+    pub held: bool,
+}
+
+/// Rendered bytes a plan holds from planning to writing. A repository's files fit many times
+/// over; a monorepo's do not, and its files are rendered again, a few specs at a time, when
+/// written, so memory stays flat in the number of specs.
+pub const HELD_BYTES: usize = 4 << 20;
+
+fn content_hash(text: &str) -> u128 {
+    twox_hash::XxHash3_128::oneshot(text.as_bytes())
 }
 
 /// Read a spec through the repository handle: a regular file, never more than one byte past
@@ -219,22 +266,91 @@ fn read_err(path: &str, e: WalkError) -> OutputError {
 
 /// Validate every spec and render the files of the valid ones: each spec's own files, and
 /// the files specs share, assembled from every spec of the repository (`others` are the
-/// repository's specs not asked for, read only for that).
+/// repository's specs not asked for, read only for that). Specs are read on every core, one
+/// at a time per core, and only findings, paths, hashes and up to [`HELD_BYTES`] of rendered
+/// files are kept.
 pub fn plan(repo: &Repo, spec_paths: &[String], others: &[String]) -> Result<Plan, OutputError> {
+    plan_holding(repo, spec_paths, others, HELD_BYTES)
+}
+
+/// [`plan`], holding at most `held_bytes` of rendered files (0: every file is rendered again
+/// when written).
+pub fn plan_holding(
+    repo: &Repo,
+    spec_paths: &[String],
+    others: &[String],
+    held_bytes: usize,
+) -> Result<Plan, OutputError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let held = AtomicUsize::new(0);
+    let hold = |owner: String, o: Output| -> Planned {
+        let hash = content_hash(&o.content);
+        let len = o.content.len();
+        if held.fetch_add(len, Ordering::Relaxed) + len <= held_bytes {
+            return Planned {
+                owner,
+                output: o,
+                hash,
+                held: true,
+            };
+        }
+        held.fetch_sub(len, Ordering::Relaxed);
+        Planned {
+            owner,
+            output: Output {
+                content: String::new(),
+                ..o
+            },
+            hash,
+            held: false,
+        }
+    };
+    let keep = spec_paths.len() <= KEEP_SPECS;
+    type One = (SpecResult, Vec<Planned>, Option<Solo<Planned>>);
+    let one = |sp: &String| -> Result<One, OutputError> {
+        let loaded = read_spec(repo, sp)?;
+        let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
+            return Ok((SpecResult::Invalid(Box::new(loaded)), Vec::new(), None));
+        };
+        let outputs = render_spec(spec, sp)?
+            .into_iter()
+            .map(|o| hold(sp.clone(), o))
+            .collect();
+        let solo = solo(sp, spec, keep, |o| {
+            Ok(hold(crate::render::owners_name(&o.owners), o))
+        });
+        // A valid spec's text, document, model and findings are not needed again.
+        let valid = SpecResult::Valid {
+            warnings: loaded.diagnostics.len(),
+        };
+        Ok((valid, outputs, Some(solo)))
+    };
     let mut specs = Vec::new();
     let mut outputs = Vec::new();
-    for sp in spec_paths {
-        let loaded = read_spec(repo, sp)?;
-        if let (Some(spec), false) = (&loaded.spec, loaded.has_errors()) {
-            for o in render_spec(spec, sp)? {
-                outputs.push((sp.clone(), o));
-            }
-        }
+    let mut solos = Vec::new();
+    for (sp, r) in spec_paths
+        .iter()
+        .zip(crate::workers::map(spec_paths, 1, one))
+    {
+        let (loaded, outs, solo) = r?;
         specs.push((sp.clone(), loaded));
+        outputs.extend(outs);
+        solos.extend(solo.map(|s| (sp.clone(), s)));
     }
-    let extra = load_others(repo, spec_paths, others)?;
-    if specs.iter().all(|(_, l)| !l.has_errors()) {
-        outputs.extend(shared_outputs(&specs, &extra)?);
+    if specs
+        .iter()
+        .all(|(_, r)| matches!(r, SpecResult::Valid { .. }))
+    {
+        // Files several specs share are few (one workflow per group): always held.
+        let shared = shared_files(repo, spec_paths, others, solos, |owner, o| {
+            Ok(Planned {
+                owner,
+                hash: content_hash(&o.content),
+                output: o,
+                held: true,
+            })
+        })?;
+        outputs.extend(shared.into_iter().map(|(_, p)| p));
     }
     Ok(Plan {
         specs,
@@ -250,10 +366,9 @@ fn load_others(
     spec_paths: &[String],
     others: &[String],
 ) -> Result<Vec<(String, Loaded)>, OutputError> {
-    others
-        .iter()
-        .filter(|o| !spec_paths.contains(o))
-        .map(|o| Ok((o.clone(), read_spec(repo, o)?)))
+    let others: Vec<&String> = others.iter().filter(|o| !spec_paths.contains(o)).collect();
+    crate::workers::map(&others, 1, |o| Ok(((*o).clone(), read_spec(repo, o)?)))
+        .into_iter()
         .collect()
 }
 
@@ -278,6 +393,76 @@ fn shared_outputs(
         .into_iter()
         .map(|o| (crate::render::owners_name(&o.owners), o))
         .collect())
+}
+
+/// The files specs share (the publish workflow), for the asked-for specs: a file only one spec
+/// names is its solo file, made on the worker that read the spec; a file several specs name
+/// (asked for or not) is made from all of them here, reading again the specs not kept, and
+/// passed through `each`. Returned with the name each is reported under, in spec order.
+fn shared_files<T>(
+    repo: &Repo,
+    spec_paths: &[String],
+    others: &[String],
+    solos: Vec<(String, Solo<T>)>,
+    mut each: impl FnMut(String, Output) -> Result<T, OutputError>,
+) -> Result<Vec<(String, T)>, OutputError> {
+    let extra = load_others(repo, spec_paths, others)?;
+    // How many specs name each shared path.
+    let mut members: BTreeMap<String, usize> = BTreeMap::new();
+    for path in solos.iter().flat_map(|(_, s)| &s.paths) {
+        *members.entry(path.clone()).or_default() += 1;
+    }
+    for spec in extra.iter().filter_map(|(_, l)| l.spec.as_ref()) {
+        for path in shared_paths(spec) {
+            // Another spec naming a path makes it shared, even if only one asked-for spec does.
+            *members.entry(path).or_default() += 2;
+        }
+    }
+    let shared_by_many = |path: &str| members.get(path).is_some_and(|n| *n > 1);
+    // Only the files the asked-for specs name (a spec named on the command line is generated
+    // or checked, not the whole repository).
+    let asked: BTreeSet<String> = solos
+        .iter()
+        .flat_map(|(_, s)| s.paths.iter().cloned())
+        .collect();
+    let mut out = Vec::new();
+    let mut group: Vec<(String, Option<Box<crate::model::Spec>>)> = Vec::new();
+    for (spec_path, solo) in solos {
+        if solo.paths.iter().any(|p| shared_by_many(p)) {
+            group.push((spec_path, solo.spec));
+            continue;
+        }
+        for t in solo.rendered? {
+            out.push((spec_path.clone(), t));
+        }
+    }
+    if !group.is_empty() || !extra.is_empty() {
+        let mut valid = Vec::new();
+        for (sp, spec) in group {
+            let loaded = match spec {
+                Some(spec) => Loaded::valid(*spec),
+                None => read_spec(repo, &sp)?,
+            };
+            valid.push((sp, loaded));
+        }
+        for (owner, o) in shared_outputs(&valid, &extra)?
+            .into_iter()
+            .filter(|(_, o)| shared_by_many(&o.path) && asked.contains(&o.path))
+        {
+            out.push((owner.clone(), each(owner, o)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Every shared path a spec names, in normal form.
+fn shared_paths(spec: &crate::model::Spec) -> Vec<String> {
+    crate::outputs::OUTPUTS
+        .iter()
+        .filter(|k| matches!(k.scope, crate::outputs::Scope::Shared(_)))
+        .flat_map(|k| (k.paths)(spec))
+        .map(|(_, p)| crate::paths::normalize(&p))
+        .collect()
 }
 
 /// The manifest as found: its entries (spec, output) that name safe paths, and whether the
@@ -411,28 +596,9 @@ pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<Strin
             _ => None,
         }
     };
-    // A thread costs more than hashing a few files: one repository's dozen files are read here.
-    let workers = if files.len() < 64 {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, 8)
-    };
-    let chunk = files.len().div_ceil(workers).max(1);
-    let digests: Vec<Option<[u8; 16]>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(digest).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    if digests.len() != files.len() {
-        return None;
-    }
+    // A thread costs more than hashing a few files: one repository's dozen files are read on
+    // one thread, a monorepo's on every core.
+    let digests = crate::workers::map(&files, 32, digest);
     let by_path: BTreeMap<&String, [u8; 16]> = files
         .iter()
         .zip(digests)
@@ -553,9 +719,40 @@ pub enum AtPath {
     NotAFile(Kind),
 }
 
+impl AtPath {
+    /// The same finding without the file's text.
+    fn without_text(self) -> AtPath {
+        match self {
+            AtPath::Stamped { state, .. } => AtPath::Stamped {
+                state,
+                text: String::new(),
+            },
+            AtPath::Foreign { why, .. } => AtPath::Foreign { why, text: None },
+            other => other,
+        }
+    }
+}
+
 /// Classify the file at `path` against what the spec produces (`expected`, if anything).
 pub fn classify(repo: &Repo, path: &str, expected: Option<&str>) -> Result<AtPath, OutputError> {
-    Ok(classify_file(repo, path, expected)?.0)
+    Ok(classify_file(repo, path, expected.map(Expect::Text))?.0)
+}
+
+/// What a file should be: its text, or (when the plan did not hold the text) its hash.
+#[derive(Debug, Clone, Copy)]
+enum Expect<'a> {
+    Text(&'a str),
+    Hash(u128),
+}
+
+impl Planned {
+    fn expect(&self) -> Expect<'_> {
+        if self.held {
+            Expect::Text(&self.output.content)
+        } else {
+            Expect::Hash(self.hash)
+        }
+    }
 }
 
 /// [`classify`], and which file was classified: a later write or removal goes ahead only if
@@ -563,7 +760,7 @@ pub fn classify(repo: &Repo, path: &str, expected: Option<&str>) -> Result<AtPat
 fn classify_file(
     repo: &Repo,
     path: &str,
-    expected: Option<&str>,
+    expected: Option<Expect<'_>>,
 ) -> Result<(AtPath, Option<Ident>), OutputError> {
     let found = match repo.read(path, MAX_OUTPUT_BYTES) {
         Ok(f) => f,
@@ -584,8 +781,15 @@ fn classify_file(
     })
 }
 
-fn classify_bytes(path: &str, b: Vec<u8>, expected: Option<&str>) -> AtPath {
-    if expected.is_some_and(|e| e.as_bytes() == b.as_slice()) {
+fn classify_bytes(path: &str, b: Vec<u8>, expected: Option<Expect<'_>>) -> AtPath {
+    let same = match expected {
+        Some(Expect::Text(e)) => e.as_bytes() == b.as_slice(),
+        // The same hash as XXH3-128 stands for the same bytes, as in `check`'s record: it
+        // detects change; it is no defence against a forger, who could as well edit the spec.
+        Some(Expect::Hash(h)) => twox_hash::XxHash3_128::oneshot(&b) == h,
+        None => false,
+    };
+    if same {
         return AtPath::Same;
     }
     match String::from_utf8(b) {
@@ -666,10 +870,10 @@ fn spec_keys(specs: &BTreeSet<String>) -> BTreeMap<String, &String> {
 }
 
 /// Outputs on one path (in normal form, case folded), within a spec or across specs.
-fn conflicts(outputs: &[(String, Output)]) -> Vec<Refusal> {
+fn conflicts<'a>(outputs: impl Iterator<Item = (&'a str, &'a Output)> + Clone) -> Vec<Refusal> {
     let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
     let mut out = Vec::new();
-    for (spec, o) in outputs {
+    for (spec, o) in outputs.clone() {
         let key = collision_key(&o.path);
         match seen.get(&key) {
             Some((s, k)) => out.push(Refusal::Conflict {
@@ -719,6 +923,28 @@ fn orphan_candidates<'a>(
         .collect()
 }
 
+/// How many specs' files are rendered again at once when the plan did not hold them.
+const RENDER_AGAIN: usize = 64;
+
+/// The files of `specs` (their own and their solo shared files), read and rendered again on
+/// every core, by path. A spec that no longer reads as valid changed since it was planned.
+fn render_again(repo: &Repo, specs: &[String]) -> Result<BTreeMap<String, String>, OutputError> {
+    let one = |sp: &String| -> Result<Vec<Output>, OutputError> {
+        let loaded = read_spec(repo, sp)?;
+        let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
+            return Err(OutputError::Changed { spec: sp.clone() });
+        };
+        let mut outs = render_spec(spec, sp)?;
+        outs.extend(render_shared(&[(sp.clone(), spec)])?);
+        Ok(outs)
+    };
+    let mut out = BTreeMap::new();
+    for r in crate::workers::map(specs, 1, one) {
+        out.extend(r?.into_iter().map(|o| (o.path, o.content)));
+    }
+    Ok(out)
+}
+
 /// Write what the plan produces. Takes the repository's lock, then plans every write and
 /// removal and checks every condition that can be known up front; only when nothing is refused
 /// does it write, each file atomically.
@@ -742,7 +968,7 @@ pub fn generate(
     let manifest = read_manifest(repo)?;
     let spec_set: BTreeSet<String> = plan.specs.iter().map(|(s, _)| s.clone()).collect();
     let keys = spec_keys(&spec_set);
-    let mut refusals = conflicts(&plan.outputs);
+    let mut refusals = conflicts(plan.outputs.iter().map(|p| (p.owner.as_str(), &p.output)));
     // A foreign file where the manifest goes is replaced only with `--force`; something that
     // is not a regular file, at the path or on the way to it, never (found now, not after the
     // outputs were written: reading it walked the same folders).
@@ -751,41 +977,62 @@ pub fn generate(
         Some(r) if !force => refusals.push(r.clone()),
         _ => {}
     }
-    let mut writes = Vec::new();
-    for (spec, o) in &plan.outputs {
-        let problem = output_path_problem(&o.path)
-            .map(str::to_string)
-            .or_else(|| input_problem(&o.path, &keys));
-        if let Some(reason) = problem {
-            refusals.push(Refusal::Unsafe {
-                path: o.path.clone(),
-                reason,
-            });
-            continue;
-        }
-        // Classifying walks every folder on the way: a file or symlink where a folder should be
-        // is found here, before anything is written.
-        let (found, ident) = classify_file(repo, &o.path, Some(&o.content))?;
-        match write_refusal(&o.path, spec, &o.owners, &found, force) {
+    // Classifying walks every folder on the way: a file or symlink where a folder should be
+    // is found here, before anything is written. A monorepo's files are read on every core.
+    type Examined = Result<(AtPath, Option<Ident>), String>;
+    let examined: Vec<Result<Examined, OutputError>> =
+        crate::workers::map(&plan.outputs, 64, |p| {
+            let problem = output_path_problem(&p.output.path)
+                .map(str::to_string)
+                .or_else(|| input_problem(&p.output.path, &keys));
+            match problem {
+                Some(reason) => Ok(Err(reason)),
+                // Only the state is needed to decide; a monorepo's old texts are not kept.
+                None => classify_file(repo, &p.output.path, Some(p.expect()))
+                    .map(|(found, ident)| Ok((found.without_text(), ident))),
+            }
+        });
+    let mut writes: Vec<(&Planned, AtPath, Option<Ident>)> = Vec::new();
+    for (p, examined) in plan.outputs.iter().zip(examined) {
+        let (found, ident) = match examined? {
+            Ok(found) => found,
+            Err(reason) => {
+                refusals.push(Refusal::Unsafe {
+                    path: p.output.path.clone(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        match write_refusal(&p.output.path, &p.owner, &p.output.owners, &found, force) {
             Some(r) => refusals.push(r),
-            None => writes.push((o, found, ident)),
+            None => writes.push((p, found, ident)),
         }
     }
     // The schema copy: written like an output, replaced only where qmspec's own schema is.
-    let schema_output = plan.schema.as_ref().map(|path| Output {
-        path: crate::paths::normalize(path),
-        key: String::new(),
-        owners: Vec::new(),
-        content: schema_text_2020().to_string(),
+    let schema_output = plan.schema.as_ref().map(|path| {
+        let content = schema_text_2020().to_string();
+        Planned {
+            owner: String::new(),
+            hash: content_hash(&content),
+            output: Output {
+                path: crate::paths::normalize(path),
+                key: String::new(),
+                owners: Vec::new(),
+                content,
+            },
+            held: true,
+        }
     });
-    if let Some(o) = &schema_output {
+    if let Some(p) = &schema_output {
+        let o = &p.output;
         let problem = crate::paths::schema_path_problem(&o.path)
             .map(str::to_string)
             .or_else(|| input_problem(&o.path, &keys))
             .or_else(|| {
                 plan.outputs
                     .iter()
-                    .any(|(_, other)| other.path == o.path)
+                    .any(|other| other.output.path == o.path)
                     .then(|| "is where a spec writes a generated file, and where qmspec.toml puts the schema".to_string())
             });
         if let Some(reason) = problem {
@@ -794,7 +1041,7 @@ pub fn generate(
                 reason,
             });
         } else {
-            let (found, ident) = classify_file(repo, &o.path, Some(&o.content))?;
+            let (found, ident) = classify_file(repo, &o.path, Some(p.expect()))?;
             let state = match &found {
                 AtPath::Foreign { text: Some(t), .. } | AtPath::Stamped { text: t, .. } => {
                     crate::schema::schema_file(t)
@@ -803,11 +1050,11 @@ pub fn generate(
             };
             use crate::schema::SchemaFile;
             match found {
-                AtPath::Absent | AtPath::Same => writes.push((o, found, ident)),
+                AtPath::Absent | AtPath::Same => writes.push((p, found, ident)),
                 // Never replaced, not even with `--force`: it is not a file.
                 AtPath::NotAFile(kind) => refusals.push(not_a_file(&o.path, kind)),
                 _ if force || matches!(state, SchemaFile::Intact | SchemaFile::Legacy) => {
-                    writes.push((o, found, ident))
+                    writes.push((p, found, ident))
                 }
                 _ if state == SchemaFile::Edited => refusals.push(Refusal::Edited {
                     path: o.path.clone(),
@@ -822,7 +1069,7 @@ pub fn generate(
     // Exact paths: after a case-only rename (`v.sh` → `V.sh`) the old name is an orphan on a
     // case-sensitive file system; on a case-insensitive one its stamp, bound to the new path,
     // no longer verifies at the old name, so nothing is removed there.
-    let produced: BTreeSet<String> = plan.outputs.iter().map(|(_, o)| o.path.clone()).collect();
+    let produced: BTreeSet<String> = plan.outputs.iter().map(|p| p.output.path.clone()).collect();
     let mut removals = Vec::new();
     let mut actions = Vec::new();
     for (spec, out) in orphan_candidates(&manifest, &spec_set, &produced) {
@@ -864,7 +1111,8 @@ pub fn generate(
         source: e.into_io(),
     };
     let mut written = Vec::new();
-    for (o, ..) in &writes {
+    for (p, ..) in &writes {
+        let o = &p.output;
         // A temporary file a killed run left is a whole file with an intact stamp for this
         // output (qmspec writes it completely before renaming it); only such a file is removed.
         let ours = |bytes: &[u8]| {
@@ -881,20 +1129,46 @@ pub fn generate(
             });
         }
     }
-    for (o, found, ident) in writes {
-        match found {
-            AtPath::Same => written.push(Action::Unchanged(o.path.clone())),
-            AtPath::Absent => {
-                repo.write_atomic(&o.path, o.content.as_bytes(), None)
-                    .map_err(|e| werr(&o.path, e))?;
-                written.push(Action::Created(o.path.clone()));
-            }
-            _ => {
-                repo.write_atomic(&o.path, o.content.as_bytes(), ident)
-                    .map_err(|e| werr(&o.path, e))?;
-                written.push(Action::Updated(o.path.clone()));
-            }
+    // Files the plan did not hold are rendered again, a few specs at a time.
+    let mut fresh: BTreeMap<String, String> = BTreeMap::new();
+    for (i, (p, found, ident)) in writes.iter().enumerate() {
+        let o = &p.output;
+        if *found == AtPath::Same {
+            written.push(Action::Unchanged(o.path.clone()));
+            continue;
         }
+        let content = if p.held {
+            o.content.as_str()
+        } else {
+            if !fresh.contains_key(&o.path) {
+                let mut next: Vec<String> = Vec::new();
+                for (q, f, _) in &writes[i..] {
+                    if !q.held && *f != AtPath::Same && !next.contains(&q.owner) {
+                        next.push(q.owner.clone());
+                        if next.len() == RENDER_AGAIN {
+                            break;
+                        }
+                    }
+                }
+                fresh = render_again(repo, &next)?;
+            }
+            match fresh.get(&o.path) {
+                Some(c) if content_hash(c) == p.hash => c.as_str(),
+                _ => {
+                    return Err(OutputError::Changed {
+                        spec: p.owner.clone(),
+                    });
+                }
+            }
+        };
+        let action = if *found == AtPath::Absent {
+            Action::Created(o.path.clone())
+        } else {
+            Action::Updated(o.path.clone())
+        };
+        repo.write_atomic(&o.path, content.as_bytes(), *ident)
+            .map_err(|e| werr(&o.path, e))?;
+        written.push(action);
     }
     for (out, ident) in &removals {
         repo.remove(out, *ident).map_err(|e| werr(out, e))?;
@@ -908,9 +1182,9 @@ pub fn generate(
         .filter(|(spec, _)| !spec_set.contains(spec) && !manifest.gone.contains(spec))
         .cloned()
         .collect();
-    for (_, o) in &plan.outputs {
-        for owner in &o.owners {
-            entries.insert((owner.clone(), o.path.clone()));
+    for p in &plan.outputs {
+        for owner in &p.output.owners {
+            entries.insert((owner.clone(), p.output.path.clone()));
         }
     }
     // The record for `check`'s fast path: only after every spec's files were written and nothing
@@ -919,7 +1193,7 @@ pub fn generate(
         .then(|| record(repo, &entries))
         .flatten();
     let text = manifest_text(&entries, recorded.as_deref());
-    let (found, ident) = classify_file(repo, MANIFEST, Some(&text))?;
+    let (found, ident) = classify_file(repo, MANIFEST, Some(Expect::Text(&text)))?;
     if found != AtPath::Same {
         repo.write_atomic(MANIFEST, text.as_bytes(), ident)
             .map_err(|e| werr(MANIFEST, e))?;
@@ -1073,7 +1347,7 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
 pub struct SpecCheck {
     pub path: String,
     /// The validation result, kept only when the spec is invalid (its report is printed).
-    pub invalid: Option<Loaded>,
+    pub invalid: Option<Box<Loaded>>,
     pub drift: Vec<Drift>,
     /// How many files the spec produces.
     pub files: usize,
@@ -1117,63 +1391,65 @@ fn compare(repo: &Repo, o: &Output) -> Result<Option<Drift>, OutputError> {
     })
 }
 
-/// Validate, render and compare one spec; nothing of it is kept but the findings and the
-/// paths it produces (for conflicts across specs).
 /// The files a spec shares with others (the workflow), rendered as if it were their only
 /// spec: in a monorepo most specs have a workflow of their own, and then this is the file, made
-/// and compared on the worker that read the spec, so the spec need not be kept.
-struct Solo {
+/// on the worker that read the spec, so the spec need not be kept.
+struct Solo<T> {
     /// Every shared path the spec names.
     paths: Vec<String>,
     /// The spec itself, kept in small repositories (where a shared file then needs no second
     /// read); a monorepo keeps none, so memory stays flat, and reads a shared file's specs again.
-    spec: Option<crate::model::Spec>,
-    /// Each such file with what comparing it found (content dropped), or why it cannot be made.
-    rendered: Result<Vec<(Output, Option<Drift>)>, OutputError>,
+    spec: Option<Box<crate::model::Spec>>,
+    /// Each such file as `each` made it, or why it cannot be made.
+    rendered: Result<Vec<T>, OutputError>,
 }
 
-type Checked = (SpecCheck, Vec<Output>, Option<Solo>);
-
-/// Up to this many specs, `check` keeps each parsed spec until the shared files are made.
+/// Up to this many specs, `check` and `generate` keep each parsed spec until the shared files
+/// are made.
 const KEEP_SPECS: usize = 64;
 
-fn solo(repo: &Repo, spec_path: &str, spec: &crate::model::Spec, keep: bool) -> Solo {
-    let paths = crate::outputs::OUTPUTS
-        .iter()
-        .filter(|k| matches!(k.scope, crate::outputs::Scope::Shared(_)))
-        .flat_map(|k| (k.paths)(spec))
-        .map(|(_, p)| crate::paths::normalize(&p))
-        .collect();
+fn solo<T>(
+    spec_path: &str,
+    spec: &crate::model::Spec,
+    keep: bool,
+    each: impl Fn(Output) -> Result<T, OutputError>,
+) -> Solo<T> {
     let rendered = render_shared(&[(spec_path.to_string(), spec)])
         .map_err(OutputError::from)
-        .and_then(|outs| {
-            outs.into_iter()
-                .map(|o| {
-                    let found = compare(repo, &o)?;
-                    Ok((
-                        Output {
-                            content: String::new(),
-                            ..o
-                        },
-                        found,
-                    ))
-                })
-                .collect()
-        });
+        .and_then(|outs| outs.into_iter().map(each).collect());
     Solo {
-        paths,
-        spec: keep.then(|| spec.clone()),
+        paths: shared_paths(spec),
+        spec: keep.then(|| Box::new(spec.clone())),
         rendered,
     }
 }
 
+/// A file as `check` keeps it: paths and keys (for the cross-spec conflict check), not the
+/// content, and what comparing it found.
+type Compared = (Output, Option<Drift>);
+
+fn compared(repo: &Repo, o: Output) -> Result<Compared, OutputError> {
+    let found = compare(repo, &o)?;
+    Ok((
+        Output {
+            content: String::new(),
+            ..o
+        },
+        found,
+    ))
+}
+
+type Checked = (SpecCheck, Vec<Output>, Option<Solo<Compared>>);
+
+/// Validate, render and compare one spec; nothing of it is kept but the findings and the
+/// paths it produces.
 fn check_one(repo: &Repo, spec_path: &str, keep: bool) -> Result<Checked, OutputError> {
     let loaded = read_spec(repo, spec_path)?;
     let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
         return Ok((
             SpecCheck {
                 path: spec_path.to_string(),
-                invalid: Some(loaded),
+                invalid: Some(Box::new(loaded)),
                 drift: Vec::new(),
                 files: 0,
             },
@@ -1194,7 +1470,6 @@ fn check_one(repo: &Repo, spec_path: &str, keep: bool) -> Result<Checked, Output
         drift.extend(compare(repo, o)?);
     }
     let files = outputs.len();
-    // Only paths and keys are kept for the cross-spec conflict check, not the contents.
     let outputs = outputs
         .into_iter()
         .map(|o| Output {
@@ -1210,7 +1485,7 @@ fn check_one(repo: &Repo, spec_path: &str, keep: bool) -> Result<Checked, Output
             files,
         },
         outputs,
-        Some(solo(repo, spec_path, spec, keep)),
+        Some(solo(spec_path, spec, keep, |o| compared(repo, o))),
     ))
 }
 
@@ -1223,120 +1498,37 @@ pub fn check(
     others: &[String],
     schema: Option<&str>,
 ) -> Result<(Vec<SpecCheck>, Vec<Drift>), OutputError> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(spec_paths.len())
-        .max(1);
-    type Item = (usize, Result<Checked, OutputError>);
-    let mut results: Vec<Item> = std::thread::scope(|scope| {
+    let keep = spec_paths.len() <= KEEP_SPECS;
+    let results = std::thread::scope(|scope| {
         // Compile the templates while the first specs are read, parsed and validated; the
         // workers wait for them only when they get that far.
         scope.spawn(crate::render::warm_up);
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(sp) = spec_paths.get(i) else { break };
-                        mine.push((i, check_one(repo, sp, spec_paths.len() <= KEEP_SPECS)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        // A worker never panics by design; if one does, the panic goes on rather than
-        // silently dropping that worker's specs from the report.
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+        crate::workers::map(spec_paths, 1, |sp| check_one(repo, sp, keep))
     });
-    results.sort_by_key(|(i, _)| *i);
     let mut checks = Vec::new();
     let mut all_outputs = Vec::new();
-    let mut solos: Vec<(String, Solo)> = Vec::new();
-    for (_, r) in results {
+    let mut solos = Vec::new();
+    for r in results {
         let (c, outs, solo) = r?;
         for o in outs {
             all_outputs.push((c.path.clone(), o));
         }
-        if let Some(solo) = solo {
-            solos.push((c.path.clone(), solo));
-        }
+        solos.extend(solo.map(|s| (c.path.clone(), s)));
         checks.push(c);
     }
     let mut drift = Vec::new();
     // The shared files, once every asked-for spec is valid (an invalid one is reported).
     if checks.iter().all(|c| c.invalid.is_none()) {
-        let extra = load_others(repo, spec_paths, others)?;
-        // How many specs name each shared path: a path of one spec is its solo file.
-        let mut members: BTreeMap<String, usize> = BTreeMap::new();
-        for path in solos.iter().flat_map(|(_, s)| &s.paths) {
-            *members.entry(path.clone()).or_default() += 1;
-        }
-        for (_, l) in &extra {
-            if let Some(spec) = &l.spec {
-                for (_, path) in crate::outputs::all_paths(spec)
-                    .into_iter()
-                    .filter(|(k, ..)| matches!(k.scope, crate::outputs::Scope::Shared(_)))
-                    .map(|(_, k, p)| (k, crate::paths::normalize(&p)))
-                {
-                    *members.entry(path).or_default() += 2;
-                }
-            }
-        }
-        let shared_by_many = |path: &str| members.get(path).is_some_and(|n| *n > 1);
-        // Only the files the asked-for specs name (a spec named on the command line is checked,
-        // not the whole repository).
-        let asked: BTreeSet<String> = solos
-            .iter()
-            .flat_map(|(_, s)| s.paths.iter().cloned())
-            .collect();
-        let mut files = 0;
-        let mut group: Vec<(String, Option<crate::model::Spec>)> = Vec::new();
-        for (spec_path, solo) in solos {
-            if solo.paths.iter().any(|p| shared_by_many(p)) {
-                group.push((spec_path, solo.spec));
-                continue;
-            }
-            for (o, found) in solo.rendered? {
-                files += 1;
-                drift.extend(found);
-                all_outputs.push((spec_path.clone(), o));
-            }
-        }
-        // Files several specs share: made from all of them, read again (only these specs).
-        if !group.is_empty() || !extra.is_empty() {
-            let mut valid = Vec::new();
-            for (sp, spec) in group {
-                let loaded = match spec {
-                    Some(spec) => Loaded::valid(spec),
-                    None => read_spec(repo, &sp)?,
-                };
-                valid.push((sp, loaded));
-            }
-            for (owner, o) in shared_outputs(&valid, &extra)?
-                .into_iter()
-                .filter(|(_, o)| shared_by_many(&o.path) && asked.contains(&o.path))
-            {
-                files += 1;
-                drift.extend(compare(repo, &o)?);
-                all_outputs.push((
-                    owner,
-                    Output {
-                        content: String::new(),
-                        ..o
-                    },
-                ));
-            }
-        }
+        let shared = shared_files(repo, spec_paths, others, solos, |_, o| compared(repo, o))?;
         if let Some(c) = checks.first_mut() {
-            c.files += files;
+            c.files += shared.len();
+        }
+        for (owner, (o, found)) in shared {
+            drift.extend(found);
+            all_outputs.push((owner, o));
         }
     }
-    for r in conflicts(&all_outputs) {
+    for r in conflicts(all_outputs.iter().map(|(s, o)| (s.as_str(), o))) {
         drift.push(Drift::Conflict {
             path: match &r {
                 Refusal::Conflict { path, .. } => path.clone(),

@@ -672,21 +672,7 @@ pub fn render_shared(specs: &[(String, &crate::model::Spec)]) -> Result<Vec<Outp
         finish(path.clone(), key.clone(), owners, body)
     };
     // A monorepo has a workflow per group of specs: render them on every core, in order.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(groups.len())
-        .max(1);
-    let chunk = groups.len().div_ceil(workers).max(1);
-    let rendered: Vec<Result<Output, RenderError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+    let rendered = crate::workers::map(&groups, 1, one);
     rendered.into_iter().collect()
 }
 

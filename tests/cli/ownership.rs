@@ -1595,3 +1595,103 @@ fn a_monorepo_checks_its_shared_workflow_from_every_spec_naming_it() {
         "{stdout}"
     );
 }
+
+/// A plan that holds no rendered file (a monorepo's, past `HELD_BYTES`) renders each file again
+/// when it writes it: the files are byte for byte those of a plan that held them all.
+#[test]
+fn a_plan_holding_nothing_writes_the_same_files() {
+    let specs = vec![
+        "specs/api.yaml".to_string(),
+        "specs/worker.yaml".to_string(),
+    ];
+    let mut trees = Vec::new();
+    for held in [usize::MAX, 0] {
+        let dir = crate::support::copy_of_project();
+        std::fs::remove_dir_all(dir.path().join("generated")).expect("rm generated");
+        let repo = qmspec::repo::Repo::open(dir.path()).expect("repo");
+        let plan = qmspec::output::plan_holding(&repo, &specs, &[], held).expect("plan");
+        let held_files = plan.outputs.iter().filter(|p| p.held).count();
+        // Only the workflow both specs share is held when nothing else may be.
+        assert_eq!(
+            held_files,
+            if held == 0 { 1 } else { plan.outputs.len() },
+            "{held}"
+        );
+        let actions = qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {})
+            .expect("generate");
+        assert!(
+            actions
+                .iter()
+                .all(|a| matches!(a, qmspec::output::Action::Created(_))),
+            "{actions:?}"
+        );
+        assert_eq!(actions.len(), plan.outputs.len());
+        trees.push(tree(&dir.path().join("generated")));
+    }
+    assert!(trees[0] == trees[1], "the two plans wrote different files");
+    // And both are the committed files (the manifest aside: a plan of named specs records no
+    // state for `check`'s fast path).
+    let mut committed = tree(&crate::support::root().join("generated"));
+    for t in [&mut trees[0], &mut committed] {
+        t.remove(".qmspec-manifest");
+    }
+    assert!(
+        trees[0] == committed,
+        "generate wrote other files than committed"
+    );
+}
+
+/// A spec edited after its files were planned, and before a file the plan did not hold is
+/// written, stops the run with a diagnostic naming it: the file is not written from a spec
+/// that was never validated.
+#[test]
+fn a_spec_changed_during_generate_stops_it() {
+    let dir = crate::support::copy_of_project();
+    std::fs::remove_dir_all(dir.path().join("generated")).expect("rm generated");
+    let specs = vec![
+        "specs/api.yaml".to_string(),
+        "specs/worker.yaml".to_string(),
+    ];
+    let repo = qmspec::repo::Repo::open(dir.path()).expect("repo");
+    let plan = qmspec::output::plan_holding(&repo, &specs, &[], 0).expect("plan");
+    // The worker's files are written after the api's.
+    let path = dir.path().join("specs/worker.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replacen("\nname: ", "\nname: x", 1)).expect("edit");
+    let err = qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {})
+        .expect_err("a changed spec stops generate");
+    assert_eq!(err.exit_code(), 2);
+    let mut report = String::new();
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .render_report(&mut report, &err)
+        .expect("render");
+    insta::assert_snapshot!(report, @r"
+    qmspec::changed-during-run
+
+      × specs/worker.yaml changed while `qmspec generate` ran: what it produces now is not what was
+      │ checked before writing
+      help: run `qmspec generate` again when nothing else is editing the specs; the files already
+            written are whole and stamped
+    ");
+    // The api's files were written, whole; nothing was written from the edited spec.
+    let written: Vec<String> = std::fs::read_dir(dir.path().join("generated"))
+        .expect("generated")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut sorted = written.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "Dockerfile.api.amd64",
+            "Dockerfile.api.arm64",
+            "validate-api.sh"
+        ]
+    );
+    for name in &written {
+        let text = std::fs::read_to_string(dir.path().join("generated").join(name)).expect("read");
+        assert!(text.contains("qmspec-hash: sha256:"), "{name}");
+        assert!(!text.contains("xqm-nmr-calc-worker"), "{name}");
+    }
+}
