@@ -41,3 +41,6 @@ mod start;
 
 #[path = "cli/sarif.rs"]
 mod sarif;
+
+#[path = "cli/install.rs"]
+mod install;

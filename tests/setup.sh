@@ -28,6 +28,8 @@ python_referees=(
     "pre-commit==4.7.0"
     # Not a referee of output: rattler's own indexer writes the sharded conda channel a test serves.
     "py-rattler==0.28.0"
+    # Builds qmspec's wheel (`bindings = "bin"`) from python/pyproject.toml, as the release does.
+    "maturin==1.16.0"
 )
 stamp="$REFEREES/venv/.installed"
 want="${python_referees[*]}"
@@ -36,6 +38,18 @@ if [ ! -x "$REFEREES/venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$
     python3 -m venv "$REFEREES/venv"
     "$REFEREES/venv/bin/pip" install -q --disable-pip-version-check "${python_referees[@]}"
     printf '%s' "$want" > "$stamp"
+fi
+
+# The wheel-backed pre-commit hook test installs with pip offline (`PIP_NO_INDEX`): the
+# placeholder package at the root builds with setuptools, which pip then finds here.
+build_wheels=("setuptools==80.9.0")
+wheels_stamp="$REFEREES/wheels/.installed"
+if [ "$(cat "$wheels_stamp" 2>/dev/null)" != "${build_wheels[*]}" ]; then
+    echo "setup: downloading build wheels into $REFEREES/wheels"
+    rm -rf "$REFEREES/wheels"
+    "$REFEREES/venv/bin/pip" download -q --disable-pip-version-check --only-binary=:all: \
+        --dest "$REFEREES/wheels" "${build_wheels[@]}"
+    printf '%s' "${build_wheels[*]}" > "$wheels_stamp"
 fi
 
 # npm referees, pinned like the PyPI ones. The SARIF multitool is a self-contained .NET build

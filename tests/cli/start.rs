@@ -431,13 +431,14 @@ fn the_readmes_pre_commit_snippet_works() {
     let section = &readme[readme
         .find("## Pre-commit\n")
         .expect("a Pre-commit section")..];
-    let start = section.find("```yaml\n").expect("a YAML block") + "```yaml\n".len();
-    let snippet = &section[start..start + section[start..].find("```").expect("its end")];
-    assert!(snippet.contains("repo: local"), "{snippet}");
+    let snippet = crate::support::yaml_blocks(section)
+        .into_iter()
+        .find(|b| b.contains("repo: local"))
+        .expect("a `repo: local` block");
     let (_parent, dir) = empty_repo();
     assert_eq!(run(&dir, &["init"]).0, 0);
     assert_eq!(run(&dir, &["generate"]).0, 0);
-    let hooks = PreCommit::install_config(&dir, snippet, tempfile::tempdir().expect("tmp"));
+    let hooks = PreCommit::install_config(&dir, &snippet, tempfile::tempdir().expect("tmp"));
     hooks_refuse_a_hand_edited_workflow(&dir, &hooks);
 }
 

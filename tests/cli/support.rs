@@ -240,6 +240,8 @@ pub struct PreCommit {
     dir: std::path::PathBuf,
     home: tempfile::TempDir,
     _hooks: tempfile::TempDir,
+    /// Set for every commit (where pre-commit installs and runs the hooks).
+    env: Vec<(String, String)>,
 }
 
 impl PreCommit {
@@ -282,6 +284,7 @@ impl PreCommit {
             dir: dir.to_path_buf(),
             home: tempfile::tempdir().expect("pre-commit home"),
             _hooks: keep,
+            env: Vec::new(),
         };
         let out = Command::new(referee("pre-commit"))
             .arg("install")
@@ -299,12 +302,25 @@ impl PreCommit {
         hooks
     }
 
+    /// The same, with `key=value` set for every commit (after the defaults, so `PATH` may be
+    /// replaced).
+    pub fn with_env(mut self, key: &str, value: &str) -> PreCommit {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Where pre-commit keeps the hook repositories and their environments.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
     /// `git add -A && git commit`: whether it went through, and everything printed.
     pub fn commit(&self, msg: &str) -> (bool, String) {
         git(&self.dir, &["add", "-A"]);
         let out = git_cmd(&self.dir)
             .args(["commit", "-m", msg])
             .env("PRE_COMMIT_HOME", self.home.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("git commit");
         (
@@ -316,4 +332,17 @@ impl PreCommit {
             ),
         )
     }
+}
+
+/// The ```yaml blocks of a Markdown text, in order.
+pub fn yaml_blocks(markdown: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = markdown;
+    while let Some(start) = rest.find("```yaml\n") {
+        let body = &rest[start + "```yaml\n".len()..];
+        let Some(end) = body.find("```") else { break };
+        out.push(body[..end].to_string());
+        rest = &body[end..];
+    }
+    out
 }

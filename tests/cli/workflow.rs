@@ -1,5 +1,6 @@
-//! The generated workflow: actionlint (with ShellCheck), zizmor and check-jsonschema give zero
-//! findings; its job graph matches the spec; every pin is a full SHA with its version.
+//! The generated workflow, and qmspec's own release workflow: actionlint (with ShellCheck),
+//! zizmor and check-jsonschema give zero findings; the job graph matches the spec; every pin is
+//! a full SHA with its version.
 
 use serde_json::Value;
 
@@ -37,7 +38,8 @@ fn publish_fixture() -> tempfile::TempDir {
     dir
 }
 
-/// The bundled workflow plus both strategies of the all-kinds fixture (scratch dirs kept alive).
+/// The bundled workflow, both strategies of the all-kinds fixture (scratch dirs kept alive) and
+/// `.github/workflows/release.yml`.
 fn workflows() -> (Vec<tempfile::TempDir>, Vec<std::path::PathBuf>) {
     let qemu =
         repo_with_spec(&fixture("all-kinds.yaml").replace("strategy: native", "strategy: qemu"));
@@ -50,6 +52,8 @@ fn workflows() -> (Vec<tempfile::TempDir>, Vec<std::path::PathBuf>) {
         qemu.path().join("generated/publish-all.yml"),
         native.path().join("generated/publish-all.yml"),
         publish.path().join("generated/publish-images.yml"),
+        // qmspec's own release workflow, kept by hand, is held to the same referees.
+        root().join(".github/workflows/release.yml"),
     ];
     (vec![qemu, native, publish], paths)
 }
@@ -678,4 +682,33 @@ fn explain_names_the_jobs_the_workflow_has() {
         }
         assert!(said.len() >= 4, "{spec}: {said:?}");
     }
+}
+
+/// The release workflow pins every action to a full commit SHA with its version, and an action
+/// the generated workflows also use to the very pin qmspec's table gives them.
+#[test]
+fn the_release_workflow_pins_every_action() {
+    let text = std::fs::read_to_string(root().join(".github/workflows/release.yml")).expect("read");
+    let mut seen = 0;
+    for line in text.lines().filter(|l| l.trim_start().starts_with("uses:")) {
+        seen += 1;
+        let (action, rest) = line
+            .trim_start()
+            .trim_start_matches("uses: ")
+            .split_once('@')
+            .expect("pinned");
+        let (sha, version) = rest.split_once(" # ").expect("version comment");
+        assert!(
+            sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+            "{line}"
+        );
+        assert!(
+            version.starts_with('v') && version[1..].split('.').count() == 3,
+            "{line}"
+        );
+        if let Some(known) = qmspec::pins::KNOWN.iter().find(|(a, _, _)| *a == action) {
+            assert_eq!((sha, version), (known.1, known.2), "{line}");
+        }
+    }
+    assert!(seen >= 6, "{seen} uses lines");
 }
