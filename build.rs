@@ -1,6 +1,9 @@
-//! The build's identity for `qmspec check`'s fast path: a hash of everything that decides what
-//! qmspec generates (its sources, templates, schema and locked dependencies), so a manifest
-//! record written by one build is never trusted by another.
+//! The build's identity for `qmspec check`'s fast path: its version and a hash of everything
+//! that decides what qmspec generates (its sources, templates, schema and locked dependencies),
+//! so a manifest record written by one build is never trusted by another. Cargo.toml's bytes
+//! are left out: `cargo package` and maturin rewrite it, and the same release installed from
+//! crates.io, PyPI or a clone must be one build, or a team whose members install it differently
+//! would rewrite each other's record on every `generate`.
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -26,10 +29,8 @@ fn main() {
         walk(&root.join(dir), &mut files);
         println!("cargo:rerun-if-changed={dir}");
     }
-    for file in ["Cargo.toml", "Cargo.lock"] {
-        files.push(root.join(file));
-        println!("cargo:rerun-if-changed={file}");
-    }
+    files.push(root.join("Cargo.lock"));
+    println!("cargo:rerun-if-changed=Cargo.lock");
     files.sort();
     let mut hasher = Sha256::new();
     for file in &files {

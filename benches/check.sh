@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks of `qmspec check`, `validate` and `generate` (release build, process start
-# included): wall time (hyperfine), peak memory (GNU time) and instructions (callgrind), on
-# this repository and on generated monorepos of 200 and 10,000 worker specs, with
-# `qmspec --version` measured in the same run as the floor. `check` is measured twice: as it
-# runs after a complete `generate` (a read of the files against the manifest's record), and
-# with `--full` (every spec parsed, validated and rendered).
+# Benchmarks of `qmspec check`, `validate` and `generate` (the `dist` build that wheels and
+# release binaries ship; process start included): wall time (hyperfine), peak memory (GNU
+# time) and instructions (callgrind), on this repository and on generated monorepos of 200
+# and 10,000 worker specs, with `qmspec --version` measured in the same run as the floor.
+# `check` is measured twice: as it runs after a complete `generate` (a read of the files against
+# the manifest's record), and with `--full` (every spec parsed, validated and rendered).
 #
 #   bash benches/check.sh            # all cases (about ten minutes on 2 cores)
 #   BENCH_LARGE=0 bash benches/check.sh   # without the 10,000-spec monorepo
@@ -17,8 +17,8 @@ command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 if ((${#need[@]})); then
     apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --locked --quiet
-bin="$PWD/target/release/qmspec"
+cargo build --profile dist --locked --quiet
+bin="$PWD/target/dist/qmspec"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

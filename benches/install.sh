@@ -42,9 +42,26 @@ fi
 (cd "$work/tree/python" && CARGO_TARGET_DIR="$work/target-release" \
     "$referees/venv/bin/maturin" build --quiet --release --locked --out "$work/wheels" >/dev/null 2>&1)
 wheel="$(ls "$work"/wheels/qmspec-*.whl)"
-python3 -m venv "$work/base-venv"
 json="$work/pip.json"
+# A new virtual environment before each run (not timed), so every run installs.
 hyperfine -N --runs 10 --export-json "$json" \
-    --prepare "rm -rf $work/venv && cp -a $work/base-venv $work/venv" \
-    "$work/venv/bin/pip install --quiet --no-index --disable-pip-version-check $wheel" >/dev/null
+    --prepare "sh -c 'rm -rf $work/venv && python3 -m venv $work/venv'" \
+    "$work/venv/bin/python -m pip install --quiet --no-index --disable-pip-version-check $wheel" >/dev/null
 echo "| \`pip install\` of the wheel into a fresh virtual environment ($(du -k "$wheel" | cut -f1) KiB wheel) | $(python3 -c "import json; r = json.load(open('$json'))['results'][0]; print(f\"{r['mean']:.2f} s ± {r['stddev']:.2f} s\")") |"
+
+# The wheel-backed pre-commit hook's first install: pre-commit clones the hook repository,
+# makes a virtual environment and runs `pip install .` (the placeholder, then the wheel, found
+# in a local folder as pip would find it on PyPI).
+hookrepo="$work/hookrepo"
+cp -a "$work/tree" "$hookrepo"
+git -C "$hookrepo" init -q && git -C "$hookrepo" add -A
+git -C "$hookrepo" -c user.name=bench -c user.email=bench@example.org commit -qm hooks
+rev="$(git -C "$hookrepo" rev-parse HEAD)"
+scratch="$work/scratch"
+mkdir -p "$scratch" && git -C "$scratch" init -q
+printf 'repos:\n  - repo: %s\n    rev: %s\n    hooks:\n      - id: qmspec-check\n' "$hookrepo" "$rev" > "$scratch/.pre-commit-config.yaml"
+json="$work/hook.json"
+hyperfine -N --runs 5 --export-json "$json" \
+    --prepare "rm -rf $work/pc-home" \
+    "env -C $scratch PRE_COMMIT_HOME=$work/pc-home PIP_NO_INDEX=1 PIP_FIND_LINKS='$(dirname "$wheel") $referees/wheels' $referees/venv/bin/pre-commit install-hooks" >/dev/null
+echo "| first install of the \`qmspec-check\` pre-commit hook (clone, virtual environment, placeholder, wheel) | $(python3 -c "import json; r = json.load(open('$json'))['results'][0]; print(f\"{r['mean']:.1f} s ± {r['stddev']:.1f} s\")") |"

@@ -159,6 +159,11 @@ pub struct Plan {
     /// made), so a monorepo's plan stays small.
     pub specs: Vec<(String, SpecResult)>,
     pub outputs: Vec<Planned>,
+    /// The digest of each spec and lock file as the plan read it (`None` if one could not be
+    /// read as a regular file): with the outputs' hashes, what `generate` records for `check`.
+    /// Recording what was read, not what is on disk after writing, binds the record to the
+    /// spec the files were made from, even if the spec changes meanwhile.
+    pub read: Option<BTreeMap<String, Digest>>,
     /// Where `generate` writes the schema copy the specs' modelines point at, if anywhere.
     pub schema: Option<String>,
     /// Every spec of the repository is in the plan (none was named on the command line), so a
@@ -209,17 +214,36 @@ fn content_hash(text: &str) -> u128 {
 /// Read a spec through the repository handle: a regular file, never more than one byte past
 /// the spec size limit (so a huge file is refused without being read whole).
 pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
+    Ok(read_spec_hashed(repo, spec_path)?.0)
+}
+
+/// XXH3-128 of a file as it was read, or zeros when it is absent: what [`record`] folds in.
+pub type Digest = [u8; 16];
+
+fn digest(bytes: &[u8]) -> Digest {
+    twox_hash::XxHash3_128::oneshot(bytes).to_le_bytes()
+}
+
+/// [`read_spec`], and the digests of the spec and its lock file as they were read (`None` when
+/// one is not a regular file within its size limit: no record vouches for that).
+fn read_spec_hashed(
+    repo: &Repo,
+    spec_path: &str,
+) -> Result<(Loaded, Option<(Digest, Digest)>), OutputError> {
     if let Some(problem) = spec_path_problem(spec_path) {
-        return Ok(crate::load::refused_name(problem));
+        return Ok((crate::load::refused_name(problem), None));
     }
     let limit = crate::yaml::MAX_SPEC_BYTES as u64;
-    let lock = read_lock(repo, spec_path);
+    let (lock, lock_digest) = read_lock(repo, spec_path);
     match repo
         .read(spec_path, limit)
         .map_err(|e| read_err(spec_path, e))?
     {
-        Found::Bytes(b, _) => Ok(crate::load::load_locked(&b, lock)),
-        Found::TooLarge(_, b, _) => Ok(load(&[b.as_slice(), b"\0"].concat())),
+        Found::Bytes(b, _) => Ok((
+            crate::load::load_locked(&b, lock),
+            lock_digest.map(|l| (digest(&b), l)),
+        )),
+        Found::TooLarge(_, b, _) => Ok((load(&[b.as_slice(), b"\0"].concat()), None)),
         Found::Absent => Err(OutputError::Read {
             path: spec_path.to_string(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
@@ -238,15 +262,20 @@ pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
     }
 }
 
-/// The lock file beside a spec, if there is one: parsed, or why it cannot be used.
-fn read_lock(repo: &Repo, spec_path: &str) -> crate::load::LockFound {
+/// The lock file beside a spec, if there is one: parsed, or why it cannot be used; and its
+/// digest as read.
+fn read_lock(repo: &Repo, spec_path: &str) -> (crate::load::LockFound, Option<Digest>) {
     let path = crate::lock::lock_path(spec_path);
+    let mut read = None;
     let found = match repo.read(&path, crate::lock::MAX_LOCK_BYTES) {
-        Ok(Found::Absent) => return None,
-        Ok(Found::Bytes(b, _)) => match std::str::from_utf8(&b) {
-            Ok(text) => crate::lock::Lock::parse(text),
-            Err(_) => Err("it is not UTF-8 text".to_string()),
-        },
+        Ok(Found::Absent) => return (None, Some([0; 16])),
+        Ok(Found::Bytes(b, _)) => {
+            read = Some(digest(&b));
+            match std::str::from_utf8(&b) {
+                Ok(text) => crate::lock::Lock::parse(text),
+                Err(_) => Err("it is not UTF-8 text".to_string()),
+            }
+        }
         Ok(Found::TooLarge(..)) => Err(format!(
             "it is larger than {} KiB",
             crate::lock::MAX_LOCK_BYTES / 1024
@@ -254,7 +283,7 @@ fn read_lock(repo: &Repo, spec_path: &str) -> crate::load::LockFound {
         Ok(Found::NotAFile(kind)) => Err(format!("it is {}, not a file", kind.describe())),
         Err(e) => Err(e.into_io().to_string()),
     };
-    Some((path, found))
+    (Some((path, found)), read)
 }
 
 fn read_err(path: &str, e: WalkError) -> OutputError {
@@ -306,11 +335,21 @@ pub fn plan_holding(
         }
     };
     let keep = spec_paths.len() <= KEEP_SPECS;
-    type One = (SpecResult, Vec<Planned>, Option<Solo<Planned>>);
+    type One = (
+        SpecResult,
+        Vec<Planned>,
+        Option<Solo<Planned>>,
+        Option<(Digest, Digest)>,
+    );
     let one = |sp: &String| -> Result<One, OutputError> {
-        let loaded = read_spec(repo, sp)?;
+        let (loaded, digests) = read_spec_hashed(repo, sp)?;
         let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
-            return Ok((SpecResult::Invalid(Box::new(loaded)), Vec::new(), None));
+            return Ok((
+                SpecResult::Invalid(Box::new(loaded)),
+                Vec::new(),
+                None,
+                None,
+            ));
         };
         let outputs = render_spec(spec, sp)?
             .into_iter()
@@ -323,19 +362,25 @@ pub fn plan_holding(
         let valid = SpecResult::Valid {
             warnings: loaded.diagnostics.len(),
         };
-        Ok((valid, outputs, Some(solo)))
+        Ok((valid, outputs, Some(solo), digests))
     };
     let mut specs = Vec::new();
     let mut outputs = Vec::new();
     let mut solos = Vec::new();
+    let mut read: Option<BTreeMap<String, Digest>> = Some(BTreeMap::new());
     for (sp, r) in spec_paths
         .iter()
         .zip(crate::workers::map(spec_paths, 1, one))
     {
-        let (loaded, outs, solo) = r?;
+        let (loaded, outs, solo, digests) = r?;
         specs.push((sp.clone(), loaded));
         outputs.extend(outs);
         solos.extend(solo.map(|s| (sp.clone(), s)));
+        read = read.zip(digests).map(|(mut read, (spec, lock))| {
+            read.insert(sp.clone(), spec);
+            read.insert(crate::lock::lock_path(sp), lock);
+            read
+        });
     }
     if specs
         .iter()
@@ -355,6 +400,7 @@ pub fn plan_holding(
     Ok(Plan {
         specs,
         outputs,
+        read,
         schema: None,
         complete: false,
     })
@@ -572,7 +618,6 @@ pub fn build_id() -> String {
 /// never through a symlink), two at a time on two cores. `None` when a file is not a regular
 /// file or cannot be read: the full check then says what is wrong.
 pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<String> {
-    use sha2::{Digest, Sha256};
     let specs: BTreeSet<&String> = entries.iter().map(|(s, _)| s).collect();
     let mut files: Vec<String> = specs
         .iter()
@@ -586,24 +631,35 @@ pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<Strin
     // Each file by XXH3-128: this detects change (every byte counts); it does not defend
     // against a forger, who could as well write the record. SHA-256 made hashing the files most
     // of a monorepo's `check`.
-    let digest = |path: &String| -> Option<[u8; 16]> {
+    let read_digest = |path: &String| -> Option<Digest> {
         match repo.read(
             path,
             (crate::yaml::MAX_SPEC_BYTES as u64).max(MAX_OUTPUT_BYTES) + 1,
         ) {
-            Ok(Found::Bytes(b, _)) => Some(twox_hash::XxHash3_128::oneshot(&b).to_le_bytes()),
+            Ok(Found::Bytes(b, _)) => Some(digest(&b)),
             Ok(Found::Absent) => Some([0; 16]),
             _ => None,
         }
     };
     // A thread costs more than hashing a few files: one repository's dozen files are read on
     // one thread, a monorepo's on every core.
-    let digests = crate::workers::map(&files, 32, digest);
-    let by_path: BTreeMap<&String, [u8; 16]> = files
-        .iter()
+    let digests = crate::workers::map(&files, 32, read_digest);
+    let by_path: BTreeMap<String, Digest> = files
+        .into_iter()
         .zip(digests)
         .map(|(f, d)| d.map(|d| (f, d)))
         .collect::<Option<_>>()?;
+    record_of(entries, &by_path)
+}
+
+/// [`record`]'s hash from the digests of every spec, lock file and output `entries` names
+/// (`None` when one is missing).
+fn record_of(
+    entries: &BTreeSet<(String, String)>,
+    by_path: &BTreeMap<String, Digest>,
+) -> Option<String> {
+    use sha2::{Digest as _, Sha256};
+    let specs: BTreeSet<&String> = entries.iter().map(|(s, _)| s).collect();
     let mut hasher = Sha256::new();
     let mut field = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
@@ -1190,7 +1246,13 @@ pub fn generate(
     // The record for `check`'s fast path: only after every spec's files were written and nothing
     // was kept, so a recorded state is one the full check passes.
     let recorded = (plan.complete && actions.is_empty())
-        .then(|| record(repo, &entries))
+        .then(|| {
+            let mut by_path = plan.read.clone()?;
+            for p in &plan.outputs {
+                by_path.insert(p.output.path.clone(), p.hash.to_le_bytes());
+            }
+            record_of(&entries, &by_path)
+        })
         .flatten();
     let text = manifest_text(&entries, recorded.as_deref());
     let (found, ident) = classify_file(repo, MANIFEST, Some(Expect::Text(&text)))?;

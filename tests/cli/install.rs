@@ -58,22 +58,29 @@ fn wheel() -> PathBuf {
     let _lock = build_lock();
     let tree = tempfile::tempdir().expect("tmp");
     clean_tree(tree.path());
-    // The tree's identity: a wheel built from other sources is not reused.
-    let listing = run(Command::new("git")
+    // The tree's identity, and the tools': a wheel built from other sources, or by another
+    // maturin or rustc, is not reused.
+    let listing = Command::new("git")
         .args([
             "ls-files",
-            "-s",
+            "-z",
             "--cached",
             "--others",
             "--exclude-standard",
         ])
-        .current_dir(root()));
-    let mut id = sha256_hex(listing.as_bytes());
-    for line in listing.lines() {
-        let rel = line.rsplit('\t').next().unwrap_or(line);
+        .current_dir(root())
+        .output()
+        .expect("git ls-files");
+    let mut id = sha256_hex(&listing.stdout);
+    for name in listing.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let rel = std::str::from_utf8(name).expect("utf8 path");
         if let Ok(bytes) = std::fs::read(root().join(rel)) {
             id = sha256_hex(format!("{id}{}", sha256_hex(&bytes)).as_bytes());
         }
+    }
+    for tool in [referee("maturin"), PathBuf::from("rustc")] {
+        let version = run(Command::new(tool).arg("--version"));
+        id = sha256_hex(format!("{id}{version}").as_bytes());
     }
     let out = base.join("wheels").join(&id[..16]);
     let found = |dir: &Path| -> Option<PathBuf> {
@@ -163,6 +170,9 @@ fn the_wheel_installs_into_a_fresh_venv_and_checks_a_repository() {
     // The metadata PyPI shows: summary, license, links, classifiers.
     let metadata = file_in(&wheel, ".dist-info/METADATA");
     let metadata = String::from_utf8(metadata).expect("utf8");
+    // The license travels with the binary, as MIT asks.
+    let license = file_in(&wheel, ".dist-info/licenses/LICENSE");
+    assert!(String::from_utf8_lossy(&license).starts_with("MIT License"));
     for want in [
         "Name: qmspec\n",
         &format!("Version: {}\n", cargo_version()),
@@ -172,6 +182,8 @@ fn the_wheel_installs_into_a_fresh_venv_and_checks_a_repository() {
         "Project-URL: Repository, https://github.com/qmspec/qmspec\n",
         "Classifier: Topic :: Software Development :: Build Tools\n",
         "Description-Content-Type: text/markdown",
+        // The short PyPI page (python/README.md), not the developer's manual.
+        "uv tool install qmspec",
     ] {
         assert!(
             metadata.contains(want),

@@ -1695,3 +1695,36 @@ fn a_spec_changed_during_generate_stops_it() {
         assert!(!text.contains("xqm-nmr-calc-worker"), "{name}");
     }
 }
+
+/// The record `check`'s fast path trusts binds the files to the spec they were made from: a
+/// spec edited after `generate` read it, while it wrote, leaves a record that no longer matches,
+/// so `check` takes the full path and reports the files stale (recording the spec as found
+/// after writing would have vouched for files made from its old text).
+#[test]
+fn a_spec_edited_while_generate_writes_is_not_recorded_as_current() {
+    let dir = crate::support::copy_of_project();
+    let specs = vec![
+        "specs/api.yaml".to_string(),
+        "specs/worker.yaml".to_string(),
+    ];
+    let repo = qmspec::repo::Repo::open(dir.path()).expect("repo");
+    let mut plan = qmspec::output::plan(&repo, &specs, &[]).expect("plan");
+    plan.complete = true;
+    let path = dir.path().join("specs/worker.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replace("version: 3.0.2", "version: 3.1.0")).expect("edit");
+    qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {}).expect("generate");
+    let manifest =
+        std::fs::read_to_string(dir.path().join("generated/.qmspec-manifest")).expect("manifest");
+    assert!(manifest.contains("# qmspec-check: "), "{manifest}");
+    let out = crate::support::qmspec(dir.path())
+        .args(["check", "--no-schema"])
+        .env("QMSPEC_TRACE_CHECK", "1")
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("full path"), "{stderr}");
+    assert!(stdout.contains("qmspec::stale"), "{stdout}");
+}
