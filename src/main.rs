@@ -1364,7 +1364,14 @@ fn report(results: &[(String, Loaded)], format: Format, out: &mut Out) {
     }
 }
 
+/// A spec's path as one line of a report: a control character or a bidirectional override in a
+/// file name cannot break the line or drive the terminal.
+fn shown(file: &str) -> String {
+    qmspec::config::inert(file).replace('\n', "?")
+}
+
 fn summary(file: &str, diags: &[Diagnostic]) -> String {
+    let file = shown(file);
     let errors = diags
         .iter()
         .filter(|d| d.severity == Severity::Error)
@@ -1404,26 +1411,45 @@ fn generate(
     };
     plan.schema = Some(config.schema.clone());
     plan.complete = complete;
-    // Invalid specs are reported whole; valid ones by their count of warnings.
+    // Invalid specs are reported whole, and named last; valid ones by their count of warnings,
+    // and only when the run goes on (among hundreds of specs, the invalid one must stand out).
     let valid = plan.valid();
+    let mut invalid = Vec::new();
     for (file, result) in &mut plan.specs {
         match result {
             // Taken: the plan is not written when a spec is invalid.
-            output::SpecResult::Invalid(loaded) => report(
-                &[(file.clone(), std::mem::take(&mut **loaded))],
-                Format::Human,
-                out,
-            ),
-            output::SpecResult::Valid { warnings } if *warnings > 0 && !out.quiet => warn!(
-                out,
-                "{file}: valid ({warnings} warning{}); `qmspec validate {file}` shows them",
-                if *warnings == 1 { "" } else { "s" }
-            ),
+            output::SpecResult::Invalid(loaded) => {
+                report(
+                    &[(file.clone(), std::mem::take(&mut **loaded))],
+                    Format::Human,
+                    out,
+                );
+                invalid.push(file.clone());
+            }
+            output::SpecResult::Valid { warnings } if valid && *warnings > 0 && !out.quiet => {
+                let file = shown(file);
+                warn!(
+                    out,
+                    "{file}: valid ({warnings} warning{}); `qmspec validate {file}` shows them",
+                    if *warnings == 1 { "" } else { "s" }
+                )
+            }
             output::SpecResult::Valid { .. } => {}
         }
     }
     if !valid {
-        warn!(out, "nothing written: fix the spec first");
+        let named: Vec<String> = invalid.iter().take(5).map(|f| shown(f)).collect();
+        let more = invalid.len() - named.len();
+        warn!(
+            out,
+            "nothing written: fix {}{} first (`qmspec validate` lists every finding)",
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
         return 1;
     }
     // Printed at once, not buffered: the wait may be long.

@@ -72,15 +72,16 @@ pub enum OutputError {
     )]
     SharedInvalid { spec: String },
     #[error(
-        "{spec} changed while `qmspec generate` ran: what it produces now is not what was checked before writing"
+        "{spec} (or its lock file) changed while qmspec ran: what it produces now is not what was validated{}",
+        if *.written == 0 { String::new() } else { format!("; {} file(s) were written before qmspec stopped", .written) }
     )]
     #[diagnostic(
         code("qmspec::changed-during-run"),
         help(
-            "run `qmspec generate` again when nothing else is editing the specs; the files already written are whole and stamped"
+            "run the command again when nothing else is editing the specs; files already written are whole, stamped and listed in the manifest"
         )
     )]
-    Changed { spec: String },
+    Changed { spec: String, written: usize },
 }
 
 impl OutputError {
@@ -355,7 +356,7 @@ pub fn plan_holding(
             .into_iter()
             .map(|o| hold(sp.clone(), o))
             .collect();
-        let solo = solo(sp, spec, keep, |o| {
+        let solo = solo(sp, spec, keep, digests, |o| {
             Ok(hold(crate::render::owners_name(&o.owners), o))
         });
         // A valid spec's text, document, model and findings are not needed again.
@@ -472,10 +473,15 @@ fn shared_files<T>(
         .flat_map(|(_, s)| s.paths.iter().cloned())
         .collect();
     let mut out = Vec::new();
-    let mut group: Vec<(String, Option<Box<crate::model::Spec>>)> = Vec::new();
+    type Member = (
+        String,
+        Option<Box<crate::model::Spec>>,
+        Option<(Digest, Digest)>,
+    );
+    let mut group: Vec<Member> = Vec::new();
     for (spec_path, solo) in solos {
         if solo.paths.iter().any(|p| shared_by_many(p)) {
-            group.push((spec_path, solo.spec));
+            group.push((spec_path, solo.spec, solo.read));
             continue;
         }
         for t in solo.rendered? {
@@ -484,10 +490,25 @@ fn shared_files<T>(
     }
     if !group.is_empty() || !extra.is_empty() {
         let mut valid = Vec::new();
-        for (sp, spec) in group {
+        for (sp, spec, first) in group {
             let loaded = match spec {
                 Some(spec) => Loaded::valid(*spec),
-                None => read_spec(repo, &sp)?,
+                // Read again: it must be the very spec that was validated, or the shared file
+                // would be made from text no rule has seen.
+                None => match read_spec_hashed(repo, &sp) {
+                    Ok((loaded, again))
+                        if again.is_some() && again == first && !loaded.has_errors() =>
+                    {
+                        loaded
+                    }
+                    Ok(_) => return Err(changed(&sp)),
+                    Err(OutputError::Read { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        return Err(changed(&sp));
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             valid.push((sp, loaded));
         }
@@ -979,6 +1000,14 @@ fn orphan_candidates<'a>(
         .collect()
 }
 
+/// The error for a spec that is not what it was when qmspec first read it.
+fn changed(spec: &str) -> OutputError {
+    OutputError::Changed {
+        spec: spec.to_string(),
+        written: 0,
+    }
+}
+
 /// How many specs' files are rendered again at once when the plan did not hold them.
 const RENDER_AGAIN: usize = 64;
 
@@ -986,9 +1015,16 @@ const RENDER_AGAIN: usize = 64;
 /// every core, by path. A spec that no longer reads as valid changed since it was planned.
 fn render_again(repo: &Repo, specs: &[String]) -> Result<BTreeMap<String, String>, OutputError> {
     let one = |sp: &String| -> Result<Vec<Output>, OutputError> {
-        let loaded = read_spec(repo, sp)?;
+        let loaded = match read_spec(repo, sp) {
+            Err(OutputError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(changed(sp));
+            }
+            other => other?,
+        };
         let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
-            return Err(OutputError::Changed { spec: sp.clone() });
+            return Err(changed(sp));
         };
         let mut outs = render_spec(spec, sp)?;
         outs.extend(render_shared(&[(sp.clone(), spec)])?);
@@ -1185,6 +1221,41 @@ pub fn generate(
             });
         }
     }
+    // The new manifest: every entry of a spec that was run is replaced by what it produced;
+    // entries of specs not run this time stay, those of deleted specs go with their files.
+    let mut entries: BTreeSet<(String, String)> = manifest
+        .entries
+        .iter()
+        .filter(|(spec, _)| !spec_set.contains(spec) && !manifest.gone.contains(spec))
+        .cloned()
+        .collect();
+    for p in &plan.outputs {
+        for owner in &p.output.owners {
+            entries.insert((owner.clone(), p.output.path.clone()));
+        }
+    }
+    // Before the first write, the manifest also lists every file this run may create (old
+    // entries stay until their files are removed): a run stopped halfway leaves no file of
+    // qmspec's that no manifest line points at.
+    if !entries.is_subset(&manifest.entries) {
+        let interim: BTreeSet<(String, String)> =
+            manifest.entries.union(&entries).cloned().collect();
+        let text = manifest_text(&interim, None);
+        let (_, ident) = classify_file(repo, MANIFEST, Some(Expect::Text(&text)))?;
+        repo.write_atomic(MANIFEST, text.as_bytes(), ident)
+            .map_err(|e| werr(MANIFEST, e))?;
+    }
+    // A stop names how many files were written before it.
+    let stopped = |e: OutputError, written: &[Action]| match e {
+        OutputError::Changed { spec, .. } => OutputError::Changed {
+            spec,
+            written: written
+                .iter()
+                .filter(|a| matches!(a, Action::Created(_) | Action::Updated(_)))
+                .count(),
+        },
+        e => e,
+    };
     // Files the plan did not hold are rendered again, a few specs at a time.
     let mut fresh: BTreeMap<String, String> = BTreeMap::new();
     for (i, (p, found, ident)) in writes.iter().enumerate() {
@@ -1206,15 +1277,11 @@ pub fn generate(
                         }
                     }
                 }
-                fresh = render_again(repo, &next)?;
+                fresh = render_again(repo, &next).map_err(|e| stopped(e, &written))?;
             }
             match fresh.get(&o.path) {
                 Some(c) if content_hash(c) == p.hash => c.as_str(),
-                _ => {
-                    return Err(OutputError::Changed {
-                        spec: p.owner.clone(),
-                    });
-                }
+                _ => return Err(stopped(changed(&p.owner), &written)),
             }
         };
         let action = if *found == AtPath::Absent {
@@ -1229,19 +1296,6 @@ pub fn generate(
     for (out, ident) in &removals {
         repo.remove(out, *ident).map_err(|e| werr(out, e))?;
         written.push(Action::Removed(out.clone()));
-    }
-    // The new manifest: every entry of a spec that was run is replaced by what it produced;
-    // entries of specs not run this time stay, those of deleted specs go with their files.
-    let mut entries: BTreeSet<(String, String)> = manifest
-        .entries
-        .iter()
-        .filter(|(spec, _)| !spec_set.contains(spec) && !manifest.gone.contains(spec))
-        .cloned()
-        .collect();
-    for p in &plan.outputs {
-        for owner in &p.output.owners {
-            entries.insert((owner.clone(), p.output.path.clone()));
-        }
     }
     // The record for `check`'s fast path: only after every spec's files were written and nothing
     // was kept, so a recorded state is one the full check passes.
@@ -1462,6 +1516,9 @@ struct Solo<T> {
     /// The spec itself, kept in small repositories (where a shared file then needs no second
     /// read); a monorepo keeps none, so memory stays flat, and reads a shared file's specs again.
     spec: Option<Box<crate::model::Spec>>,
+    /// The spec and lock file as they were read and validated: a second read must find the
+    /// same bytes, or the spec changed while qmspec ran.
+    read: Option<(Digest, Digest)>,
     /// Each such file as `each` made it, or why it cannot be made.
     rendered: Result<Vec<T>, OutputError>,
 }
@@ -1474,6 +1531,7 @@ fn solo<T>(
     spec_path: &str,
     spec: &crate::model::Spec,
     keep: bool,
+    read: Option<(Digest, Digest)>,
     each: impl Fn(Output) -> Result<T, OutputError>,
 ) -> Solo<T> {
     let rendered = render_shared(&[(spec_path.to_string(), spec)])
@@ -1482,6 +1540,7 @@ fn solo<T>(
     Solo {
         paths: shared_paths(spec),
         spec: keep.then(|| Box::new(spec.clone())),
+        read,
         rendered,
     }
 }
@@ -1506,7 +1565,7 @@ type Checked = (SpecCheck, Vec<Output>, Option<Solo<Compared>>);
 /// Validate, render and compare one spec; nothing of it is kept but the findings and the
 /// paths it produces.
 fn check_one(repo: &Repo, spec_path: &str, keep: bool) -> Result<Checked, OutputError> {
-    let loaded = read_spec(repo, spec_path)?;
+    let (loaded, digests) = read_spec_hashed(repo, spec_path)?;
     let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
         return Ok((
             SpecCheck {
@@ -1547,7 +1606,7 @@ fn check_one(repo: &Repo, spec_path: &str, keep: bool) -> Result<Checked, Output
             files,
         },
         outputs,
-        Some(solo(spec_path, spec, keep, |o| compared(repo, o))),
+        Some(solo(spec_path, spec, keep, digests, |o| compared(repo, o))),
     ))
 }
 
@@ -1640,4 +1699,81 @@ pub fn check(
         }
     }
     Ok((checks, drift))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two specs sharing one workflow, in a scratch repository.
+    fn two_sharing() -> (tempfile::TempDir, Repo, Vec<String>) {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+        let text = include_str!("../tests/fixtures/minimal.yaml");
+        for (file, name) in [("a", "demo-a"), ("b", "demo-b")] {
+            let spec = text
+                .replace("name: demo", &format!("name: {name}"))
+                .replace("generated/", &format!("generated/{file}/"))
+                .replace(
+                    &format!("generated/{file}/publish-demo.yml"),
+                    "generated/publish-demo.yml",
+                );
+            std::fs::write(dir.path().join(format!("specs/{file}.yaml")), spec).expect("write");
+        }
+        let repo = Repo::open(dir.path()).expect("repo");
+        (
+            dir,
+            repo,
+            vec!["specs/a.yaml".into(), "specs/b.yaml".into()],
+        )
+    }
+
+    /// A shared file's specs, not kept, as planning left them: their digests as first read.
+    fn solos(repo: &Repo, specs: &[String]) -> Vec<(String, Solo<Output>)> {
+        specs
+            .iter()
+            .map(|sp| {
+                let (loaded, read) = read_spec_hashed(repo, sp).expect("read");
+                let spec = loaded.spec.as_ref().expect("valid");
+                assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+                (sp.clone(), solo(sp, spec, false, read, Ok))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_shared_file_is_made_from_the_specs_as_validated() {
+        let (_dir, repo, specs) = two_sharing();
+        let made = shared_files(&repo, &specs, &[], solos(&repo, &specs), |_, o| Ok(o))
+            .expect("shared files");
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0].1.path, "generated/publish-demo.yml");
+        assert_eq!(made[0].1.owners, specs);
+    }
+
+    /// Read again for the shared file, a spec that changed since it was validated (even to
+    /// another valid spec), became invalid or went away stops the run: the shared file is
+    /// never made from text no rule has seen.
+    #[test]
+    fn a_spec_changed_before_its_shared_file_is_made_stops_the_run() {
+        for change in ["edit", "invalid", "delete", "lock"] {
+            let (dir, repo, specs) = two_sharing();
+            let before = solos(&repo, &specs);
+            let path = dir.path().join("specs/b.yaml");
+            let text = std::fs::read_to_string(&path).expect("read");
+            match change {
+                "edit" => std::fs::write(&path, text.replace("demo-b", "demo-c")),
+                "invalid" => std::fs::write(&path, format!("{text}\nunknown-key: 1\n")),
+                "delete" => std::fs::remove_file(&path),
+                _ => std::fs::write(dir.path().join("specs/b.lock"), "{}\n"),
+            }
+            .expect("change");
+            match shared_files(&repo, &specs, &[], before, |_, o| Ok(o)) {
+                Err(OutputError::Changed { spec, written: 0 }) => {
+                    assert_eq!(spec, "specs/b.yaml", "{change}")
+                }
+                other => panic!("{change}: {:?}", other.map(|v| v.len())),
+            }
+        }
+    }
 }

@@ -227,7 +227,7 @@ fn a_thousand_levels_of_block_nesting() {
         ╰────
       help: a spec is at most a few levels deep: flatten this value, then run `qmspec validate`
     specs/worker.yaml: invalid (1 error, 0 warnings)
-    nothing written: fix the spec first
+    nothing written: fix specs/worker.yaml first (`qmspec validate` lists every finding)
     ");
 }
 
@@ -257,7 +257,7 @@ fn a_50_mib_file() {
       × the spec is larger than 1024 KiB, the most qmspec reads
       help: a spec describes one image and is a few KiB: check that this is the right file
     specs/worker.yaml: invalid (1 error, 0 warnings)
-    nothing written: fix the spec first
+    nothing written: fix specs/worker.yaml first (`qmspec validate` lists every finding)
     ");
 }
 
@@ -272,7 +272,7 @@ fn too_many_values() {
       × the spec has more than 50000 values (line 3, column 149996: the line is too long to show)
       help: a spec describes one image: split it into several specs, then run `qmspec validate`
     specs/worker.yaml: invalid (1 error, 0 warnings)
-    nothing written: fix the spec first
+    nothing written: fix specs/worker.yaml first (`qmspec validate` lists every finding)
     ");
 }
 
@@ -387,7 +387,7 @@ fn thousands_of_problems_are_capped() {
       × 4900 more problems are not shown
       help: fix the problems above, then run `qmspec validate` again
     specs/worker.yaml: invalid (101 errors, 0 warnings)
-    nothing written: fix the spec first
+    nothing written: fix specs/worker.yaml first (`qmspec validate` lists every finding)
     ");
 }
 

@@ -607,10 +607,8 @@ fn the_spec_file_name_cannot_inject() {
               × the spec's file name contains a control character (a line break, tab or escape)
               help: the name is printed into every generated file: rename the spec to plain text, e.g. `specs/
                     worker.yaml`, then run `qmspec validate`
-            specs/x
-            RUN touch pwned
-            .yaml: invalid (1 error, 0 warnings)
-            nothing written: fix the spec first
+            specs/x?RUN touch pwned?.yaml: invalid (1 error, 0 warnings)
+            nothing written: fix specs/x?RUN touch pwned?.yaml first (`qmspec validate` lists every finding)
             ");
         }
         assert!(!dir.path().join("generated").exists(), "{name:?}");
@@ -657,7 +655,7 @@ fn a_value_too_long_for_buildkit_is_refused() {
       help: every value lands on one line of a generated file: shorten it, or move a long script into
             a file the image copies
     specs/worker.yaml: invalid (1 error, 0 warnings)
-    nothing written: fix the spec first
+    nothing written: fix specs/worker.yaml first (`qmspec validate` lists every finding)
     ");
     assert!(stderr.len() < 64 * 1024, "the value is not printed whole");
     assert!(!dir.path().join("generated").exists());
@@ -1666,13 +1664,13 @@ fn a_spec_changed_during_generate_stops_it() {
         .with_width(100)
         .render_report(&mut report, &err)
         .expect("render");
-    insta::assert_snapshot!(report, @r"
+    insta::assert_snapshot!(report, @"
     qmspec::changed-during-run
 
-      × specs/worker.yaml changed while `qmspec generate` ran: what it produces now is not what was
-      │ checked before writing
-      help: run `qmspec generate` again when nothing else is editing the specs; the files already
-            written are whole and stamped
+      × specs/worker.yaml (or its lock file) changed while qmspec ran: what it produces now is not
+      │ what was validated; 3 file(s) were written before qmspec stopped
+      help: run the command again when nothing else is editing the specs; files already written are
+            whole, stamped and listed in the manifest
     ");
     // The api's files were written, whole; nothing was written from the edited spec.
     let written: Vec<String> = std::fs::read_dir(dir.path().join("generated"))
@@ -1684,12 +1682,24 @@ fn a_spec_changed_during_generate_stops_it() {
     assert_eq!(
         sorted,
         [
+            ".qmspec-manifest",
             "Dockerfile.api.amd64",
             "Dockerfile.api.arm64",
             "validate-api.sh"
         ]
     );
+    // The manifest was written before the first file: every file of the run is listed, so
+    // none is left untracked by the stop.
+    let manifest =
+        std::fs::read_to_string(dir.path().join("generated/.qmspec-manifest")).expect("manifest");
     for name in &written {
+        assert!(
+            manifest.contains(&format!("\tgenerated/{name}\n")) || name == ".qmspec-manifest",
+            "{name} is not in the manifest:\n{manifest}"
+        );
+    }
+    assert!(!manifest.contains("# qmspec-check: "), "{manifest}");
+    for name in written.iter().filter(|n| *n != ".qmspec-manifest") {
         let text = std::fs::read_to_string(dir.path().join("generated").join(name)).expect("read");
         assert!(text.contains("qmspec-hash: sha256:"), "{name}");
         assert!(!text.contains("xqm-nmr-calc-worker"), "{name}");
