@@ -9,8 +9,9 @@ use std::process::Command;
 use crate::support::{PreCommit, copy_of_project, git, qmspec, referee, referees, root};
 
 /// The files a clean clone has: tracked ones and new ones not ignored (so uncommitted work is
-/// built too), without `target/`, the referees or anything else `.gitignore` names.
-fn clean_tree(to: &Path) {
+/// built too), without `target/`, the referees or anything else `.gitignore` names; a file
+/// deleted in the work tree but still in the index is not there.
+fn tree_files() -> Vec<String> {
     let out = Command::new("git")
         .args([
             "ls-files",
@@ -23,14 +24,19 @@ fn clean_tree(to: &Path) {
         .output()
         .expect("git ls-files");
     assert!(out.status.success());
-    for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let rel = std::str::from_utf8(name).expect("utf8 path");
-        let from = root().join(rel);
-        // A file deleted in the work tree but still in the index.
-        if !from.exists() {
-            continue;
-        }
-        let target = to.join(rel);
+    out.stdout
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| std::str::from_utf8(n).expect("utf8 path").to_string())
+        .filter(|rel| root().join(rel).exists())
+        .collect()
+}
+
+/// A copy of [`tree_files`] under `to`.
+fn clean_tree(to: &Path) {
+    for rel in tree_files() {
+        let from = root().join(&rel);
+        let target = to.join(&rel);
         std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
         std::fs::copy(&from, &target).unwrap_or_else(|e| panic!("copy {rel}: {e}"));
     }
@@ -60,23 +66,10 @@ fn wheel() -> PathBuf {
     clean_tree(tree.path());
     // The tree's identity, and the tools': a wheel built from other sources, or by another
     // maturin or rustc, is not reused.
-    let listing = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(root())
-        .output()
-        .expect("git ls-files");
-    let mut id = sha256_hex(&listing.stdout);
-    for name in listing.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let rel = std::str::from_utf8(name).expect("utf8 path");
-        if let Ok(bytes) = std::fs::read(root().join(rel)) {
-            id = sha256_hex(format!("{id}{}", sha256_hex(&bytes)).as_bytes());
-        }
+    let mut id = String::new();
+    for rel in tree_files() {
+        let bytes = std::fs::read(root().join(&rel)).expect("read");
+        id = sha256_hex(format!("{id}{rel}\0{}", sha256_hex(&bytes)).as_bytes());
     }
     for tool in [referee("maturin"), PathBuf::from("rustc")] {
         let version = run(Command::new(tool).arg("--version"));
@@ -248,6 +241,22 @@ fn the_placeholder_depends_on_the_wheel_of_this_version() {
     assert!(wheel_project.contains("manifest-path = \"../Cargo.toml\""));
 }
 
+/// A hook repository as pre-commit clones one: the files `fill` writes, in one commit; and
+/// that commit.
+fn hook_repository(fill: impl FnOnce(&Path)) -> (tempfile::TempDir, String) {
+    let hooks = tempfile::tempdir().expect("tmp");
+    fill(hooks.path());
+    assert!(git(hooks.path(), &["init", "-q"]).status.success());
+    git(hooks.path(), &["add", "-A"]);
+    assert!(
+        git(hooks.path(), &["commit", "-qm", "hooks"])
+            .status
+            .success()
+    );
+    let rev = String::from_utf8(git(hooks.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
+    (hooks, rev.trim().to_string())
+}
+
 /// A fake `cargo`, `rustc`, `maturin` and C compiler that fail, and leave a mark if anything
 /// runs them for more than their version (pip asks `rustc --version` for its user agent).
 fn tripwires(dir: &Path, answer_versions: bool) -> PathBuf {
@@ -284,16 +293,7 @@ fn tripwires(dir: &Path, answer_versions: bool) -> PathBuf {
 fn the_pre_commit_hook_installs_the_wheel_and_compiles_nothing() {
     let wheel = wheel();
     // The hook repository: a clean clone of this one, one commit.
-    let hooks = tempfile::tempdir().expect("tmp");
-    clean_tree(hooks.path());
-    assert!(git(hooks.path(), &["init", "-q"]).status.success());
-    git(hooks.path(), &["add", "-A"]);
-    assert!(
-        git(hooks.path(), &["commit", "-qm", "qmspec"])
-            .status
-            .success()
-    );
-    let rev = String::from_utf8(git(hooks.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
+    let (hooks, rev) = hook_repository(clean_tree);
     let scratch = tempfile::tempdir().expect("tmp");
     let mark = tripwires(scratch.path(), false);
     let path = format!("{}:/usr/bin:/bin", scratch.path().join("bin").display());
@@ -430,18 +430,11 @@ fn qmspec_builds_with_the_newest_compatible_dependencies() {
 /// version, is refused and leaves `cargo install` in the mark.
 #[test]
 fn the_tripwires_catch_a_hook_that_compiles() {
-    let hooks = tempfile::tempdir().expect("tmp");
-    for file in [".pre-commit-hooks.yaml", "Cargo.toml"] {
-        std::fs::copy(root().join(file), hooks.path().join(file)).expect("copy");
-    }
-    assert!(git(hooks.path(), &["init", "-q"]).status.success());
-    git(hooks.path(), &["add", "-A"]);
-    assert!(
-        git(hooks.path(), &["commit", "-qm", "hooks"])
-            .status
-            .success()
-    );
-    let rev = String::from_utf8(git(hooks.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
+    let (hooks, rev) = hook_repository(|dir| {
+        for file in [".pre-commit-hooks.yaml", "Cargo.toml"] {
+            std::fs::copy(root().join(file), dir.join(file)).expect("copy");
+        }
+    });
     let scratch = tempfile::tempdir().expect("tmp");
     let mark = tripwires(scratch.path(), true);
     let project = copy_of_project();

@@ -353,16 +353,26 @@ fn the_job_graph_matches_the_spec() {
     }
 }
 
+/// Each `uses:` line of a workflow: the line, the action, its pin and its version comment.
+fn uses_lines(text: &str) -> Vec<(&str, &str, &str, &str)> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("uses:"))
+        .map(|line| {
+            let (action, rest) = line
+                .trim_start()
+                .trim_start_matches("uses: ")
+                .split_once('@')
+                .expect("pinned");
+            let (sha, version) = rest.split_once(" # ").expect("version comment");
+            (line, action, sha, version)
+        })
+        .collect()
+}
+
 #[test]
 fn every_uses_line_carries_its_version() {
     let text = std::fs::read_to_string(root().join("generated/publish-images.yml")).expect("read");
-    for line in text.lines().filter(|l| l.trim_start().starts_with("uses:")) {
-        let (action, rest) = line
-            .trim_start()
-            .trim_start_matches("uses: ")
-            .split_once('@')
-            .expect("pinned");
-        let (sha, version) = rest.split_once(" # ").expect("version comment");
+    for (line, action, sha, version) in uses_lines(&text) {
         let known = qmspec::pins::KNOWN
             .iter()
             .find(|(a, _, _)| *a == action)
@@ -689,15 +699,8 @@ fn explain_names_the_jobs_the_workflow_has() {
 #[test]
 fn the_release_workflow_pins_every_action() {
     let text = std::fs::read_to_string(root().join(".github/workflows/release.yml")).expect("read");
-    let mut seen = 0;
-    for line in text.lines().filter(|l| l.trim_start().starts_with("uses:")) {
-        seen += 1;
-        let (action, rest) = line
-            .trim_start()
-            .trim_start_matches("uses: ")
-            .split_once('@')
-            .expect("pinned");
-        let (sha, version) = rest.split_once(" # ").expect("version comment");
+    let uses = uses_lines(&text);
+    for &(line, action, sha, version) in &uses {
         assert!(
             sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
             "{line}"
@@ -710,5 +713,5 @@ fn the_release_workflow_pins_every_action() {
             assert_eq!((sha, version), (known.1, known.2), "{line}");
         }
     }
-    assert!(seen >= 6, "{seen} uses lines");
+    assert!(uses.len() >= 6, "{} uses lines", uses.len());
 }
