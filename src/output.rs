@@ -670,34 +670,35 @@ pub fn record(repo: &Repo, entries: &BTreeSet<(String, String)>) -> Option<Strin
         .zip(digests)
         .map(|(f, d)| d.map(|d| (f, d)))
         .collect::<Option<_>>()?;
-    record_of(entries, &by_path)
+    record_of(
+        entries.iter().map(|(s, o)| (s.as_str(), o.as_str())),
+        |path| by_path.get(path).copied(),
+    )
 }
 
 /// [`record`]'s hash from the digests of every spec, lock file and output `entries` names
-/// (`None` when one is missing).
-fn record_of(
-    entries: &BTreeSet<(String, String)>,
-    by_path: &BTreeMap<String, Digest>,
+/// (`None` when one is missing). `entries` come sorted, as a set of (spec, output) keeps them.
+fn record_of<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    digest_of: impl Fn(&str) -> Option<Digest>,
 ) -> Option<String> {
     use sha2::{Digest as _, Sha256};
-    let specs: BTreeSet<&String> = entries.iter().map(|(s, _)| s).collect();
     let mut hasher = Sha256::new();
     let mut field = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     };
     field(build_id().as_bytes());
-    for spec in &specs {
-        field(spec.as_bytes());
-        field(by_path.get(*spec)?);
-        field(by_path.get(&crate::lock::lock_path(spec))?);
-        for (owner, out) in entries.range(((*spec).clone(), String::new())..) {
-            if owner != *spec {
-                break;
-            }
-            field(out.as_bytes());
-            field(by_path.get(out)?);
+    let mut current: Option<&str> = None;
+    for (spec, out) in entries {
+        if current != Some(spec) {
+            current = Some(spec);
+            field(spec.as_bytes());
+            field(&digest_of(spec)?);
+            field(&digest_of(&crate::lock::lock_path(spec))?);
         }
+        field(out.as_bytes());
+        field(&digest_of(out)?);
     }
     Some(
         hasher
@@ -744,7 +745,7 @@ pub fn fast_check(repo: &Repo, spec_paths: &[String], schema: Option<&str>) -> O
     Some(outputs.len())
 }
 
-fn manifest_text(entries: &BTreeSet<(String, String)>, record: Option<&str>) -> String {
+fn manifest_text(entries: &BTreeSet<(&str, &str)>, record: Option<&str>) -> String {
     let mut text = String::from(MANIFEST_HEADER);
     if let Some(r) = record {
         text.push_str(RECORD_PREFIX);
@@ -1223,23 +1224,27 @@ pub fn generate(
     }
     // The new manifest: every entry of a spec that was run is replaced by what it produced;
     // entries of specs not run this time stay, those of deleted specs go with their files.
-    let mut entries: BTreeSet<(String, String)> = manifest
+    let mut entries: BTreeSet<(&str, &str)> = manifest
         .entries
         .iter()
         .filter(|(spec, _)| !spec_set.contains(spec) && !manifest.gone.contains(spec))
-        .cloned()
+        .map(|(s, o)| (s.as_str(), o.as_str()))
         .collect();
     for p in &plan.outputs {
         for owner in &p.output.owners {
-            entries.insert((owner.clone(), p.output.path.clone()));
+            entries.insert((owner.as_str(), p.output.path.as_str()));
         }
     }
+    let old: BTreeSet<(&str, &str)> = manifest
+        .entries
+        .iter()
+        .map(|(s, o)| (s.as_str(), o.as_str()))
+        .collect();
     // Before the first write, the manifest also lists every file this run may create (old
     // entries stay until their files are removed): a run stopped halfway leaves no file of
     // qmspec's that no manifest line points at.
-    if !entries.is_subset(&manifest.entries) {
-        let interim: BTreeSet<(String, String)> =
-            manifest.entries.union(&entries).cloned().collect();
+    if !entries.is_subset(&old) {
+        let interim: BTreeSet<(&str, &str)> = old.union(&entries).copied().collect();
         let text = manifest_text(&interim, None);
         let (_, ident) = classify_file(repo, MANIFEST, Some(Expect::Text(&text)))?;
         repo.write_atomic(MANIFEST, text.as_bytes(), ident)
@@ -1293,6 +1298,9 @@ pub fn generate(
             .map_err(|e| werr(&o.path, e))?;
         written.push(action);
     }
+    // A monorepo's classifications are not needed for the manifest.
+    drop(fresh);
+    drop(writes);
     for (out, ident) in &removals {
         repo.remove(out, *ident).map_err(|e| werr(out, e))?;
         written.push(Action::Removed(out.clone()));
@@ -1301,11 +1309,17 @@ pub fn generate(
     // was kept, so a recorded state is one the full check passes.
     let recorded = (plan.complete && actions.is_empty())
         .then(|| {
-            let mut by_path = plan.read.clone()?;
-            for p in &plan.outputs {
-                by_path.insert(p.output.path.clone(), p.hash.to_le_bytes());
-            }
-            record_of(&entries, &by_path)
+            let read = plan.read.as_ref()?;
+            let hashes: BTreeMap<&str, u128> = plan
+                .outputs
+                .iter()
+                .map(|p| (p.output.path.as_str(), p.hash))
+                .collect();
+            record_of(entries.iter().copied(), |path| {
+                read.get(path)
+                    .copied()
+                    .or_else(|| hashes.get(path).map(|h| h.to_le_bytes()))
+            })
         })
         .flatten();
     let text = manifest_text(&entries, recorded.as_deref());
