@@ -195,9 +195,9 @@ pub enum SpecResult {
 pub struct Planned {
     pub owner: String,
     pub output: Output,
-    /// XXH3-128 of the content: what is on disk is compared against it when the content was not
-    /// held, and a file rendered again for writing must hash to it.
-    pub hash: u128,
+    /// The content's [`Digest`]: what is on disk is compared against it when the content was
+    /// not held, a file rendered again for writing must hash to it, and the record takes it.
+    pub hash: Digest,
     /// Whether `output.content` is the content. Past [`HELD_BYTES`], files are rendered again
     /// when they are written.
     pub held: bool,
@@ -208,17 +208,15 @@ pub struct Planned {
 /// written, so memory stays flat in the number of specs.
 pub const HELD_BYTES: usize = 4 << 20;
 
-fn content_hash(text: &str) -> u128 {
-    twox_hash::XxHash3_128::oneshot(text.as_bytes())
-}
-
 /// Read a spec through the repository handle: a regular file, never more than one byte past
 /// the spec size limit (so a huge file is refused without being read whole).
 pub fn read_spec(repo: &Repo, spec_path: &str) -> Result<Loaded, OutputError> {
     Ok(read_spec_hashed(repo, spec_path)?.0)
 }
 
-/// XXH3-128 of a file as it was read, or zeros when it is absent: what [`record`] folds in.
+/// XXH3-128 of a file's bytes (zeros stand for an absent file): what [`record`] folds in, and
+/// what a planned file is compared by when its text is not held. It detects change (every byte
+/// counts); it is no defence against a forger, who could as well edit the spec.
 pub type Digest = [u8; 16];
 
 fn digest(bytes: &[u8]) -> Digest {
@@ -314,7 +312,7 @@ pub fn plan_holding(
     use std::sync::atomic::{AtomicUsize, Ordering};
     let held = AtomicUsize::new(0);
     let hold = |owner: String, o: Output| -> Planned {
-        let hash = content_hash(&o.content);
+        let hash = digest(o.content.as_bytes());
         let len = o.content.len();
         if held.fetch_add(len, Ordering::Relaxed) + len <= held_bytes {
             return Planned {
@@ -391,7 +389,7 @@ pub fn plan_holding(
         let shared = shared_files(repo, spec_paths, others, solos, |owner, o| {
             Ok(Planned {
                 owner,
-                hash: content_hash(&o.content),
+                hash: digest(o.content.as_bytes()),
                 output: o,
                 held: true,
             })
@@ -495,19 +493,9 @@ fn shared_files<T>(
                 Some(spec) => Loaded::valid(*spec),
                 // Read again: it must be the very spec that was validated, or the shared file
                 // would be made from text no rule has seen.
-                None => match read_spec_hashed(repo, &sp) {
-                    Ok((loaded, again))
-                        if again.is_some() && again == first && !loaded.has_errors() =>
-                    {
-                        loaded
-                    }
-                    Ok(_) => return Err(changed(&sp)),
-                    Err(OutputError::Read { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        return Err(changed(&sp));
-                    }
-                    Err(e) => return Err(e),
+                None => match read_again(repo, &sp)? {
+                    (loaded, again) if again.is_some() && again == first => loaded,
+                    _ => return Err(changed(&sp)),
                 },
             };
             valid.push((sp, loaded));
@@ -820,7 +808,7 @@ pub fn classify(repo: &Repo, path: &str, expected: Option<&str>) -> Result<AtPat
 #[derive(Debug, Clone, Copy)]
 enum Expect<'a> {
     Text(&'a str),
-    Hash(u128),
+    Hash(Digest),
 }
 
 impl Planned {
@@ -862,9 +850,8 @@ fn classify_file(
 fn classify_bytes(path: &str, b: Vec<u8>, expected: Option<Expect<'_>>) -> AtPath {
     let same = match expected {
         Some(Expect::Text(e)) => e.as_bytes() == b.as_slice(),
-        // The same hash as XXH3-128 stands for the same bytes, as in `check`'s record: it
-        // detects change; it is no defence against a forger, who could as well edit the spec.
-        Some(Expect::Hash(h)) => twox_hash::XxHash3_128::oneshot(&b) == h,
+        // The same digest stands for the same bytes, as in `check`'s record.
+        Some(Expect::Hash(h)) => digest(&b) == h,
         None => false,
     };
     if same {
@@ -1009,6 +996,21 @@ fn changed(spec: &str) -> OutputError {
     }
 }
 
+/// A spec read a second time, after it was validated: it must still be there and still be
+/// valid, or it changed while qmspec ran (the caller compares what else it needs).
+fn read_again(
+    repo: &Repo,
+    spec_path: &str,
+) -> Result<(Loaded, Option<(Digest, Digest)>), OutputError> {
+    match read_spec_hashed(repo, spec_path) {
+        Ok((loaded, _)) if loaded.has_errors() => Err(changed(spec_path)),
+        Err(OutputError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(changed(spec_path))
+        }
+        other => other,
+    }
+}
+
 /// How many specs' files are rendered again at once when the plan did not hold them.
 const RENDER_AGAIN: usize = 64;
 
@@ -1016,15 +1018,8 @@ const RENDER_AGAIN: usize = 64;
 /// every core, by path. A spec that no longer reads as valid changed since it was planned.
 fn render_again(repo: &Repo, specs: &[String]) -> Result<BTreeMap<String, String>, OutputError> {
     let one = |sp: &String| -> Result<Vec<Output>, OutputError> {
-        let loaded = match read_spec(repo, sp) {
-            Err(OutputError::Read { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Err(changed(sp));
-            }
-            other => other?,
-        };
-        let Some(spec) = loaded.spec.as_ref().filter(|_| !loaded.has_errors()) else {
+        let (loaded, _) = read_again(repo, sp)?;
+        let Some(spec) = loaded.spec.as_ref() else {
             return Err(changed(sp));
         };
         let mut outs = render_spec(spec, sp)?;
@@ -1107,7 +1102,7 @@ pub fn generate(
         let content = schema_text_2020().to_string();
         Planned {
             owner: String::new(),
-            hash: content_hash(&content),
+            hash: digest(content.as_bytes()),
             output: Output {
                 path: crate::paths::normalize(path),
                 key: String::new(),
@@ -1285,7 +1280,7 @@ pub fn generate(
                 fresh = render_again(repo, &next).map_err(|e| stopped(e, &written))?;
             }
             match fresh.get(&o.path) {
-                Some(c) if content_hash(c) == p.hash => c.as_str(),
+                Some(c) if digest(c.as_bytes()) == p.hash => c.as_str(),
                 _ => return Err(stopped(changed(&p.owner), &written)),
             }
         };
@@ -1310,15 +1305,13 @@ pub fn generate(
     let recorded = (plan.complete && actions.is_empty())
         .then(|| {
             let read = plan.read.as_ref()?;
-            let hashes: BTreeMap<&str, u128> = plan
+            let hashes: BTreeMap<&str, Digest> = plan
                 .outputs
                 .iter()
                 .map(|p| (p.output.path.as_str(), p.hash))
                 .collect();
             record_of(entries.iter().copied(), |path| {
-                read.get(path)
-                    .copied()
-                    .or_else(|| hashes.get(path).map(|h| h.to_le_bytes()))
+                read.get(path).or_else(|| hashes.get(path)).copied()
             })
         })
         .flatten();
@@ -1592,26 +1585,27 @@ fn check_one(repo: &Repo, spec_path: &str, keep: bool) -> Result<Checked, Output
             None,
         ));
     };
-    let outputs = render_spec(spec, spec_path)?;
     let mut drift = Vec::new();
-    for o in &outputs {
-        if let Some(reason) = output_path_problem(&o.path) {
-            drift.push(Drift::Conflict {
-                path: o.path.clone(),
-                message: format!("{} {reason}", o.path),
-            });
-            continue;
-        }
-        drift.extend(compare(repo, o)?);
+    let mut outputs = Vec::new();
+    for o in render_spec(spec, spec_path)? {
+        let (o, found) = match output_path_problem(&o.path) {
+            Some(reason) => {
+                let message = format!("{} {reason}", o.path);
+                let path = o.path.clone();
+                (
+                    Output {
+                        content: String::new(),
+                        ..o
+                    },
+                    Some(Drift::Conflict { path, message }),
+                )
+            }
+            None => compared(repo, o)?,
+        };
+        drift.extend(found);
+        outputs.push(o);
     }
     let files = outputs.len();
-    let outputs = outputs
-        .into_iter()
-        .map(|o| Output {
-            content: String::new(),
-            ..o
-        })
-        .collect();
     Ok((
         SpecCheck {
             path: spec_path.to_string(),
