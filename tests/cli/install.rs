@@ -47,11 +47,7 @@ fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::support::printed(&out);
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }
@@ -185,18 +181,17 @@ fn the_wheel_installs_into_a_fresh_venv_and_checks_a_repository() {
     }
     // `check` from that install, on a copy of this repository's specs and generated files.
     let project = copy_of_project();
-    let out = Command::new(&bin)
-        .arg("check")
-        .current_dir(project.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("qmspec check");
+    let check = || {
+        Command::new(&bin)
+            .arg("check")
+            .current_dir(project.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("qmspec check")
+    };
+    let out = check();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", crate::support::printed(&out));
     assert!(text.contains("generated files are up to date"), "{text}");
     // And it refuses drift, as the built binary does.
     let spec = project.path().join("specs/worker.yaml");
@@ -204,12 +199,7 @@ fn the_wheel_installs_into_a_fresh_venv_and_checks_a_repository() {
         .expect("read")
         .replace("version: 3.0.2", "version: 3.1.0");
     std::fs::write(&spec, edited).expect("write");
-    let out = Command::new(&bin)
-        .arg("check")
-        .current_dir(project.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("qmspec check");
+    let out = check();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("qmspec::stale"));
 }
@@ -412,18 +402,10 @@ fn qmspec_builds_with_the_newest_compatible_dependencies() {
     let version = run(Command::new(&bin).arg("--version"));
     assert_eq!(version.trim(), format!("qmspec {}", cargo_version()));
     let project = copy_of_project();
-    let out = Command::new(&bin)
+    run(Command::new(&bin)
         .args(["check", "--full"])
         .current_dir(project.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("check");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("NO_COLOR", "1"));
 }
 
 /// The tripwires catch a hook that compiles: the `rust` hook, with a `cargo` that answers its

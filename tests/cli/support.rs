@@ -96,12 +96,16 @@ pub fn run_referee(name: &str, args: &[&str], dir: &Path) -> (bool, String) {
         .env("NO_COLOR", "1")
         .output()
         .unwrap_or_else(|e| panic!("cannot run referee {name}: {e}"));
-    let text = format!(
+    (out.status.success(), printed(&out))
+}
+
+/// Everything a finished command printed: stdout, then stderr.
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    )
 }
 
 /// A scratch repository holding one spec at `specs/worker.yaml`.
@@ -323,14 +327,7 @@ impl PreCommit {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("git commit");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        (out.status.success(), printed(&out))
     }
 }
 
