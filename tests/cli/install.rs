@@ -289,6 +289,14 @@ fn the_pre_commit_hook_installs_the_wheel_and_compiles_nothing() {
     let path = format!("{}:/usr/bin:/bin", scratch.path().join("bin").display());
     let project = copy_of_project();
     let d = project.path();
+    // pip builds the placeholder offline with the setuptools wheel setup.sh downloaded.
+    let build_wheels = referees().join("wheels");
+    assert!(
+        std::fs::read_dir(&build_wheels).is_ok_and(|mut d| d
+            .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("setuptools-")))),
+        "no setuptools wheel in {}: run `bash tests/setup.sh` (the README's test command does)",
+        build_wheels.display()
+    );
     let find_links = format!(
         "{} {}",
         wheel.parent().expect("wheel dir").display(),
