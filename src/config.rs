@@ -261,8 +261,14 @@ pub fn discover(root: &Path, config: &Config) -> Found {
             }
         });
     }
-    for rel in matched {
-        match marker_of(&root.join(&rel), &rel, &config.schema) {
+    // Each candidate is opened and its head read: spread over the cores, as a monorepo holds
+    // thousands (results come back in the walk's order).
+    let matched: Vec<String> = matched.into_iter().collect();
+    let marks = crate::workers::map(&matched, 256, |rel| {
+        marker_of(&root.join(rel), rel, &config.schema)
+    });
+    for (rel, mark) in matched.into_iter().zip(marks) {
+        match mark {
             Some(false) => found.unmarked.push(rel),
             // A spec, or something that is not a regular file: reading it as a spec refuses
             // it with its own message (a FIFO, a symlink, a folder named like a spec).
@@ -290,7 +296,8 @@ fn marker_of(path: &Path, rel: &str, schema: &str) -> Option<bool> {
     if !kind.is_file() || kind.is_fifo() {
         return None;
     }
-    let mut head = Vec::new();
+    // Room for the whole head up front: one read, not `read_to_end`'s steps from 32 bytes.
+    let mut head = Vec::with_capacity(4096);
     file.take(4096).read_to_end(&mut head).ok()?;
     Some(has_marker(&String::from_utf8_lossy(&head), rel, schema))
 }

@@ -147,6 +147,9 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// A diagnostic bound to its source, in the shape miette renders.
 struct Report<'a> {
     diag: &'a Diagnostic,
+    /// The message and the help, wrapped.
+    message: String,
+    help: Option<String>,
     source: &'a Indexed,
 }
 
@@ -166,10 +169,15 @@ impl Indexed {
     fn new(name: &str, text: String) -> Indexed {
         let bytes = text.as_bytes();
         let mut line_starts = vec![0];
-        for (i, &b) in bytes.iter().enumerate() {
-            let ends = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
-            if ends {
-                line_starts.push(i + 1);
+        if !bytes.contains(&b'\r') {
+            // The usual case: `\n` alone, found by the searcher rather than byte by byte.
+            line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        } else {
+            for (i, &b) in bytes.iter().enumerate() {
+                let ends = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+                if ends {
+                    line_starts.push(i + 1);
+                }
             }
         }
         Indexed {
@@ -212,12 +220,12 @@ impl miette::SourceCode for Indexed {
 
 impl fmt::Debug for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
+        f.write_str(&self.message)
     }
 }
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
+        f.write_str(&self.message)
     }
 }
 impl std::error::Error for Report<'_> {}
@@ -233,8 +241,7 @@ impl miette::Diagnostic for Report<'_> {
         })
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag
-            .help
+        self.help
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
@@ -264,6 +271,11 @@ impl miette::Diagnostic for Report<'_> {
 /// a comment, say) and bidirectional overrides become visible stand-ins of the same UTF-8
 /// length, so every span still points at the same bytes.
 fn inert_source(text: &str) -> String {
+    // Nearly every spec is printable ASCII: copied whole, not character by character.
+    let plain = |b: u8| matches!(b, b' '..=b'~' | b'\n' | b'\t' | b'\r');
+    if text.bytes().all(plain) {
+        return text.to_string();
+    }
     text.chars()
         .map(|c| match c {
             '\n' | '\t' | '\r' => c,
@@ -275,6 +287,90 @@ fn inert_source(text: &str) -> String {
         .collect()
 }
 
+/// `text` wrapped to `columns`: exactly what `textwrap::fill` makes of it with miette's options
+/// as qmspec sets them (first fit; breaks at blanks only, no hyphenation; a word longer than a
+/// line cut into pieces), computed directly for printable ASCII, which is nearly every message.
+/// Other text goes through textwrap itself (display widths of wide characters, escapes).
+fn fill(text: &str, columns: usize) -> String {
+    if !text.bytes().all(|b| matches!(b, b' '..=b'~' | b'\n')) {
+        let opts = textwrap::Options::new(columns)
+            .word_separator(textwrap::WordSeparator::AsciiSpace)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
+        return textwrap::fill(text, opts);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    // A fragment of a line: a word (or a piece of one too long for a line) from `start` to
+    // `end`, then the blanks after it up to `next`.
+    struct Fragment {
+        start: usize,
+        end: usize,
+        next: usize,
+    }
+    let mut fragments: Vec<Fragment> = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.len() < columns {
+            out.push_str(line.trim_end_matches(' '));
+            continue;
+        }
+        fragments.clear();
+        let bytes = line.as_bytes();
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(bytes.len(), |n| start + n);
+            let next = bytes[end..]
+                .iter()
+                .position(|&b| b != b' ')
+                .map_or(bytes.len(), |n| end + n);
+            // Pieces of `columns` characters (one at least), the blanks after the last.
+            let mut from = start;
+            while end - from > columns.max(1) {
+                let to = from + columns.max(1);
+                fragments.push(Fragment {
+                    start: from,
+                    end: to,
+                    next: to,
+                });
+                from = to;
+            }
+            fragments.push(Fragment {
+                start: from,
+                end,
+                next,
+            });
+            start = next;
+        }
+        // First fit: a fragment that would overflow the line starts the next one.
+        let mut first = 0;
+        let mut used = 0;
+        let mut lines = 0;
+        for (idx, f) in fragments.iter().enumerate() {
+            if used + (f.end - f.start) > columns && idx > first {
+                if lines > 0 {
+                    out.push('\n');
+                }
+                out.push_str(&line[fragments[first].start..fragments[idx - 1].end]);
+                lines += 1;
+                first = idx;
+                used = 0;
+            }
+            used += f.next - f.start;
+        }
+        if lines > 0 {
+            out.push('\n');
+        }
+        if let (Some(a), Some(b)) = (fragments.get(first), fragments.last()) {
+            out.push_str(&line[a.start..b.end]);
+        }
+    }
+    out
+}
+
 /// Render for a person: colour as `--color` decides, wrapped to `width` (the terminal's, or a
 /// fixed 100 columns in a pipe, so snapshots are stable).
 pub fn render_human(
@@ -284,12 +380,24 @@ pub fn render_human(
     color: bool,
     width: usize,
 ) -> String {
+    if diags.is_empty() {
+        return String::new();
+    }
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(width);
+    // miette only indents: the message and the help come here already wrapped by [`fill`]
+    // (what miette's own textwrap call would make of them, at a fraction of its cost: wrapping
+    // was a sixth of `validate` in a monorepo).
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_wrap_lines(false);
+    // The columns left beside miette's indents: `  × ` / `  │ ` before the message,
+    // `  help: ` before the help, inside a width it keeps two columns short of.
+    let (message_columns, help_columns) =
+        (width.saturating_sub(2 + 4), width.saturating_sub(2 + 8));
     let mut out = String::new();
     // One copy of the source for all reports (a spec may be a megabyte with 100 problems).
     let source = Indexed::new(file, inert_source(text));
@@ -311,6 +419,8 @@ pub fn render_human(
         };
         let report = Report {
             diag,
+            message: fill(&diag.message, message_columns),
+            help: diag.help.as_deref().map(|h| fill(h, help_columns)),
             source: &source,
         };
         // Writing into a String cannot fail; a formatter error would only drop this report.
@@ -575,6 +685,72 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`fill`] wraps exactly as the textwrap call it replaces, for every code's summary and
+    /// help at the widths reports use, and for generated text made of what wrapping turns on
+    /// (runs of blanks, leading and trailing blanks, words longer than a line, line breaks,
+    /// hyphens and slashes) at every width from 0; text with a wide character or an escape
+    /// goes through textwrap itself.
+    #[test]
+    fn fill_wraps_as_textwrap_does() {
+        let textwrap = |text: &str, columns: usize| {
+            textwrap::fill(
+                text,
+                textwrap::Options::new(columns)
+                    .word_separator(textwrap::WordSeparator::AsciiSpace)
+                    .word_splitter(textwrap::WordSplitter::NoHyphenation),
+            )
+        };
+        let mut texts: Vec<String> = crate::codes::CODES
+            .iter()
+            .flat_map(|c| [c.summary.to_string(), c.help.to_string()])
+            .collect();
+        // A fixed pseudo-random sequence (xorshift): the same texts on every run.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = [
+            " ",
+            " ",
+            "  ",
+            "a",
+            "bc",
+            "defghij",
+            "-",
+            "/",
+            "\n",
+            "x-y/z",
+            "é",
+            "\u{1b}[1m",
+        ];
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..4000 {
+            let mut t = String::new();
+            for _ in 0..next() % 24 {
+                // Mostly printable ASCII; one pick in seven of the last two entries keeps its
+                // wide character or escape.
+                let pick = (next() % alphabet.len() as u64) as usize;
+                let keep = pick < 10 || next().is_multiple_of(7);
+                t.push_str(alphabet[if keep { pick } else { pick - 10 }]);
+            }
+            texts.push(t);
+        }
+        let mut compared = 0;
+        for text in &texts {
+            for columns in (0..24).chain([40, 74, 90, 92, 200]) {
+                assert_eq!(
+                    fill(text, columns),
+                    textwrap(text, columns),
+                    "{text:?} at {columns} columns"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 100_000);
+    }
 
     /// The indexed source answers every span exactly as miette's own scan of the whole text:
     /// the same bytes, offsets, line, column and line count, for line breaks of every kind,

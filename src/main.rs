@@ -373,7 +373,11 @@ fn spec_list(
     let mut found = qmspec::config::discover(root, config);
     // A spec qmspec generated files from stays a spec when it loses its modeline (a licence
     // header pushed it down, say): dropping it would leave its files behind unchecked.
-    if let Ok(repo) = Repo::open(root) {
+    // The manifest is read only when a candidate lacks its modeline (a monorepo's manifest
+    // lists tens of thousands of files).
+    if !found.unmarked.is_empty()
+        && let Ok(repo) = Repo::open(root)
+    {
         let generated_from = output::manifest_specs(&repo);
         let (kept, unmarked): (Vec<String>, Vec<String>) = found
             .unmarked

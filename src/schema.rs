@@ -289,23 +289,33 @@ fn value_at<'d>(doc: &'d Document, pointer: &str) -> Option<&'d Value> {
 
 /// Human name of a location: `tools[2].sources.arm64`.
 pub fn route(pointer: &str) -> String {
-    let mut out = String::new();
+    if pointer.is_empty() {
+        return "the top level".to_string();
+    }
+    let mut out = String::with_capacity(pointer.len() + 4);
+    out.push('`');
     for seg in pointer.split('/').skip(1) {
-        let seg = seg.replace("~1", "/").replace("~0", "~");
-        if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
-            out.push_str(&format!("[{seg}]"));
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('[');
+            out.push_str(seg);
+            out.push(']');
         } else {
-            if !out.is_empty() {
+            if out.len() > 1 {
                 out.push('.');
             }
-            out.push_str(&seg);
+            if seg.contains('~') {
+                out.push_str(&seg.replace("~1", "/").replace("~0", "~"));
+            } else {
+                out.push_str(seg);
+            }
         }
     }
-    if out.is_empty() {
-        "the top level".to_string()
-    } else {
-        format!("`{out}`")
+    if out.len() == 1 {
+        // Only empty keys on the way: nothing to name.
+        return "the top level".to_string();
     }
+    out.push('`');
+    out
 }
 
 fn map_error(err: &ValidationError<'_>, doc: &Document, out: &mut Vec<Diagnostic>) {

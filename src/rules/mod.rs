@@ -93,39 +93,53 @@ pub fn check(spec: &Spec, doc: &Document) -> Vec<Diagnostic> {
 /// one; there is no spelling that keeps it literal everywhere, and a spec has no use for one.
 /// Pointers are built on the way back up, so a spec without one allocates nothing here.
 fn expression_pointers(value: &serde_json::Value) -> Vec<String> {
-    string_pointers(value, &|s| s.contains("${{"))
+    // A `$` first: most strings have none, and a one-byte search is the cheap one.
+    string_pointers(value, &|s| s.contains('$') && s.contains("${{"))
 }
 
 /// Longest text value a spec may hold. Every value lands on one line of a generated file, and
 /// BuildKit refuses a Dockerfile line over 64 KiB; no real value comes near this.
 pub const MAX_VALUE_BYTES: usize = 8 * 1024;
 
-/// JSON pointers of the strings (values, not keys) that `hit` picks, built on the way back up.
+/// JSON pointers of the strings (values, not keys) that `hit` picks, in document order. One
+/// path buffer is extended and cut back on the way down: a pointer is written out only for a
+/// hit (most specs have none).
 pub(super) fn string_pointers(
     value: &serde_json::Value,
     hit: &dyn Fn(&str) -> bool,
 ) -> Vec<String> {
-    match value {
-        serde_json::Value::String(s) if hit(s) => vec![String::new()],
-        serde_json::Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .flat_map(|(i, v)| {
-                string_pointers(v, hit)
-                    .into_iter()
-                    .map(move |p| format!("/{i}{p}"))
-            })
-            .collect(),
-        serde_json::Value::Object(map) => map
-            .iter()
-            .flat_map(|(k, v)| {
-                string_pointers(v, hit)
-                    .into_iter()
-                    .map(move |p| format!("/{}{p}", escape_segment(k)))
-            })
-            .collect(),
-        _ => Vec::new(),
+    fn walk(
+        value: &serde_json::Value,
+        hit: &dyn Fn(&str) -> bool,
+        path: &mut String,
+        out: &mut Vec<String>,
+    ) {
+        use std::fmt::Write;
+        let len = path.len();
+        match value {
+            serde_json::Value::String(s) if hit(s) => out.push(path.clone()),
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    // Writing into a String cannot fail.
+                    let _ = write!(path, "/{i}");
+                    walk(v, hit, path, out);
+                    path.truncate(len);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    path.push('/');
+                    path.push_str(&escape_segment(k));
+                    walk(v, hit, path, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
     }
+    let mut out = Vec::new();
+    walk(value, hit, &mut String::new(), &mut out);
+    out
 }
 
 #[cfg(test)]

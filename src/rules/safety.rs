@@ -222,8 +222,10 @@ struct Node {
     reference: Option<String>,
     #[serde(rename = "x-qmspec-use")]
     declared: Option<String>,
+    // Ordered maps: a handful of keys each, looked up for every value of every spec, where
+    // comparing a few strings is cheaper than hashing one.
     #[serde(default)]
-    properties: std::collections::HashMap<String, Node>,
+    properties: std::collections::BTreeMap<String, Node>,
     items: Option<Box<Node>>,
     #[serde(rename = "additionalProperties")]
     additional: Option<Additional>,
@@ -232,7 +234,7 @@ struct Node {
     #[serde(rename = "const")]
     constant: Option<Value>,
     #[serde(rename = "$defs", default)]
-    defs: std::collections::HashMap<String, Node>,
+    defs: std::collections::BTreeMap<String, Node>,
 }
 
 /// `additionalProperties`: a schema for the values of a mapping, or `false` (nothing to walk).
@@ -358,6 +360,10 @@ fn path_problem(value: &str) -> Option<&'static str> {
 /// text.
 fn placeholders(v: &str) -> Vec<&str> {
     let mut out = Vec::new();
+    // Every string of a spec comes here; most have no brace at all.
+    if !v.contains('{') {
+        return out;
+    }
     let mut rest = v;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
@@ -406,7 +412,7 @@ fn carries_version(pointer: &str) -> bool {
 
 /// A `{{…}}` in a value: `{{version}}` where the field carries it, nothing else anywhere.
 /// Reports a misplaced placeholder; `true` when it did.
-fn placeholder(p: &str, route: &str, v: &str, cx: &mut Ctx<'_>) -> bool {
+fn placeholder(p: &str, route: impl Fn() -> String, v: &str, cx: &mut Ctx<'_>) -> bool {
     let only_version = placeholders(v).iter().all(|name| *name == "version");
     if carries_version(p) {
         // URLs have their own rule, which names the tool.
@@ -416,12 +422,18 @@ fn placeholder(p: &str, route: &str, v: &str, cx: &mut Ctx<'_>) -> bool {
     }
     let (message, help) = if only_version {
         (
-            format!("{route} holds `{{{{version}}}}`, which is replaced only in a tool's fields"),
+            format!(
+                "{} holds `{{{{version}}}}`, which is replaced only in a tool's fields",
+                route()
+            ),
             "write the value out, or move it into a tool (`url`, `dest`, `prefix`, `executables`, `path`, `env`, `check`)",
         )
     } else {
         (
-            format!("{route} holds a placeholder other than `{{{{version}}}}`"),
+            format!(
+                "{} holds a placeholder other than `{{{{version}}}}`",
+                route()
+            ),
             "only `{{version}}` is replaced: write the rest out",
         )
     };
@@ -465,12 +477,13 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
         },
     );
     for (p, use_, v) in found {
-        let route = crate::schema::route(&p);
+        // The human name is written out only for a finding (most strings have none).
+        let route = || crate::schema::route(&p);
         // A value that carries `{{version}}` is checked as it will read (`0` standing in for
         // the version, which is checked on its own field).
         let expanded;
         let v = if misplaced(use_, v) {
-            if placeholder(&p, &route, v, cx) {
+            if placeholder(&p, route, v, cx) {
                 continue;
             }
             expanded = v.replace("{{version}}", "0");
@@ -496,7 +509,7 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
                     cx.out.push(
                         Diagnostic::error(
                             "qmspec::unsafe-value",
-                            format!("the command {route} contains {problem}"),
+                            format!("the command {} contains {problem}", route()),
                         )
                         .with_label(cx.at_value(&p, format!("{problem} here")))
                         .with_help("write one command per list entry, each on one line"),
@@ -510,7 +523,8 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
                         Diagnostic::error(
                             "qmspec::package-name",
                             format!(
-                                "{route} `{}` is not a valid {} package name",
+                                "{} `{}` is not a valid {} package name",
+                                route(),
                                 crate::diag::printable(v.to_string()),
                                 eco.name()
                             ),
@@ -526,7 +540,7 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
             cx.out.push(
                 Diagnostic::error(
                     "qmspec::unsafe-value",
-                    format!("{route} contains {problem}"),
+                    format!("{} contains {problem}", route()),
                 )
                 .with_label(cx.at_value(&p, format!("{problem} cannot be quoted safely here")))
                 .with_help(
@@ -540,7 +554,8 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
                 Diagnostic::error(
                     "qmspec::relative-path",
                     format!(
-                        "{route} `{}` is not an absolute path",
+                        "{} `{}` is not an absolute path",
+                        route(),
                         crate::diag::printable(v.to_string())
                     ),
                 )
@@ -555,7 +570,8 @@ pub(super) fn check(_spec: &Spec, cx: &mut Ctx<'_>) {
                 Diagnostic::error(
                     "qmspec::unsafe-path",
                     format!(
-                        "{route} `{}` leaves the build context",
+                        "{} `{}` leaves the build context",
+                        route(),
                         crate::diag::printable(v.to_string())
                     ),
                 )

@@ -605,8 +605,8 @@ fn the_spec_file_name_cannot_inject() {
             qmspec::spec-name
 
               × the spec's file name contains a control character (a line break, tab or escape)
-              help: the name is printed into every generated file: rename the spec to plain text, e.g. `specs/
-                    worker.yaml`, then run `qmspec validate`
+              help: the name is printed into every generated file: rename the spec to plain text, e.g.
+                    `specs/worker.yaml`, then run `qmspec validate`
             specs/x?RUN touch pwned?.yaml: invalid (1 error, 0 warnings)
             nothing written: fix specs/x?RUN touch pwned?.yaml first (`qmspec validate` lists every finding)
             ");

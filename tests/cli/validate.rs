@@ -170,9 +170,9 @@ fn tagged_merge_key() {
         ·   ────┬───
         ·       ╰── not a known key here
         ╰────
-      help: known keys here: workflow, on-tags, workflow-dispatch, tag-rules, strategy, cache, pull-
-            requests, edge-branch, schedule, registries, login, attest, sign, fail-fast, timeout-
-            minutes, environment, cache-scope, pins
+      help: known keys here: workflow, on-tags, workflow-dispatch, tag-rules, strategy, cache,
+            pull-requests, edge-branch, schedule, registries, login, attest, sign, fail-fast,
+            timeout-minutes, environment, cache-scope, pins
     tests/fixtures/validate/tagged-merge-key.yaml: invalid (2 errors, 0 warnings)
     ");
 }
@@ -1973,8 +1973,8 @@ fn root_user() {
         ·                ╰── root
      44 │   scripts: [{ from: run.sh, to: /app/, chown: true }]
         ╰────
-      help: create a non-root user (`name`, `uid`), or say why the image must run as root in `root-
-            reason`
+      help: create a non-root user (`name`, `uid`), or say why the image must run as root in
+            `root-reason`
     qmspec::missing-user
 
       × `chown: true` gives the files to the app's user, but the image has no non-root user
@@ -2239,8 +2239,9 @@ fn signal_and_interval() {
         ·                                                          ╰── does not have the expected form
      27 │       arm64: { kind: none, reason: amd64 only }
         ╰────
-      help: the value must match `^[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9._+-]+)*$|^https://[A-Za-z0-
-            9.-]+(:[0-9]+)?(/[A-Za-z0-9._+-]+)*/?$`
+      help: the value must match
+            `^[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9._+-]+)*$|^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Z
+            a-z0-9._+-]+)*/?$`
     qmspec::invalid-value
 
       × `SIGFOO` is not a valid `app.stopsignal`
@@ -2251,10 +2252,10 @@ fn signal_and_interval() {
         ·                  ╰── does not have the expected form
      49 │   healthcheck: { run: "true", interval: 0s }
         ╰────
-      help: the value must match `^(SIG(ABRT|ALRM|BUS|CHLD|CLD|CONT|FPE|HUP|ILL|INT|IO|IOT|KILL|PIPE|
-            POLL|PROF|PWR|QUIT|SEGV|STKFLT|SYS|TERM|TRAP|TSTP|TTIN|TTOU|URG|USR1|USR2|VTALRM|WINCH|
-            XCPU|XFSZ|RTMIN|RTMIN\+([1-9]|1[0-5])|RTMAX-([1-9]|1[0-4])|RTMAX)|[1-9]|[1-5][0-9]|6[0-
-            4])$`
+      help: the value must match
+            `^(SIG(ABRT|ALRM|BUS|CHLD|CLD|CONT|FPE|HUP|ILL|INT|IO|IOT|KILL|PIPE|POLL|PROF|PWR|QUIT|SEG
+            V|STKFLT|SYS|TERM|TRAP|TSTP|TTIN|TTOU|URG|USR1|USR2|VTALRM|WINCH|XCPU|XFSZ|RTMIN|RTMIN\+([
+            1-9]|1[0-5])|RTMAX-([1-9]|1[0-4])|RTMAX)|[1-9]|[1-5][0-9]|6[0-4])$`
     qmspec::invalid-value
 
       × `0s` is not a valid `app.healthcheck.interval`
@@ -3090,8 +3091,8 @@ fn lock_stale() {
     insta::assert_snapshot!(report, @"
     qmspec::lock-stale
 
-      × the amd64 download of `hello` changed since it was locked (the lock has https://example.org/
-      │ hello-2.11-x86_64.tar.gz)
+      × the amd64 download of `hello` changed since it was locked (the lock has
+      │ https://example.org/hello-2.11-x86_64.tar.gz)
         ╭─[tests/fixtures/validate/lock-stale.yaml:29:14]
      28 │         kind: archive
      29 │         url: https://example.org/hello-{{version}}-x86_64.tar.gz
