@@ -1463,22 +1463,25 @@ fn generate(
             wait.as_secs()
         );
     };
-    match output::generate(repo, &plan, force, wait, &mut waiting) {
-        Ok(actions) => {
-            for a in actions {
-                match a {
-                    Action::Created(p) => note!(out, "created   {p}"),
-                    Action::Updated(p) => note!(out, "updated   {p}"),
-                    Action::Unchanged(p) => note!(out, "unchanged {p}"),
-                    Action::Removed(p) => note!(out, "removed   {p}"),
-                    Action::Kept { path, why } => warn!(
-                        out,
-                        "kept      {path}: the manifest lists it, but it {why}; qmspec leaves it alone"
-                    ),
-                }
-            }
-            0
+    // Each action is printed as it is taken (written out as the buffer grows): what was done
+    // before a stop is shown above its error.
+    let mut print = |a: Action| {
+        match a {
+            Action::Created(p) => note!(out, "created   {p}"),
+            Action::Updated(p) => note!(out, "updated   {p}"),
+            Action::Unchanged(p) => note!(out, "unchanged {p}"),
+            Action::Removed(p) => note!(out, "removed   {p}"),
+            Action::Kept { path, why } => warn!(
+                out,
+                "kept      {path}: the manifest lists it, but it {why}; qmspec leaves it alone"
+            ),
         }
+        if out.stdout.len() + out.stderr.len() > 1 << 20 {
+            out.spill();
+        }
+    };
+    match output::generate(repo, &plan, force, wait, &mut waiting, &mut print) {
+        Ok(()) => 0,
         Err(e) => {
             let code = e.exit_code();
             warn!(out, "{:?}", miette::Report::new(e));

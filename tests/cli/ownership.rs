@@ -1615,8 +1615,11 @@ fn a_plan_holding_nothing_writes_the_same_files() {
             if held == 0 { 1 } else { plan.outputs.len() },
             "{held}"
         );
-        let actions = qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {})
-            .expect("generate");
+        let mut actions = Vec::new();
+        qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {}, &mut |a| {
+            actions.push(a)
+        })
+        .expect("generate");
         assert!(
             actions
                 .iter()
@@ -1656,8 +1659,11 @@ fn a_spec_changed_during_generate_stops_it() {
     let path = dir.path().join("specs/worker.yaml");
     let text = std::fs::read_to_string(&path).expect("read");
     std::fs::write(&path, text.replacen("\nname: ", "\nname: x", 1)).expect("edit");
-    let err = qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {})
-        .expect_err("a changed spec stops generate");
+    let mut actions = Vec::new();
+    let err = qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {}, &mut |a| {
+        actions.push(a)
+    })
+    .expect_err("a changed spec stops generate");
     assert_eq!(err.exit_code(), 2);
     let mut report = String::new();
     miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
@@ -1672,6 +1678,23 @@ fn a_spec_changed_during_generate_stops_it() {
       help: run the command again when nothing else is editing the specs; files already written are
             whole, stamped and listed in the manifest
     ");
+    // Each write was reported as it was made: the three before the stop, and nothing else.
+    let mut reported: Vec<&str> = actions
+        .iter()
+        .map(|a| match a {
+            qmspec::output::Action::Created(p) => p.as_str(),
+            other => panic!("not a creation: {other:?}"),
+        })
+        .collect();
+    reported.sort();
+    assert_eq!(
+        reported,
+        [
+            "generated/Dockerfile.api.amd64",
+            "generated/Dockerfile.api.arm64",
+            "generated/validate-api.sh"
+        ]
+    );
     // The api's files were written, whole; nothing was written from the edited spec.
     let written: Vec<String> = std::fs::read_dir(dir.path().join("generated"))
         .expect("generated")
@@ -1723,7 +1746,8 @@ fn a_spec_edited_while_generate_writes_is_not_recorded_as_current() {
     let path = dir.path().join("specs/worker.yaml");
     let text = std::fs::read_to_string(&path).expect("read");
     std::fs::write(&path, text.replace("version: 3.0.2", "version: 3.1.0")).expect("edit");
-    qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {}).expect("generate");
+    qmspec::output::generate(&repo, &plan, false, Duration::ZERO, &mut || {}, &mut |_| {})
+        .expect("generate");
     let manifest =
         std::fs::read_to_string(dir.path().join("generated/.qmspec-manifest")).expect("manifest");
     assert!(manifest.contains("# qmspec-check: "), "{manifest}");

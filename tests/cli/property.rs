@@ -234,6 +234,7 @@ fn random_valid_specs_generate_then_check_clean() {
             false,
             std::time::Duration::from_secs(5),
             &mut || {},
+            &mut |_| {},
         )
         .expect("generate");
         let (checks, drift) = qmspec::output::check(&repo, &specs, &[], None).expect("check");
