@@ -363,14 +363,18 @@ pub fn plan_holding(
         };
         Ok((valid, outputs, Some(solo), digests))
     };
-    let mut specs = Vec::new();
-    let mut outputs = Vec::new();
+    let results = crate::workers::map(spec_paths, 1, one);
+    // Sized once for every output, and every file the specs may share: the plan lives through
+    // the whole run, and growing it by doubling would hold it twice at the last step.
+    let room = results
+        .iter()
+        .flatten()
+        .map(|r| r.1.len() + r.2.is_some() as usize);
+    let mut specs = Vec::with_capacity(spec_paths.len());
+    let mut outputs = Vec::with_capacity(room.sum());
     let mut solos = Vec::new();
     let mut read: Option<BTreeMap<String, Digest>> = Some(BTreeMap::new());
-    for (sp, r) in spec_paths
-        .iter()
-        .zip(crate::workers::map(spec_paths, 1, one))
-    {
+    for (sp, r) in spec_paths.iter().zip(results) {
         let (loaded, outs, solo, digests) = r?;
         specs.push((sp.clone(), loaded));
         outputs.extend(outs);
@@ -396,9 +400,6 @@ pub fn plan_holding(
         })?;
         outputs.extend(shared.into_iter().map(|(_, p)| p));
     }
-    // The plan lives through the whole run: not with the slack of the doubling that built it
-    // (a third of its size at 50,000 outputs).
-    outputs.shrink_to_fit();
     Ok(Plan {
         specs,
         outputs,
@@ -532,7 +533,9 @@ struct Manifest {
     refusal: Option<Refusal>,
 }
 
-fn read_manifest(repo: &Repo) -> Result<Manifest, OutputError> {
+/// The manifest, with which of the specs it names are gone; `running` are specs this run read,
+/// which are not looked for again.
+fn read_manifest(repo: &Repo, running: &BTreeSet<&str>) -> Result<Manifest, OutputError> {
     let mut m = Manifest {
         entries: BTreeSet::new(),
         gone: BTreeSet::new(),
@@ -572,11 +575,23 @@ fn read_manifest(repo: &Repo) -> Result<Manifest, OutputError> {
         });
     }
     m.entries = manifest_entries(&text);
-    let specs: BTreeSet<&String> = m.entries.iter().map(|(spec, _)| spec).collect();
-    m.gone = specs
+    // One look per other spec, on every core (a monorepo's manifest names thousands).
+    let others: Vec<&String> = m
+        .entries
+        .iter()
+        .map(|(spec, _)| spec)
+        .collect::<BTreeSet<_>>()
         .into_iter()
-        .filter(|spec| matches!(repo.kind(spec), Ok(Kind::Absent)))
-        .cloned()
+        .filter(|spec| !running.contains(spec.as_str()))
+        .collect();
+    let absent = crate::workers::map(&others, 256, |spec| {
+        matches!(repo.kind(spec), Ok(Kind::Absent))
+    });
+    m.gone = others
+        .into_iter()
+        .zip(absent)
+        .filter(|(_, absent)| *absent)
+        .map(|(spec, _)| spec.clone())
         .collect();
     Ok(m)
 }
@@ -737,7 +752,15 @@ pub fn fast_check(repo: &Repo, spec_paths: &[String], schema: Option<&str>) -> O
 }
 
 fn manifest_text(entries: &BTreeSet<(&str, &str)>, record: Option<&str>) -> String {
-    let mut text = String::from(MANIFEST_HEADER);
+    // Sized once: a monorepo's manifest is megabytes, and doubling up to it holds twice that.
+    let size = MANIFEST_HEADER.len()
+        + record.map_or(0, |r| RECORD_PREFIX.len() + build_id().len() + r.len() + 2)
+        + entries
+            .iter()
+            .map(|(s, o)| s.len() + o.len() + 2)
+            .sum::<usize>();
+    let mut text = String::with_capacity(size);
+    text.push_str(MANIFEST_HEADER);
     if let Some(r) = record {
         text.push_str(RECORD_PREFIX);
         text.push_str(&build_id());
@@ -925,6 +948,37 @@ fn spec_keys<'a>(specs: &BTreeSet<&'a str>) -> BTreeMap<String, &'a str> {
 
 /// Outputs on one path (in normal form, case folded), within a spec or across specs.
 fn conflicts<'a>(outputs: impl Iterator<Item = (&'a str, &'a Output)> + Clone) -> Vec<Refusal> {
+    // Nearly always there is none: first a look by a hash of each folded path and of each
+    // folder on it (16 bytes an output, not a folded copy of every path: a monorepo has
+    // 50,000); only a repeated hash, a conflict or a rare collision, takes the exact walk.
+    let hash = |s: &str| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        s.hash(&mut h);
+        h.finish()
+    };
+    let mut files: Vec<u64> = outputs
+        .clone()
+        .map(|(_, o)| hash(&collision_key(&o.path)))
+        .collect();
+    files.sort_unstable();
+    let repeated = files.windows(2).any(|w| w[0] == w[1]);
+    let folder_taken = || {
+        outputs.clone().any(|(_, o)| {
+            let key = collision_key(&o.path);
+            let mut folder = key.as_str();
+            std::iter::from_fn(|| {
+                let (parent, _) = folder.rsplit_once('/')?;
+                folder = parent;
+                Some(parent)
+            })
+            .any(|parent| files.binary_search(&hash(parent)).is_ok())
+        })
+    };
+    if !repeated && !folder_taken() {
+        return Vec::new();
+    }
+    drop(files);
     let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
     let mut out = Vec::new();
     for (spec, o) in outputs.clone() {
@@ -1046,8 +1100,8 @@ pub fn generate(
         }
         Err(source) => return Err(OutputError::Lock { source }),
     };
-    let manifest = read_manifest(repo)?;
     let spec_set: BTreeSet<&str> = plan.specs.iter().map(|(s, _)| s.as_str()).collect();
+    let manifest = read_manifest(repo, &spec_set)?;
     let keys = spec_keys(&spec_set);
     let mut refusals = conflicts(plan.outputs.iter().map(|p| (p.owner.as_str(), &p.output)));
     // A foreign file where the manifest goes is replaced only with `--force`; something that
@@ -1189,6 +1243,7 @@ pub fn generate(
             }),
         }
     }
+    drop(produced);
     if !refusals.is_empty() {
         return Err(OutputError::Refused(refusals));
     }
@@ -1269,7 +1324,7 @@ pub fn generate(
                 continue;
             }
             Put::Create => None,
-            Put::Replace(ident) => *ident,
+            Put::Replace(ident) => ident.as_deref().copied(),
         };
         let content = if p.held {
             o.content.as_str()
@@ -1328,6 +1383,9 @@ pub fn generate(
         })
         .flatten();
     let text = manifest_text(&entries, recorded.as_deref());
+    // The old manifest is read whole to compare: without the sets made from it beside.
+    drop(entries);
+    drop(manifest);
     let (found, ident) = classify_file(repo, MANIFEST, Some(Expect::Text(&text)))?;
     if found != AtPath::Same {
         repo.write_atomic(MANIFEST, text.as_bytes(), ident)
@@ -1348,11 +1406,11 @@ enum Examined {
 
 /// What a write finds at its path, all the writing step needs of the classification: the same
 /// bytes (nothing to do), nothing (a new file), or a file to replace, as it was classified.
-#[derive(Clone, Copy)]
+/// The identity is boxed: held for every output, but needed only for the few replaced.
 enum Put {
     Same,
     Create,
-    Replace(Option<Ident>),
+    Replace(Option<Box<Ident>>),
 }
 
 impl Put {
@@ -1360,7 +1418,7 @@ impl Put {
         match found {
             AtPath::Same => Put::Same,
             AtPath::Absent => Put::Create,
-            _ => Put::Replace(ident),
+            _ => Put::Replace(ident.map(Box::new)),
         }
     }
 }
@@ -1706,8 +1764,8 @@ pub fn check(
             message: r.to_string(),
         });
     }
-    let manifest = read_manifest(repo)?;
     let spec_set: BTreeSet<&str> = spec_paths.iter().map(String::as_str).collect();
+    let manifest = read_manifest(repo, &spec_set)?;
     let produced: BTreeSet<&str> = all_outputs.iter().map(|(_, o)| o.path.as_str()).collect();
     for (spec, out) in orphan_candidates(&manifest, &spec_set, &produced) {
         if let AtPath::Stamped {
