@@ -287,10 +287,12 @@ fn inert_source(text: &str) -> String {
         .collect()
 }
 
-/// `text` wrapped to `columns`: exactly what `textwrap::fill` makes of it with miette's options
-/// as qmspec sets them (first fit; breaks at blanks only, no hyphenation; a word longer than a
-/// line cut into pieces), computed directly for printable ASCII, which is nearly every message.
-/// Other text goes through textwrap itself (display widths of wide characters, escapes).
+/// `text` wrapped to `columns`: exactly what `textwrap::fill` makes of it with blanks as the
+/// only break points and no hyphenation (first fit; a word longer than a line cut into pieces),
+/// computed directly for printable ASCII, which is nearly every message. Other text goes
+/// through textwrap itself (display widths of wide characters, escapes). miette's own default
+/// also broke after `-` and `/`; now a command, path or URL stays whole unless it is longer
+/// than a line.
 fn fill(text: &str, columns: usize) -> String {
     if !text.bytes().all(|b| matches!(b, b' '..=b'~' | b'\n')) {
         let opts = textwrap::Options::new(columns)
@@ -389,8 +391,8 @@ pub fn render_human(
         GraphicalTheme::unicode_nocolor()
     };
     // miette only indents: the message and the help come here already wrapped by [`fill`]
-    // (what miette's own textwrap call would make of them, at a fraction of its cost: wrapping
-    // was a sixth of `validate` in a monorepo).
+    // (miette's own textwrap call, with its Unicode line breaking and hyphenation, was a sixth
+    // of `validate` in a monorepo).
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(width)
         .with_wrap_lines(false);

@@ -1490,6 +1490,9 @@ fn generate(
         Ok(()) => 0,
         Err(e) => {
             let code = e.exit_code();
+            // What was done goes out first (stdout is written after stderr), so the error is
+            // the last thing on a terminal.
+            out.spill();
             warn!(out, "{:?}", miette::Report::new(e));
             code
         }
