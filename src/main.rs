@@ -243,6 +243,13 @@ struct Out {
 }
 
 impl Out {
+    /// [`Out::spill`] once a megabyte is buffered: a long report streams in large writes.
+    fn spill_when_full(&mut self) {
+        if self.stdout.len() + self.stderr.len() > 1 << 20 {
+            self.spill();
+        }
+    }
+
     /// Write what is buffered so far and start again, so a long report streams instead of
     /// growing in memory. A closed pipe ends the writing quietly, as `emit` does.
     fn spill(&mut self) {
@@ -1300,9 +1307,7 @@ fn validate(
                 out.stdout.push_str(&r.stdout);
                 sarif.extend(r.sarif);
             }
-            if out.stdout.len() + out.stderr.len() > 1 << 20 {
-                out.spill();
-            }
+            out.spill_when_full();
         }
     });
     if format == Format::Sarif {
@@ -1482,9 +1487,7 @@ fn generate(
                 "kept      {path}: the manifest lists it, but it {why}; qmspec leaves it alone"
             ),
         }
-        if out.stdout.len() + out.stderr.len() > 1 << 20 {
-            out.spill();
-        }
+        out.spill_when_full();
     };
     match output::generate(repo, &plan, force, wait, &mut waiting, &mut print) {
         Ok(()) => 0,

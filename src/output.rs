@@ -949,36 +949,31 @@ fn spec_keys<'a>(specs: &BTreeSet<&'a str>) -> BTreeMap<String, &'a str> {
 /// Outputs on one path (in normal form, case folded), within a spec or across specs.
 fn conflicts<'a>(outputs: impl Iterator<Item = (&'a str, &'a Output)> + Clone) -> Vec<Refusal> {
     // Nearly always there is none: first a look by a hash of each folded path and of each
-    // folder on it (16 bytes an output, not a folded copy of every path: a monorepo has
-    // 50,000); only a repeated hash, a conflict or a rare collision, takes the exact walk.
+    // folder on it (bytes an output, not a folded copy of every path: a monorepo has 50,000),
+    // each path folded once; only a repeated hash, a conflict or a rare collision, takes the
+    // exact walk.
     let hash = |s: &str| {
         use std::hash::{Hash, Hasher};
         let mut h = std::hash::DefaultHasher::new();
         s.hash(&mut h);
         h.finish()
     };
-    let mut files: Vec<u64> = outputs
-        .clone()
-        .map(|(_, o)| hash(&collision_key(&o.path)))
-        .collect();
+    let (mut files, mut folders) = (Vec::new(), Vec::new());
+    for (_, o) in outputs.clone() {
+        let key = collision_key(&o.path);
+        files.push(hash(&key));
+        let mut folder = key.as_str();
+        while let Some((parent, _)) = folder.rsplit_once('/') {
+            folders.push(hash(parent));
+            folder = parent;
+        }
+    }
     files.sort_unstable();
     let repeated = files.windows(2).any(|w| w[0] == w[1]);
-    let folder_taken = || {
-        outputs.clone().any(|(_, o)| {
-            let key = collision_key(&o.path);
-            let mut folder = key.as_str();
-            std::iter::from_fn(|| {
-                let (parent, _) = folder.rsplit_once('/')?;
-                folder = parent;
-                Some(parent)
-            })
-            .any(|parent| files.binary_search(&hash(parent)).is_ok())
-        })
-    };
-    if !repeated && !folder_taken() {
+    if !repeated && !folders.iter().any(|f| files.binary_search(f).is_ok()) {
         return Vec::new();
     }
-    drop(files);
+    drop((files, folders));
     let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
     let mut out = Vec::new();
     for (spec, o) in outputs.clone() {

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{PreCommit, copy_of_project, git, qmspec, referee, referees, root};
+use crate::support::{
+    PreCommit, copy_of_project, hook_repository, qmspec, referee, referees, root,
+};
 
 /// The files a clean clone has: tracked ones and new ones not ignored (so uncommitted work is
 /// built too), without `target/`, the referees or anything else `.gitignore` names; a file
@@ -229,22 +231,6 @@ fn the_placeholder_depends_on_the_wheel_of_this_version() {
         std::fs::read_to_string(root().join("python/pyproject.toml")).expect("python/");
     assert!(wheel_project.contains("bindings = \"bin\""));
     assert!(wheel_project.contains("manifest-path = \"../Cargo.toml\""));
-}
-
-/// A hook repository as pre-commit clones one: the files `fill` writes, in one commit; and
-/// that commit.
-fn hook_repository(fill: impl FnOnce(&Path)) -> (tempfile::TempDir, String) {
-    let hooks = tempfile::tempdir().expect("tmp");
-    fill(hooks.path());
-    assert!(git(hooks.path(), &["init", "-q"]).status.success());
-    git(hooks.path(), &["add", "-A"]);
-    assert!(
-        git(hooks.path(), &["commit", "-qm", "hooks"])
-            .status
-            .success()
-    );
-    let rev = String::from_utf8(git(hooks.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
-    (hooks, rev.trim().to_string())
 }
 
 /// A fake `cargo`, `rustc`, `maturin` and C compiler that fail, and leave a mark if anything

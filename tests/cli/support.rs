@@ -248,31 +248,39 @@ pub struct PreCommit {
     env: Vec<(String, String)>,
 }
 
+/// A hook repository as pre-commit clones one: the files `fill` writes, in one commit; and
+/// that commit.
+pub fn hook_repository(fill: impl FnOnce(&Path)) -> (tempfile::TempDir, String) {
+    let hooks = tempfile::tempdir().expect("tmp");
+    fill(hooks.path());
+    assert!(git(hooks.path(), &["init", "-q"]).status.success());
+    git(hooks.path(), &["add", "-A"]);
+    assert!(
+        git(hooks.path(), &["commit", "-qm", "hooks"])
+            .status
+            .success()
+    );
+    let rev = String::from_utf8(git(hooks.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
+    (hooks, rev.trim().to_string())
+}
+
 impl PreCommit {
     /// `git init` in `dir` (unless it is a repository already) and install the
     /// `qmspec-check-system` hook.
     pub fn install(dir: &Path) -> PreCommit {
-        let hooks = tempfile::tempdir().expect("tmp");
-        std::fs::copy(
-            root().join(".pre-commit-hooks.yaml"),
-            hooks.path().join(".pre-commit-hooks.yaml"),
-        )
-        .expect("copy");
-        assert!(git(hooks.path(), &["init", "-q"]).status.success());
-        git(hooks.path(), &["add", "-A"]);
-        assert!(
-            git(hooks.path(), &["commit", "-qm", "hooks"])
-                .status
-                .success()
-        );
-        let rev =
-            String::from_utf8(git(hooks.path(), &["rev-parse", "HEAD"]).stdout).expect("utf8");
+        let (hooks, rev) = hook_repository(|repo| {
+            std::fs::copy(
+                root().join(".pre-commit-hooks.yaml"),
+                repo.join(".pre-commit-hooks.yaml"),
+            )
+            .expect("copy");
+        });
         PreCommit::install_config(
             dir,
             &format!(
                 "repos:\n  - repo: {}\n    rev: {}\n    hooks:\n      - id: qmspec-check-system\n",
                 hooks.path().display(),
-                rev.trim()
+                rev
             ),
             hooks,
         )
