@@ -61,7 +61,10 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
     let path = root.join(CONFIG);
     let meta = match std::fs::symlink_metadata(&path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        // Windows says "not found" for a path through a file, where Unix says "not a folder".
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && root.is_dir() => {
+            return Ok(Config::default());
+        }
         Err(e) => return Err(ConfigError::Read(e.to_string())),
     };
     if !meta.is_file() {
@@ -285,21 +288,44 @@ pub fn discover(root: &Path, config: &Config) -> Found {
 /// the walk cannot hang the run.
 fn marker_of(path: &Path, rel: &str, schema: &str) -> Option<bool> {
     use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits() as i32)
-        .open(path)
-        .ok()?;
+    let file = open_no_follow(path)?;
     let kind = file.metadata().ok()?.file_type();
-    if !kind.is_file() || kind.is_fifo() {
+    if !kind.is_file() || kind.is_symlink() {
+        return None;
+    }
+    #[cfg(unix)]
+    if std::os::unix::fs::FileTypeExt::is_fifo(&kind) {
         return None;
     }
     // Room for the whole head up front: one read, not `read_to_end`'s steps from 32 bytes.
     let mut head = Vec::with_capacity(4096);
     file.take(4096).read_to_end(&mut head).ok()?;
     Some(has_marker(&String::from_utf8_lossy(&head), rel, schema))
+}
+
+/// `path` opened for reading without following a symlink (Unix: nor blocking on a FIFO).
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .ok()
+}
+
+/// `path` opened for reading without following a symlink or junction: the link itself is
+/// opened, and refused by the type check after.
+#[cfg(windows)]
+fn open_no_follow(path: &Path) -> Option<std::fs::File> {
+    use std::os::windows::fs::OpenOptionsExt;
+    use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)
+        .ok()
 }
 
 /// Visit every file under `dir` (not following symlinks, never into `.git`), with whether its
@@ -408,9 +434,12 @@ mod tests {
         let e = load(dir.path()).expect_err("a folder").to_string();
         assert!(e.contains("not a regular file"), "{e}");
         std::fs::remove_dir(&path).expect("rm");
-        std::os::unix::fs::symlink("/etc/hostname", &path).expect("symlink");
-        let e = load(dir.path()).expect_err("a symlink").to_string();
-        assert!(e.contains("not a regular file"), "{e}");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc/hostname", &path).expect("symlink");
+            let e = load(dir.path()).expect_err("a symlink").to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]
@@ -448,37 +477,41 @@ mod tests {
             found.specs,
             ["other/d.yaml", "specs/a.yaml", "specs/deeper/c.yaml"]
         );
-        let outside = tempfile::tempdir().expect("tmp");
-        std::fs::write(outside.path().join("z.yaml"), &spec).expect("write");
-        std::os::unix::fs::symlink(outside.path(), root.join("linked")).expect("symlink");
-        let config = Config {
-            specs: vec!["linked/*.yaml".into()],
-            ..Config::default()
-        };
-        assert_eq!(discover(root, &config), Found::default());
-        // A name that is not UTF-8 matters only where a glob matches it.
-        use std::os::unix::ffi::OsStrExt;
-        let odd = std::ffi::OsStr::from_bytes(b"specs/caf\xe9.yaml");
-        std::fs::write(root.join(odd), &spec).expect("write");
-        std::fs::write(
-            root.join(std::ffi::OsStr::from_bytes(b"other/x\xe9.txt")),
-            "",
-        )
-        .expect("w");
-        let found = discover(root, &Config::default());
-        assert_eq!(found.not_utf8, ["specs/caf\u{fffd}.yaml"]);
-        // A FIFO named like a spec is a spec for the reader to refuse, never opened here.
-        let fifo = root.join("specs/pipe.yaml");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo");
-        assert!(made.success());
-        assert!(
-            discover(root, &Config::default())
-                .specs
-                .contains(&"specs/pipe.yaml".to_string())
-        );
+        // Symlinks, names that are not UTF-8 and FIFOs: Unix only.
+        #[cfg(unix)]
+        {
+            let outside = tempfile::tempdir().expect("tmp");
+            std::fs::write(outside.path().join("z.yaml"), &spec).expect("write");
+            std::os::unix::fs::symlink(outside.path(), root.join("linked")).expect("symlink");
+            let config = Config {
+                specs: vec!["linked/*.yaml".into()],
+                ..Config::default()
+            };
+            assert_eq!(discover(root, &config), Found::default());
+            // A name that is not UTF-8 matters only where a glob matches it.
+            use std::os::unix::ffi::OsStrExt;
+            let odd = std::ffi::OsStr::from_bytes(b"specs/caf\xe9.yaml");
+            std::fs::write(root.join(odd), &spec).expect("write");
+            std::fs::write(
+                root.join(std::ffi::OsStr::from_bytes(b"other/x\xe9.txt")),
+                "",
+            )
+            .expect("w");
+            let found = discover(root, &Config::default());
+            assert_eq!(found.not_utf8, ["specs/caf\u{fffd}.yaml"]);
+            // A FIFO named like a spec is a spec for the reader to refuse, never opened here.
+            let fifo = root.join("specs/pipe.yaml");
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .expect("mkfifo");
+            assert!(made.success());
+            assert!(
+                discover(root, &Config::default())
+                    .specs
+                    .contains(&"specs/pipe.yaml".to_string())
+            );
+        }
     }
 
     #[test]

@@ -95,13 +95,32 @@ fn use_color(choice: ColorChoice, terminal: bool) -> bool {
 }
 
 /// The width reports wrap to: the terminal's, else 100 columns (stable in pipes and snapshots).
-fn report_width(stream: &impl std::os::fd::AsFd, terminal: bool) -> usize {
+fn report_width(stream: &std::io::Stderr, terminal: bool) -> usize {
     terminal
-        .then(|| rustix::termios::tcgetwinsize(stream).ok())
+        .then(|| terminal_columns(stream))
         .flatten()
-        .map(|w| usize::from(w.ws_col))
         .filter(|w| *w >= 40)
         .unwrap_or(100)
+}
+
+#[cfg(unix)]
+fn terminal_columns(stream: &std::io::Stderr) -> Option<usize> {
+    rustix::termios::tcgetwinsize(stream)
+        .ok()
+        .map(|w| usize::from(w.ws_col))
+}
+
+#[cfg(windows)]
+fn terminal_columns(stream: &std::io::Stderr) -> Option<usize> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::System::Console::{
+        CONSOLE_SCREEN_BUFFER_INFO, GetConsoleScreenBufferInfo,
+    };
+    // SAFETY: a zeroed plain C struct, filled by the call on a handle the stream owns.
+    let mut info: CONSOLE_SCREEN_BUFFER_INFO = unsafe { std::mem::zeroed() };
+    let ok = unsafe { GetConsoleScreenBufferInfo(stream.as_raw_handle(), &mut info) };
+    let columns = i32::from(info.srWindow.Right) - i32::from(info.srWindow.Left) + 1;
+    (ok != 0).then(|| usize::try_from(columns).ok()).flatten()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

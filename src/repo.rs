@@ -1,19 +1,26 @@
 //! The repository as a directory handle: every read, write and removal of a generated file is
 //! resolved relative to it, one path component at a time, never following a symlink.
 //!
-//! A path is never checked first and opened later: each component is opened with
-//! `O_NOFOLLOW | O_DIRECTORY` from the handle of the one before, so swapping a directory for a
-//! symlink mid-run cannot move a write out of the repository. Files are opened with
-//! `O_NONBLOCK` and checked with `fstat`, so a FIFO or device never blocks a read.
+//! A path is never checked first and opened later: each component is opened from the handle
+//! of the one before without following a link (`O_NOFOLLOW | O_DIRECTORY` on Unix, a
+//! handle-relative `NtCreateFile` with `FILE_OPEN_REPARSE_POINT` on Windows), so swapping a
+//! directory for a symlink mid-run cannot move a write out of the repository. Files are
+//! checked on the open handle, so a FIFO or device never blocks a read. The system calls live
+//! in one backend per platform (`unix.rs`, `windows.rs`); what they decide is here.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as sys;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as sys;
 
 /// What sits at a repository path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +28,7 @@ pub enum Kind {
     Absent,
     File,
     Dir,
+    /// A symlink, or on Windows any name-surrogate reparse point (symlink, junction).
     Symlink,
     /// A FIFO, socket or device: never opened.
     Special,
@@ -42,29 +50,14 @@ impl Kind {
 /// that file, unchanged (same inode, size and modification time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ident {
+    /// Device (Unix) or volume serial number (Windows).
     dev: u64,
+    /// Inode (Unix) or file index (Windows).
     ino: u64,
     size: i64,
     mtime: (i64, i64),
-    /// Permission bits, kept when the file is replaced.
+    /// Permission bits, kept when the file is replaced (Windows: the read-only attribute).
     mode: u32,
-}
-
-impl Ident {
-    #[allow(
-        clippy::unnecessary_cast,
-        clippy::cast_sign_loss,
-        clippy::cast_possible_wrap
-    )]
-    fn of(st: &rustix::fs::Stat) -> Ident {
-        Ident {
-            dev: st.st_dev as u64,
-            ino: st.st_ino as u64,
-            size: st.st_size as i64,
-            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
-            mode: (st.st_mode as u32) & 0o777,
-        }
-    }
 }
 
 /// What reading a repository path found.
@@ -105,14 +98,14 @@ impl WalkError {
 
 /// An open repository root.
 pub struct Repo {
-    root: OwnedFd,
+    root: sys::Dir,
     path: PathBuf,
 }
 
-/// Held while `generate` plans and writes; released on drop (the kernel drops it with the
+/// Held while `generate` plans and writes; released on drop (the system drops it with the
 /// process, so a killed run never leaves a stale lock behind).
 pub struct Lock {
-    _fd: OwnedFd,
+    _held: sys::Held,
 }
 
 /// How long `generate` waits for another run on the same repository before giving up.
@@ -120,20 +113,10 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn errno(e: rustix::io::Errno) -> io::Error {
-    io::Error::from(e)
-}
-
 impl Repo {
     pub fn open(path: &Path) -> io::Result<Repo> {
-        let root = rustix::fs::open(
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno)?;
         Ok(Repo {
-            root,
+            root: sys::open_root(path)?,
             path: path.to_path_buf(),
         })
     }
@@ -142,42 +125,35 @@ impl Repo {
         &self.path
     }
 
-    /// Take the repository's lock: an exclusive `flock` on the root directory itself, so no
-    /// lock file is ever written. Waits at most [`LOCK_WAIT`].
+    /// Take the repository's lock, held on the root directory itself so no lock file is ever
+    /// written (an exclusive `flock` on Unix, an open that denies write sharing on Windows).
+    /// Waits at most [`LOCK_WAIT`].
     pub fn lock(&self) -> io::Result<Lock> {
         self.lock_within(LOCK_WAIT)
     }
 
     /// [`Repo::lock`], waiting at most `wait`.
     pub fn lock_within(&self, wait: Duration) -> io::Result<Lock> {
-        let fd = rustix::fs::openat(
-            &self.root,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno)?;
         let start = Instant::now();
         loop {
-            match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(Lock { _fd: fd }),
-                Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < wait => {
+            match sys::try_lock(&self.root)? {
+                Some(held) => return Ok(Lock { _held: held }),
+                None if start.elapsed() < wait => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(rustix::io::Errno::WOULDBLOCK) => {
+                None => {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "another `qmspec generate` holds the repository's lock",
                     ));
                 }
-                Err(e) => return Err(errno(e)),
             }
         }
     }
 
     /// Open the directory holding `rel`'s last component. `create` makes missing directories.
     /// `Ok(None)`: a directory on the way does not exist (and `create` is false).
-    fn parent(&self, rel: &str, create: bool) -> Result<Option<(OwnedFd, String)>, WalkError> {
+    fn parent(&self, rel: &str, create: bool) -> Result<Option<(sys::Dir, String)>, WalkError> {
         let mut parts: Vec<&str> = rel
             .split('/')
             .filter(|c| !c.is_empty() && *c != ".")
@@ -188,28 +164,28 @@ impl Repo {
                 "an empty path",
             )));
         };
-        let mut cur = rustix::fs::openat(
-            &self.root,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno)?;
+        // Every name is checked before anything is created on the way.
+        for comp in parts.iter().chain([&name]) {
+            sys::check_name(comp)?;
+        }
+        let mut cur = sys::reopen(&self.root)?;
         for comp in parts {
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let next = match rustix::fs::openat(&cur, comp, flags, Mode::empty()) {
-                Ok(fd) => fd,
-                Err(rustix::io::Errno::NOENT) if create => {
-                    match rustix::fs::mkdirat(&cur, comp, Mode::from_raw_mode(0o755)) {
-                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                        Err(e) => return Err(errno(e).into()),
+            let next = match sys::open_dir(&cur, comp) {
+                Ok(Some(dir)) => dir,
+                Ok(None) if create => {
+                    sys::make_dir(&cur, comp)?;
+                    match sys::open_dir(&cur, comp) {
+                        Ok(Some(dir)) => dir,
+                        Ok(None) => {
+                            return Err(not_a_dir(&cur, comp).unwrap_or_else(|| {
+                                WalkError::Io(io::Error::from(io::ErrorKind::NotFound))
+                            }));
+                        }
+                        Err(e) => return Err(not_a_dir(&cur, comp).unwrap_or(WalkError::Io(e))),
                     }
-                    rustix::fs::openat(&cur, comp, flags, Mode::empty()).map_err(|e| {
-                        not_a_dir(&cur, comp).unwrap_or_else(|| WalkError::Io(errno(e)))
-                    })?
                 }
-                Err(rustix::io::Errno::NOENT) => return Ok(None),
-                Err(e) => return Err(not_a_dir(&cur, comp).unwrap_or(WalkError::Io(errno(e)))),
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(not_a_dir(&cur, comp).unwrap_or(WalkError::Io(e))),
             };
             cur = next;
         }
@@ -221,7 +197,7 @@ impl Repo {
         let Some((dir, name)) = self.parent(rel, false)? else {
             return Ok(Kind::Absent);
         };
-        kind_at(&dir, &name)
+        Ok(sys::kind_at(&dir, &name)?)
     }
 
     /// Read `rel` if it is a regular file, at most `limit` bytes of it.
@@ -232,19 +208,17 @@ impl Repo {
             Err(WalkError::NotADir { kind, .. }) => return Ok(Found::NotAFile(kind)),
             Err(e) => return Err(e),
         };
-        match kind_at(&dir, &name)? {
+        match sys::kind_at(&dir, &name)? {
             Kind::File => {}
             Kind::Absent => return Ok(Found::Absent),
             other => return Ok(Found::NotAFile(other)),
         }
         // Checked again on the open file: it may have been swapped since the stat above.
-        let (file, st) = match open_regular(&dir, &name)? {
+        let (file, size, ident) = match sys::open_regular(&dir, &name)? {
             Ok(opened) => opened,
             Err(Kind::Absent) => return Ok(Found::Absent),
             Err(kind) => return Ok(Found::NotAFile(kind)),
         };
-        let size = u64::try_from(st.st_size).unwrap_or(0);
-        let ident = Ident::of(&st);
         // Sized from the stat: read in one call (plus the one that sees the end), not in
         // `read_to_end`'s doubling steps from 32 bytes (ten reads for a 6 KiB spec).
         let expected = usize::try_from(size.min(limit) + 1).unwrap_or(0);
@@ -260,10 +234,13 @@ impl Repo {
     /// Write `rel` atomically: a temporary file beside it (a name unique to this process and
     /// call) is written and flushed, then put in place in one step that also checks the
     /// decision made when the path was classified. `expect` is the file found then (`None`:
-    /// nothing): a new file goes in with `RENAME_NOREPLACE`, so one that appeared meanwhile is
-    /// never overwritten; a replacement is swapped in with `RENAME_EXCHANGE`, and if what it
-    /// displaced is not the file classified, the swap is undone. The file keeps its permission
-    /// bits; a new one is 0644, or 0755 when it starts with `#!`.
+    /// nothing): a new file never overwrites one that appeared meanwhile (`RENAME_NOREPLACE`;
+    /// on Windows a rename without `ReplaceIfExists`); a replacement happens only while the
+    /// file there is still the one classified (Unix: swapped in with `RENAME_EXCHANGE` and
+    /// swapped back if what it displaced is another file; Windows: the old file is opened
+    /// denying writes and deletes, checked, renamed aside, the new one renamed in, the old one
+    /// deleted). On Unix the file keeps its permission bits; a new one is 0644, or 0755 when it
+    /// starts with `#!`.
     pub fn write_atomic(
         &self,
         rel: &str,
@@ -275,72 +252,18 @@ impl Repo {
                 "cannot create the directory",
             )));
         };
-        let mode = match expect {
-            Some(id) => id.mode,
-            None if content.starts_with(b"#!") => 0o755,
-            None => 0o644,
-        };
-        let tmp = temp_name(&name, "tmp");
-        let fd = rustix::fs::openat(
-            &dir,
-            tmp.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(errno)?;
-        let written = (|| -> io::Result<()> {
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(errno)?;
-            let mut f = File::from(fd);
-            f.write_all(content)?;
-            f.sync_all()
-        })();
-        let result = written.map_err(WalkError::Io).and_then(|()| match expect {
-            None => install_new(&dir, &tmp, &name, rel),
-            Some(id) => install_over(&dir, &tmp, &name, rel, id),
-        });
-        if result.is_err() {
-            let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
-        }
-        result
+        sys::write_file(&dir, &name, rel, content, expect)
     }
 
-    /// Remove the regular file `rel` if it is still the file classified (`expect`): it is
-    /// renamed aside first, then checked, then removed, or put back when it changed meanwhile.
-    /// Never a directory, never through a symlink.
+    /// Remove the regular file `rel` if it is still the file classified (`expect`), never a
+    /// directory, never through a symlink. On Unix it is renamed aside first, then checked,
+    /// then removed, or put back when it changed meanwhile; on Windows it is opened denying
+    /// writes and deletes by others, checked on that handle, and deleted through it.
     pub fn remove(&self, rel: &str, expect: Ident) -> Result<(), WalkError> {
         let Some((dir, name)) = self.parent(rel, false)? else {
             return Ok(());
         };
-        let aside = temp_name(&name, "rm");
-        match rustix::fs::renameat_with(
-            &dir,
-            name.as_str(),
-            &dir,
-            aside.as_str(),
-            RenameFlags::NOREPLACE,
-        ) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::NOENT) => return Ok(()),
-            Err(e) => return Err(WalkError::Io(errno(e))),
-        }
-        let st =
-            rustix::fs::statat(&dir, aside.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
-        if is_expected(&st, expect) {
-            return rustix::fs::unlinkat(&dir, aside.as_str(), AtFlags::empty())
-                .map_err(|e| WalkError::Io(errno(e)));
-        }
-        // Not the file qmspec classified: put it back where it was.
-        let back = rustix::fs::renameat_with(
-            &dir,
-            aside.as_str(),
-            &dir,
-            name.as_str(),
-            RenameFlags::NOREPLACE,
-        );
-        Err(WalkError::Changed {
-            path: rel.to_string(),
-            left_at: back.is_err().then_some(aside),
-        })
+        sys::remove(&dir, &name, rel, expect)
     }
 
     /// Remove temporary files that an interrupted run left beside `rel`: only names of
@@ -358,21 +281,9 @@ impl Repo {
             return Ok(Vec::new());
         };
         let prefix = format!(".{name}.qmspec-tmp-");
-        let dup = rustix::fs::openat(
-            &dir,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno)?;
         let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
         let mut kept = Vec::new();
-        let entries = rustix::fs::Dir::read_from(&dup).map_err(errno)?;
-        for entry in entries {
-            let entry = entry.map_err(errno)?;
-            let Ok(n) = entry.file_name().to_str() else {
-                continue;
-            };
+        for n in sys::names(&dir)? {
             let is_temp = n.strip_prefix(&prefix).is_some_and(|rest| {
                 rest.split_once('-').is_some_and(|(pid, k)| {
                     !pid.is_empty()
@@ -381,19 +292,14 @@ impl Repo {
                         && k.bytes().all(|b| b.is_ascii_digit())
                 })
             });
-            if !is_temp || kind_at(&dir, n)? != Kind::File {
+            if !is_temp || sys::kind_at(&dir, &n)? != Kind::File {
                 continue;
             }
-            match head_at(&dir, n, MAX_SWEEP_BYTES) {
-                Some((bytes, st)) if ours(&bytes) => {
-                    // Removed only if it is still the file just read.
-                    let now = rustix::fs::statat(&dir, n, AtFlags::SYMLINK_NOFOLLOW);
-                    if now.is_ok_and(|now| Ident::of(&now) == Ident::of(&st)) {
-                        let _ = rustix::fs::unlinkat(&dir, n, AtFlags::empty());
-                    }
-                }
+            match head_at(&dir, &n, MAX_SWEEP_BYTES) {
+                // Removed only if it is still the file just read.
+                Some((bytes, ident)) if ours(&bytes) => sys::remove_if_unchanged(&dir, &n, ident),
                 _ => kept.push(if folder.is_empty() {
-                    n.to_string()
+                    n
                 } else {
                     format!("{folder}/{n}")
                 }),
@@ -406,37 +312,13 @@ impl Repo {
 /// Most bytes read from a leftover temporary file to prove it is qmspec's.
 const MAX_SWEEP_BYTES: u64 = 8 << 20;
 
-/// Open a regular file in `dir` for reading, without following a symlink or blocking on a
-/// FIFO; the type is checked on the open file. `Ok(Err(kind))`: what is there instead.
-fn open_regular<Fd: AsFd>(
-    dir: Fd,
-    name: &str,
-) -> io::Result<Result<(File, rustix::fs::Stat), Kind>> {
-    let fd = match rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(Err(Kind::Absent)),
-        Err(rustix::io::Errno::LOOP) => return Ok(Err(Kind::Symlink)),
-        Err(e) => return Err(errno(e)),
-    };
-    let st = rustix::fs::fstat(&fd).map_err(errno)?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Ok(Err(Kind::Special));
-    }
-    Ok(Ok((File::from(fd), st)))
-}
-
-/// A regular file's content (at most `n` bytes) and its stat, or nothing if it is not one.
-fn head_at<Fd: AsFd>(dir: Fd, name: &str, n: u64) -> Option<(Vec<u8>, rustix::fs::Stat)> {
-    let (file, st) = open_regular(dir, name).ok()?.ok()?;
-    let size = u64::try_from(st.st_size).unwrap_or(0);
+/// A regular file's content (at most `n` bytes) and which file it was, or nothing if it is
+/// not one.
+fn head_at(dir: &sys::Dir, name: &str, n: u64) -> Option<(Vec<u8>, Ident)> {
+    let (file, size, ident) = sys::open_regular(dir, name).ok()?.ok()?;
     let mut head = Vec::with_capacity(usize::try_from(size.min(n) + 1).unwrap_or(0));
     file.take(n).read_to_end(&mut head).ok()?;
-    Some((head, st))
+    Some((head, ident))
 }
 
 fn temp_name(name: &str, kind: &str) -> String {
@@ -447,11 +329,6 @@ fn temp_name(name: &str, kind: &str) -> String {
     )
 }
 
-/// Whether a stat is of the regular file classified earlier, unchanged.
-fn is_expected(st: &rustix::fs::Stat, expect: Ident) -> bool {
-    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && Ident::of(st) == expect
-}
-
 fn changed(rel: &str) -> WalkError {
     WalkError::Changed {
         path: rel.to_string(),
@@ -459,82 +336,9 @@ fn changed(rel: &str) -> WalkError {
     }
 }
 
-/// Whether a `renameat2` flag is unsupported where the file lives (some file systems).
-fn unsupported(e: rustix::io::Errno) -> bool {
-    matches!(
-        e,
-        rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP
-    )
-}
-
-/// Put a new file in place only if nothing is there now.
-fn install_new(dir: &OwnedFd, tmp: &str, name: &str, rel: &str) -> Result<(), WalkError> {
-    match rustix::fs::renameat_with(dir, tmp, dir, name, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::EXIST) => Err(changed(rel)),
-        // Without `renameat2` flags: check, then rename (a narrow window remains).
-        Err(e) if unsupported(e) => {
-            if kind_at(dir, name)? != Kind::Absent {
-                return Err(changed(rel));
-            }
-            rustix::fs::renameat(dir, tmp, dir, name).map_err(|e| WalkError::Io(errno(e)))
-        }
-        Err(e) => Err(WalkError::Io(errno(e))),
-    }
-}
-
-/// Swap a new file in for the one classified; undo the swap if another file was there.
-fn install_over(
-    dir: &OwnedFd,
-    tmp: &str,
-    name: &str,
-    rel: &str,
-    expect: Ident,
-) -> Result<(), WalkError> {
-    match rustix::fs::renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE) {
-        Ok(()) => {
-            // `tmp` now holds what was at `name`.
-            let st = rustix::fs::statat(dir, tmp, AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
-            if is_expected(&st, expect) {
-                rustix::fs::unlinkat(dir, tmp, AtFlags::empty()).map_err(errno)?;
-                return Ok(());
-            }
-            rustix::fs::renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE).map_err(errno)?;
-            Err(changed(rel))
-        }
-        Err(rustix::io::Errno::NOENT) => Err(changed(rel)),
-        Err(e) if unsupported(e) => {
-            match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) if is_expected(&st, expect) => {
-                    rustix::fs::renameat(dir, tmp, dir, name).map_err(|e| WalkError::Io(errno(e)))
-                }
-                _ => Err(changed(rel)),
-            }
-        }
-        Err(e) => Err(WalkError::Io(errno(e))),
-    }
-}
-
-fn kind_of(t: FileType) -> Kind {
-    match t {
-        FileType::RegularFile => Kind::File,
-        FileType::Directory => Kind::Dir,
-        FileType::Symlink => Kind::Symlink,
-        _ => Kind::Special,
-    }
-}
-
-fn kind_at<Fd: AsFd>(dir: Fd, name: &str) -> Result<Kind, WalkError> {
-    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(kind_of(FileType::from_raw_mode(st.st_mode))),
-        Err(rustix::io::Errno::NOENT) => Ok(Kind::Absent),
-        Err(e) => Err(WalkError::Io(errno(e))),
-    }
-}
-
 /// Why a directory component could not be opened, when it is something other than a directory.
-fn not_a_dir<Fd: AsFd>(dir: Fd, comp: &str) -> Option<WalkError> {
-    match kind_at(dir, comp) {
+fn not_a_dir(dir: &sys::Dir, comp: &str) -> Option<WalkError> {
+    match sys::kind_at(dir, comp) {
         Ok(kind) if kind != Kind::Dir => Some(WalkError::NotADir {
             component: comp.to_string(),
             kind,
@@ -572,16 +376,20 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "first\n");
 
         // Replaced while it is still the file read: fine, permission bits kept.
+        #[cfg(unix)]
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
             .expect("chmod");
         let id = ident(&repo, "out/x");
         repo.write_atomic("out/x", b"second\n", Some(id))
             .expect("replace");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "second\n");
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(&path).expect("stat").permissions(),
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&path).expect("stat").permissions()
+            ) & 0o777,
+            0o640
         );
-        assert_eq!(mode & 0o777, 0o640);
 
         // Edited by someone else after it was read: neither replaced nor removed.
         let id = ident(&repo, "out/x");
@@ -622,10 +430,7 @@ mod tests {
         let err = Repo::open(&dir.path().join("file"))
             .err()
             .expect("a file is no repository");
-        assert_eq!(
-            err.raw_os_error(),
-            Some(rustix::io::Errno::NOTDIR.raw_os_error())
-        );
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory, "{err}");
         assert!(Repo::open(dir.path()).is_ok());
     }
 
@@ -651,6 +456,7 @@ mod tests {
         assert_eq!(repo.kind("./out//x").expect("kind"), Kind::File);
     }
 
+    #[cfg(unix)]
     #[test]
     fn new_files_get_their_mode_from_their_first_bytes() {
         use std::os::unix::fs::PermissionsExt;
@@ -688,6 +494,7 @@ mod tests {
             .expect("released");
     }
 
+    #[cfg(unix)]
     #[test]
     fn symlinks_and_fifos_are_never_followed_or_opened() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -728,5 +535,61 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Windows: a name NT would read as a path (`a\\b`) or a stream (`x:s`) is refused before
+    /// anything is created.
+    #[cfg(windows)]
+    #[test]
+    fn names_windows_reads_as_paths_or_streams_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = Repo::open(dir.path()).expect("open");
+        for rel in ["out\\x", "out/x:stream", "x:stream", "out/..", "../x"] {
+            let err = repo.write_atomic(rel, b"x", None).expect_err(rel);
+            assert!(
+                matches!(&err, WalkError::Io(e) if e.kind() == io::ErrorKind::InvalidInput),
+                "{rel}: {err}"
+            );
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+        assert!(!dir.path().parent().expect("parent").join("x").exists());
+    }
+
+    /// Windows: a file another program has open for writing is neither replaced nor removed;
+    /// once it is closed, both go ahead.
+    #[cfg(windows)]
+    #[test]
+    fn a_file_open_for_writing_elsewhere_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = Repo::open(dir.path()).expect("open");
+        repo.write_atomic("out/x", b"first\n", None).expect("new");
+        let id = ident(&repo, "out/x");
+        let path = dir.path().join("out/x");
+        let writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open for writing");
+        let err = repo
+            .write_atomic("out/x", b"second\n", Some(id))
+            .expect_err("held");
+        assert!(
+            matches!(err, WalkError::Changed { left_at: None, .. }),
+            "{err}"
+        );
+        let err = repo.remove("out/x", id).expect_err("held");
+        assert!(
+            matches!(err, WalkError::Changed { left_at: None, .. }),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "first\n");
+        drop(writer);
+        repo.write_atomic("out/x", b"second\n", Some(id))
+            .expect("replace");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "second\n");
+        repo.remove("out/x", ident(&repo, "out/x")).expect("remove");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+            .expect("ls")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -1,4 +1,7 @@
 //! The one integration test binary: every suite of qmspec's behaviour, judged by real tools.
+//! It runs on Linux, where the referees, builds and services are; qmspec's Windows build is
+//! tested from here too (`windows.rs`: its library tests and the binary, under Wine).
+#![cfg(unix)]
 
 #[path = "cli/support.rs"]
 mod support;
