@@ -47,3 +47,6 @@ mod sarif;
 
 #[path = "cli/install.rs"]
 mod install;
+
+#[path = "cli/windows.rs"]
+mod windows;

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REFEREES="${QMSPEC_REFEREES:-$PWD/.referees}"
 
-apt_packages=(shellcheck buildah podman runc debootstrap qemu-user-static binfmt-support git openssl mandoc docker-registry tinyproxy)
+apt_packages=(shellcheck buildah podman runc debootstrap qemu-user-static binfmt-support git openssl mandoc docker-registry tinyproxy
+    # qmspec's Windows build, tested under Wine: the MinGW linker and Wine itself.
+    gcc-mingw-w64-x86-64 wine wine64)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,6 +52,29 @@ if [ "$(cat "$wheels_stamp" 2>/dev/null)" != "${build_wheels[*]}" ]; then
     "$REFEREES/venv/bin/pip" download -q --disable-pip-version-check --only-binary=:all: \
         --dest "$REFEREES/wheels" "${build_wheels[@]}"
     printf '%s' "${build_wheels[*]}" > "$wheels_stamp"
+fi
+
+# The Windows build: Rust's standard library for windows-gnu (rustup), and a Wine prefix of the
+# test suite's own, booted once, with the one DLL Debian 12's Wine lacks for Rust programs
+# (tests/fixtures/wine/bcryptprimitives.c says why).
+if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
+    echo "setup: adding the Rust target x86_64-pc-windows-gnu"
+    rustup target add x86_64-pc-windows-gnu
+fi
+wine_prefix="$REFEREES/wine"
+wine_want="$(sha256sum tests/fixtures/wine/bcryptprimitives.c tests/fixtures/wine/bcryptprimitives.def | sha256sum | cut -c1-16)"
+if [ "$(cat "$wine_prefix/.installed" 2>/dev/null)" != "$wine_want" ]; then
+    echo "setup: making the Wine prefix $wine_prefix"
+    rm -rf "$wine_prefix"
+    mkdir -p "$wine_prefix"
+    # No Mono or Gecko (they would be downloaded); every output to /dev/null, since the
+    # wineserver started here would otherwise hold this script's pipes open.
+    WINEPREFIX="$wine_prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" \
+        wineboot -i </dev/null >/dev/null 2>&1
+    WINEPREFIX="$wine_prefix" wineserver -w </dev/null >/dev/null 2>&1
+    x86_64-w64-mingw32-gcc -shared -O2 -o "$wine_prefix/drive_c/windows/system32/bcryptprimitives.dll" \
+        tests/fixtures/wine/bcryptprimitives.c tests/fixtures/wine/bcryptprimitives.def -ladvapi32
+    printf '%s' "$wine_want" > "$wine_prefix/.installed"
 fi
 
 # npm referees, pinned like the PyPI ones. The SARIF multitool is a self-contained .NET build

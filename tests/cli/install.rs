@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::{
-    PreCommit, copy_of_project, hook_repository, qmspec, referee, referees, root,
+    PreCommit, build_lock, copy_of_project, hook_repository, qmspec, referee, referees, root,
 };
 
 /// The files a clean clone has: tracked ones and new ones not ignored (so uncommitted work is
@@ -90,15 +90,6 @@ fn wheel() -> PathBuf {
         .current_dir(tree.path().join("python"))
         .env("CARGO_TARGET_DIR", base.join("target")));
     found(&out).expect("maturin wrote a wheel")
-}
-
-/// One build at a time: the machine has two cores, and nextest runs these tests at once.
-fn build_lock() -> std::fs::File {
-    let dir = root().join("target");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let lock = std::fs::File::create(dir.join("qmspec-install-tests.lock")).expect("lock file");
-    lock.lock().expect("lock");
-    lock
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -39,6 +39,15 @@ pub fn run_bounded(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// One build at a time: the machine has two cores, and nextest runs these tests at once.
+pub fn build_lock() -> std::fs::File {
+    let dir = root().join("target");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let lock = std::fs::File::create(dir.join("qmspec-install-tests.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    lock
+}
+
 /// Where `tests/setup.sh` installed the referees.
 pub fn referees() -> PathBuf {
     std::env::var_os("QMSPEC_REFEREES").map_or_else(|| root().join(".referees"), PathBuf::from)
