@@ -1431,6 +1431,9 @@ pub enum Drift {
     Edited {
         path: String,
         diff: String,
+        /// Only the line endings differ: CRLF where qmspec wrote LF (git's `core.autocrlf`,
+        /// on by default in Git for Windows, converts them on checkout).
+        crlf: bool,
     },
     Foreign {
         path: String,
@@ -1485,6 +1488,11 @@ impl Drift {
             Drift::Stale { path, .. } => {
                 format!("{path} is stale: the spec changed since it was generated")
             }
+            Drift::Edited {
+                path, crlf: true, ..
+            } => format!(
+                "{path} has CRLF line endings where qmspec wrote LF: git's `core.autocrlf` converts them on checkout"
+            ),
             Drift::Edited { path, .. } => {
                 format!("{path} was edited by hand: `qmspec generate` would lose these edits")
             }
@@ -1509,6 +1517,10 @@ impl Drift {
                 "run `qmspec generate`, which writes it (or check without it: `qmspec check --no-schema`)".to_string()
             }
             Drift::Missing { .. } | Drift::Stale { .. } => "run `qmspec generate`".into(),
+            Drift::Edited { path, crlf: true, .. } => format!(
+                "keep LF in the checkout: add `{}/** text eol=lf` to .gitattributes, then run `qmspec generate --force`",
+                path.rsplit_once('/').map_or(".", |(dir, _)| dir)
+            ),
             Drift::Edited { .. } => "move the edits into the spec, then run `qmspec generate` (or `qmspec generate --force` to discard them)".into(),
             Drift::Foreign { path, .. } if path.ends_with(".json") => format!("move the file away, then run `qmspec generate` (`qmspec generate --force` replaces it), or set `schema` in {}", crate::config::CONFIG),
             Drift::Foreign { .. } => "move the file away, then run `qmspec generate`".into(),
@@ -1591,9 +1603,11 @@ fn compare(repo: &Repo, o: &Output) -> Result<Option<Drift>, OutputError> {
                 {
                     Drift::Stale { path, diff }
                 }
-                StampState::Edited { spec: s } if owned(&s, &o.owners) => {
-                    Drift::Edited { path, diff }
-                }
+                StampState::Edited { spec: s } if owned(&s, &o.owners) => Drift::Edited {
+                    path,
+                    diff,
+                    crlf: text.contains("\r\n") && text.replace("\r\n", "\n") == o.content,
+                },
                 other => Drift::Foreign {
                     path,
                     why: format!(

@@ -103,6 +103,46 @@ fn a_hand_edit_is_reported_and_never_overwritten_silently() {
     assert_eq!(check(dir.path()).0, 0);
 }
 
+/// A checkout that turned LF into CRLF (git's `core.autocrlf`, Git for Windows' default) is
+/// told apart from a hand edit, with the `.gitattributes` line that keeps LF.
+#[test]
+fn crlf_line_endings_from_a_checkout_are_named_with_their_fix() {
+    let dir = copy_of_project();
+    let file = dir.path().join("generated/Dockerfile.worker.amd64");
+    let lf = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, lf.replace('\n', "\r\n")).expect("write");
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1);
+    let out = crate::support::unwrapped(&out);
+    assert!(
+        out.contains(
+            "× generated/Dockerfile.worker.amd64 has CRLF line endings where qmspec wrote LF"
+        ) && out.contains(
+            "add `generated/** text eol=lf` to .gitattributes, then run `qmspec generate --force`"
+        ),
+        "{out}"
+    );
+    // A real edit besides the line endings is a hand edit.
+    std::fs::write(
+        &file,
+        lf.replace('\n', "\r\n")
+            .replace("USER 10001:10001", "USER 0"),
+    )
+    .expect("write");
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("was edited by hand") && !out.contains("CRLF"),
+        "{out}"
+    );
+    qmspec(dir.path())
+        .args(["generate", "--force"])
+        .assert()
+        .code(0);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), lf);
+    assert_eq!(check(dir.path()).0, 0);
+}
+
 #[test]
 fn a_file_qmspec_did_not_write_is_not_replaced() {
     let dir = repo_with_spec(&fixture("minimal.yaml"));
