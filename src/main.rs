@@ -365,8 +365,11 @@ fn spec_arg(root: &Path, arg: &str) -> Result<String, String> {
             root.display()
         )
     })?;
-    rel.to_str()
-        .map(|s| s.to_string())
+    // Joined with `/` on every platform: repository paths are `/`-separated (Windows would
+    // give `specs\worker.yaml`).
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    parts
+        .map(|p| p.join("/"))
         .filter(|s| !s.is_empty())
         .ok_or_else(|| format!("{arg} does not name a spec file"))
 }

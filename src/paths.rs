@@ -67,6 +67,31 @@ fn is_short_name(component: &str) -> bool {
         .is_some_and(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
+/// Whether Windows reads a name as a device: `NUL`, `CON`, `PRN`, `AUX`, `COM0`-`COM9`,
+/// `LPT0`-`LPT9` (also with superscript digits), in any case and with any extension
+/// (`nul.txt`, `Con .yaml`). Programs that go through Win32 paths (git, docker) would open
+/// the device, not the file.
+fn is_device_name(component: &str) -> bool {
+    let base = component
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(' ');
+    let upper = base.to_ascii_uppercase();
+    matches!(
+        upper.as_str(),
+        "NUL" | "CON" | "PRN" | "AUX" | "CONIN$" | "CONOUT$"
+    ) || ["COM", "LPT"].iter().any(|p| {
+        upper.strip_prefix(p).is_some_and(|d| {
+            let mut chars = d.chars();
+            matches!(
+                (chars.next(), chars.next()),
+                (Some('0'..='9' | '¹' | '²' | '³'), None)
+            )
+        })
+    })
+}
+
 /// Whether a path component names git's own folder, in any spelling a file system may map to
 /// it: case folded, ignorable code points and trailing dots and spaces dropped (Windows), or
 /// its 8.3 short name.
@@ -152,6 +177,12 @@ fn path_problem(path: &str, target: Target) -> Option<&'static str> {
     }
     if parts.iter().any(|c| is_git_dir(c)) {
         return Some("is inside `.git`, where git keeps hooks and its own state");
+    }
+    if parts.iter().any(|c| c.ends_with(['.', ' '])) {
+        return Some("has a name ending in `.` or a space, which Windows drops from names");
+    }
+    if parts.iter().any(|c| is_device_name(c)) {
+        return Some("has a name Windows reserves for a device (`NUL`, `CON`, `COM1`, ...)");
     }
     if parts.iter().any(|c| is_short_name(c)) {
         return Some("has a name with `~` and a digit, which Windows may read as a short name");
@@ -308,6 +339,39 @@ mod tests {
             Some("names a folder, not a file")
         );
         assert_eq!(output_path_problem("."), Some("names a folder, not a file"));
+        // Names Windows reads otherwise than the file system stores them.
+        for p in ["generated/x.", "generated/x ", "out./x", "a /x"] {
+            assert_eq!(
+                output_path_problem(p),
+                Some("has a name ending in `.` or a space, which Windows drops from names"),
+                "{p}"
+            );
+        }
+        for p in [
+            "generated/NUL",
+            "nul.txt",
+            "out/Con .yaml",
+            "com1",
+            "LPT9.sh",
+            "x/com¹",
+        ] {
+            assert_eq!(
+                output_path_problem(p),
+                Some("has a name Windows reserves for a device (`NUL`, `CON`, `COM1`, ...)"),
+                "{p}"
+            );
+        }
+        for p in [
+            "generated/null",
+            "console.txt",
+            "com10",
+            "lpt",
+            "comx",
+            "auxiliary/x",
+            "x.nul",
+        ] {
+            assert_eq!(output_path_problem(p), None, "{p}");
+        }
         // 1,024 bytes is the longest path; names stay under 200 bytes.
         let path = |len: usize| {
             let mut p = "a".repeat(99);

@@ -82,6 +82,12 @@ pub enum WalkError {
         path: String,
         left_at: Option<String>,
     },
+    /// Windows: another program has the file open in a way that keeps it from being replaced
+    /// or removed (writing it, or reading it without sharing deletion).
+    #[error(
+        "{path} is open in another program, so qmspec left it as it is; close it and run again"
+    )]
+    InUse { path: String },
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -267,7 +273,8 @@ impl Repo {
     }
 
     /// Remove temporary files that an interrupted run left beside `rel`: only names of
-    /// qmspec's own pattern for that very file (`.NAME.qmspec-tmp-PID-N`), only regular files,
+    /// qmspec's own patterns for that very file (`.NAME.qmspec-tmp-PID-N`, and the old version
+    /// a replacement or removal set aside, `.NAME.qmspec-rm-PID-N`), only regular files,
     /// and only when `ours` accepts their whole content: a killed run leaves a complete stamped
     /// file there (or an empty one, when it died between creating and writing it, which is
     /// kept: it proves nothing). Returns the names of the temporaries left in place. Called
@@ -280,11 +287,15 @@ impl Repo {
         let Some((dir, name)) = self.parent(rel, false)? else {
             return Ok(Vec::new());
         };
-        let prefix = format!(".{name}.qmspec-tmp-");
+        let prefixes = [
+            format!(".{name}.qmspec-tmp-"),
+            format!(".{name}.qmspec-rm-"),
+        ];
         let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
         let mut kept = Vec::new();
         for n in sys::names(&dir)? {
-            let is_temp = n.strip_prefix(&prefix).is_some_and(|rest| {
+            let rest = prefixes.iter().find_map(|p| n.strip_prefix(p.as_str()));
+            let is_temp = rest.is_some_and(|rest| {
                 rest.split_once('-').is_some_and(|(pid, k)| {
                     !pid.is_empty()
                         && !k.is_empty()
@@ -327,6 +338,13 @@ fn temp_name(name: &str, kind: &str) -> String {
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg_attr(unix, allow(dead_code))]
+fn in_use(rel: &str) -> WalkError {
+    WalkError::InUse {
+        path: rel.to_string(),
+    }
 }
 
 fn changed(rel: &str) -> WalkError {
@@ -421,6 +439,64 @@ mod tests {
             .expect("ls")
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// What an interrupted run left beside a file, its temporary copy or the old version it
+    /// set aside, is removed when it is a whole file of qmspec's, and kept and named otherwise.
+    #[test]
+    fn leftovers_of_both_kinds_are_swept_only_when_they_are_ours() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = Repo::open(dir.path()).expect("open");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).expect("mkdir");
+        for (name, text) in [
+            (".x.qmspec-tmp-12-0", "ours"),
+            (".x.qmspec-rm-12-1", "ours"),
+            (".x.qmspec-rm-12-2", "someone's"),
+            (".x.qmspec-rm-a-2", "ours"),
+            (".y.qmspec-rm-12-3", "ours"),
+        ] {
+            std::fs::write(out.join(name), text).expect("write");
+        }
+        let kept = repo
+            .sweep_temporaries("out/x", &|b| b == b"ours")
+            .expect("sweep");
+        assert_eq!(kept, ["out/.x.qmspec-rm-12-2"]);
+        let mut left: Vec<_> = std::fs::read_dir(&out)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".x.qmspec-rm-12-2", ".x.qmspec-rm-a-2", ".y.qmspec-rm-12-3"]
+        );
+    }
+
+    /// Windows: a read-only file is replaced and removed like any other, and its replacement
+    /// is read-only too (as Unix keeps permission bits); nothing is left beside it.
+    #[cfg(windows)]
+    #[test]
+    fn read_only_files_are_replaced_and_removed_and_stay_read_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = Repo::open(dir.path()).expect("open");
+        repo.write_atomic("x", b"first\n", None).expect("new");
+        let path = dir.path().join("x");
+        let mut perms = std::fs::metadata(&path).expect("stat").permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(&path, perms).expect("read-only");
+        let id = ident(&repo, "x");
+        repo.write_atomic("x", b"second\n", Some(id))
+            .expect("replace");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "second\n");
+        assert!(
+            std::fs::metadata(&path)
+                .expect("stat")
+                .permissions()
+                .readonly()
+        );
+        repo.remove("x", ident(&repo, "x")).expect("remove");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
     }
 
     #[test]
@@ -572,15 +648,10 @@ mod tests {
         let err = repo
             .write_atomic("out/x", b"second\n", Some(id))
             .expect_err("held");
-        assert!(
-            matches!(err, WalkError::Changed { left_at: None, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, WalkError::InUse { .. }), "{err}");
+        assert!(err.to_string().contains("open in another program"), "{err}");
         let err = repo.remove("out/x", id).expect_err("held");
-        assert!(
-            matches!(err, WalkError::Changed { left_at: None, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, WalkError::InUse { .. }), "{err}");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "first\n");
         drop(writer);
         repo.write_atomic("out/x", b"second\n", Some(id))

@@ -18,28 +18,33 @@ use std::path::Path;
 
 use windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES;
 use windows_sys::Wdk::Storage::FileSystem::{
-    FILE_CREATE, FILE_DIRECTORY_FILE, FILE_DISPOSITION_INFORMATION, FILE_NON_DIRECTORY_FILE,
-    FILE_OPEN, FILE_OPEN_REPARSE_POINT, FILE_RENAME_INFORMATION, FILE_SYNCHRONOUS_IO_NONALERT,
-    FileDispositionInformation, FileRenameInformation, NtCreateFile, NtSetInformationFile,
+    FILE_BASIC_INFORMATION, FILE_CREATE, FILE_DIRECTORY_FILE, FILE_DISPOSITION_INFORMATION,
+    FILE_DISPOSITION_INFORMATION_EX, FILE_NON_DIRECTORY_FILE, FILE_OPEN, FILE_OPEN_REPARSE_POINT,
+    FILE_RENAME_INFORMATION, FILE_SYNCHRONOUS_IO_NONALERT, FileBasicInformation,
+    FileDispositionInformation, FileDispositionInformationEx, FileRenameInformation, NtCreateFile,
+    NtSetInformationFile,
 };
 use windows_sys::Win32::Foundation::{
     ERROR_DIRECTORY, ERROR_NO_MORE_FILES, GetLastError, HANDLE, NTSTATUS, OBJ_CASE_INSENSITIVE,
-    RtlNtStatusToDosError, STATUS_DELETE_PENDING, STATUS_FILE_IS_A_DIRECTORY,
-    STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_PATH_NOT_FOUND,
-    STATUS_SHARING_VIOLATION, UNICODE_STRING,
+    RtlNtStatusToDosError, STATUS_CANNOT_DELETE, STATUS_DELETE_PENDING, STATUS_FILE_IS_A_DIRECTORY,
+    STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED,
+    STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_OBJECT_PATH_NOT_FOUND, STATUS_SHARING_VIOLATION, UNICODE_STRING,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, DELETE, FILE_ADD_SUBDIRECTORY, FILE_ATTRIBUTE_DEVICE,
-    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
-    FILE_ATTRIBUTE_TAG_INFO, FILE_FLAG_BACKUP_SEMANTICS, FILE_FULL_DIR_INFO, FILE_GENERIC_READ,
-    FILE_GENERIC_WRITE, FILE_LIST_DIRECTORY, FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE,
-    FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TRAVERSE, FileAttributeTagInfo, FileFullDirectoryInfo,
-    FileFullDirectoryRestartInfo, GetFileInformationByHandle, GetFileInformationByHandleEx,
-    SYNCHRONIZE,
+    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_READONLY,
+    FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_TAG_INFO, FILE_DISPOSITION_FLAG_DELETE,
+    FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE, FILE_DISPOSITION_FLAG_POSIX_SEMANTICS,
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_FULL_DIR_INFO, FILE_GENERIC_READ, FILE_GENERIC_WRITE,
+    FILE_LIST_DIRECTORY, FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FILE_TRAVERSE, FILE_WRITE_ATTRIBUTES, FileAttributeTagInfo,
+    FileFullDirectoryInfo, FileFullDirectoryRestartInfo, GetFileInformationByHandle,
+    GetFileInformationByHandleEx, SYNCHRONIZE,
 };
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
-use super::{Ident, Kind, WalkError, changed, temp_name};
+use super::{Ident, Kind, WalkError, changed, in_use, temp_name};
 
 /// An open directory.
 pub(super) type Dir = OwnedHandle;
@@ -226,8 +231,11 @@ pub(super) fn reopen(dir: &Dir) -> io::Result<Dir> {
 
 /// The root opened again for writing while denying write sharing to every other open: a
 /// second run's same open fails with a sharing violation until this handle closes, which the
-/// system does when the process ends. Every other open of a directory here asks only to read
-/// and shares writing, so only another lock conflicts.
+/// system does when the process ends. qmspec's other opens of a folder ask only to read and
+/// share writing, and its renames name no target folder (see [`rename`]), so only another lock
+/// conflicts among them. Another program that renames a file into the root by its full path
+/// (some editors save so) has the root opened for writing by the system, and waits for the
+/// run to end.
 pub(super) fn try_lock(root: &Dir) -> io::Result<Option<Held>> {
     match open_at(
         root,
@@ -315,9 +323,21 @@ pub(super) fn open_regular(dir: &Dir, name: &str) -> io::Result<Result<(File, u6
     Ok(Ok((File::from(handle), size, ident)))
 }
 
-/// Rename the file behind `handle` (opened with `DELETE`) to `name` in `dir`, never over a
-/// file that is there.
+/// Rename the file behind `handle` (opened with `DELETE`) to `name` in its own folder `dir`,
+/// never over a file that is there. A bare name with no `RootDirectory` renames within the
+/// folder, and Windows then opens no target folder, which the repository's lock would refuse
+/// for a file at the root. Wine 8 does not know that form; there, and on any other refusal
+/// but a name collision, the rename is tried again relative to `dir`.
 fn rename(handle: &OwnedHandle, dir: &Dir, name: &str) -> Result<(), NTSTATUS> {
+    match rename_relative(handle, None, name) {
+        Err(status) if status != STATUS_OBJECT_NAME_COLLISION => {
+            rename_relative(handle, Some(dir), name)
+        }
+        done => done,
+    }
+}
+
+fn rename_relative(handle: &OwnedHandle, dir: Option<&Dir>, name: &str) -> Result<(), NTSTATUS> {
     let name = component(name).map_err(|_| STATUS_OBJECT_NAME_NOT_FOUND)?;
     let head = std::mem::offset_of!(FILE_RENAME_INFORMATION, FileName);
     // Never shorter than the structure itself: the system refuses that even when the name
@@ -329,7 +349,7 @@ fn rename(handle: &OwnedHandle, dir: &Dir, name: &str) -> Result<(), NTSTATUS> {
     // SAFETY: `buffer` is zeroed, aligned and long enough for the header and the name.
     unsafe {
         (*info).Anonymous.ReplaceIfExists = false;
-        (*info).RootDirectory = dir.as_raw_handle() as HANDLE;
+        (*info).RootDirectory = dir.map_or(std::ptr::null_mut(), |d| d.as_raw_handle() as HANDLE);
         (*info).FileNameLength = (name.len() * 2) as u32;
         std::ptr::copy_nonoverlapping(
             name.as_ptr(),
@@ -340,14 +360,67 @@ fn rename(handle: &OwnedHandle, dir: &Dir, name: &str) -> Result<(), NTSTATUS> {
     set_information(handle, info.cast(), length, FileRenameInformation)
 }
 
-/// Mark the file behind `handle` (opened with `DELETE`) for deletion when it closes.
+/// Delete the file behind `handle` (opened with `DELETE` and `FILE_WRITE_ATTRIBUTES`). With
+/// POSIX semantics (Windows 10 1709 and later) the name is free at once, even while a reader
+/// that shares deleting still has it open, and a read-only file goes too; elsewhere the file
+/// is marked for deletion on close, after its read-only attribute is cleared.
 fn delete(handle: &OwnedHandle) -> Result<(), NTSTATUS> {
-    let info = FILE_DISPOSITION_INFORMATION { DeleteFile: true };
+    let ex = FILE_DISPOSITION_INFORMATION_EX {
+        Flags: FILE_DISPOSITION_FLAG_DELETE
+            | FILE_DISPOSITION_FLAG_POSIX_SEMANTICS
+            | FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE,
+    };
+    match set_information(
+        handle,
+        (&raw const ex).cast(),
+        size_of::<FILE_DISPOSITION_INFORMATION_EX>(),
+        FileDispositionInformationEx,
+    ) {
+        Err(
+            STATUS_INVALID_INFO_CLASS
+            | STATUS_INVALID_PARAMETER
+            | STATUS_NOT_IMPLEMENTED
+            | STATUS_NOT_SUPPORTED,
+        ) => {}
+        done => return done,
+    }
+    let classic = FILE_DISPOSITION_INFORMATION { DeleteFile: true };
+    let mark = || {
+        set_information(
+            handle,
+            (&raw const classic).cast(),
+            size_of::<FILE_DISPOSITION_INFORMATION>(),
+            FileDispositionInformation,
+        )
+    };
+    match mark() {
+        Err(STATUS_CANNOT_DELETE) => {
+            set_read_only(handle, false)?;
+            mark()
+        }
+        done => done,
+    }
+}
+
+/// Set or clear the read-only attribute of the file behind `handle`, keeping its times.
+fn set_read_only(handle: &OwnedHandle, read_only: bool) -> Result<(), NTSTATUS> {
+    // Zero times mean "unchanged"; `FILE_ATTRIBUTE_NORMAL` stands for no attribute at all.
+    let basic = FILE_BASIC_INFORMATION {
+        CreationTime: 0,
+        LastAccessTime: 0,
+        LastWriteTime: 0,
+        ChangeTime: 0,
+        FileAttributes: if read_only {
+            FILE_ATTRIBUTE_READONLY
+        } else {
+            FILE_ATTRIBUTE_NORMAL
+        },
+    };
     set_information(
         handle,
-        (&raw const info).cast(),
-        size_of::<FILE_DISPOSITION_INFORMATION>(),
-        FileDispositionInformation,
+        (&raw const basic).cast(),
+        size_of::<FILE_BASIC_INFORMATION>(),
+        FileBasicInformation,
     )
 }
 
@@ -371,29 +444,46 @@ fn set_information(
     if status < 0 { Err(status) } else { Ok(()) }
 }
 
+/// What [`hold_expected`] found.
+enum Holding {
+    /// The file classified, now held.
+    It(OwnedHandle),
+    /// Not the regular file `expect` names (or nothing).
+    Other,
+    /// Another program has it open in a way that conflicts: writing, or reading without
+    /// sharing deletion.
+    InUse,
+}
+
 /// The file at `name`, opened so that nobody else can write, rename or delete it while the
-/// handle is held (`DELETE` is asked so that qmspec itself can). `Ok(None)`: it is not the
-/// regular file `expect` names, or somebody has it open for writing.
-fn hold_expected(dir: &Dir, name: &str, expect: Ident) -> io::Result<Option<OwnedHandle>> {
+/// handle is held (`DELETE` is asked so that qmspec itself can, and `FILE_WRITE_ATTRIBUTES`
+/// to clear a read-only attribute), and checked on that handle.
+fn hold_expected(dir: &Dir, name: &str, expect: Ident) -> io::Result<Holding> {
     let wide = component(name)?;
     let handle = match open_at(
         dir,
         &wide,
-        DELETE | FILE_READ_ATTRIBUTES,
+        DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES,
         FILE_SHARE_READ,
         FILE_OPEN,
         FILE_NON_DIRECTORY_FILE,
     ) {
         Ok(handle) => handle,
-        Err(status) if absent(status) => return Ok(None),
-        Err(STATUS_SHARING_VIOLATION | STATUS_FILE_IS_A_DIRECTORY) => return Ok(None),
+        Err(status) if absent(status) => return Ok(Holding::Other),
+        Err(STATUS_FILE_IS_A_DIRECTORY) => return Ok(Holding::Other),
+        Err(STATUS_SHARING_VIOLATION) => return Ok(Holding::InUse),
         Err(status) => return Err(nt_error(status)),
     };
     let now = info(&handle)?;
-    Ok((now.kind == Kind::File && now.ident == expect).then_some(handle))
+    Ok(if now.kind == Kind::File && now.ident == expect {
+        Holding::It(handle)
+    } else {
+        Holding::Other
+    })
 }
 
-/// See [`super::Repo::write_atomic`]. The permission bits of Unix have no counterpart here.
+/// See [`super::Repo::write_atomic`]. A replacement keeps the read-only attribute of the file
+/// it replaces, as Unix keeps permission bits.
 pub(super) fn write_file(
     dir: &Dir,
     name: &str,
@@ -414,16 +504,28 @@ pub(super) fn write_file(
     let mut file = File::from(handle);
     let written = file.write_all(content).and_then(|()| file.sync_all());
     let handle = OwnedHandle::from(file);
+    let read_only = expect.is_some_and(|id| id.mode == 0o444);
+    let written = written.and_then(|()| {
+        if read_only {
+            set_read_only(&handle, true).map_err(nt_error)?;
+        }
+        Ok(())
+    });
+    // Whether the new file took its name: from then on it is never deleted here.
+    let mut placed = false;
     let result = written.map_err(WalkError::Io).and_then(|()| match expect {
         None => match rename(&handle, dir, name) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                placed = true;
+                Ok(())
+            }
             Err(STATUS_OBJECT_NAME_COLLISION) => Err(changed(rel)),
             Err(status) => Err(WalkError::Io(nt_error(status))),
         },
-        Some(id) => install_over(dir, &handle, name, rel, id),
+        Some(id) => install_over(dir, &handle, name, rel, id, &mut placed),
     });
-    if result.is_err() {
-        // The temporary file goes when its handle closes.
+    if !placed {
+        // The temporary file goes with its handle.
         let _ = delete(&handle);
     }
     result
@@ -436,26 +538,43 @@ fn install_over(
     name: &str,
     rel: &str,
     expect: Ident,
+    placed: &mut bool,
 ) -> Result<(), WalkError> {
-    let Some(old) = hold_expected(dir, name, expect)? else {
-        return Err(changed(rel));
+    let old = match hold_expected(dir, name, expect)? {
+        Holding::It(old) => old,
+        Holding::Other => return Err(changed(rel)),
+        Holding::InUse => return Err(in_use(rel)),
     };
     let aside = temp_name(name, "rm");
     rename(&old, dir, &aside).map_err(nt_error)?;
     match rename(new, dir, name) {
-        Ok(()) => delete(&old).map_err(|status| WalkError::Io(nt_error(status))),
-        Err(STATUS_OBJECT_NAME_COLLISION) => {
-            // Another file appeared in the moment the path was empty: the old one goes back
-            // only if the path is still taken by nobody, else it stays aside and is named.
-            let back = rename(&old, dir, name);
-            Err(WalkError::Changed {
-                path: rel.to_string(),
-                left_at: back.is_err().then_some(aside),
+        Ok(()) => {
+            *placed = true;
+            // The new file is in place; an old one that cannot go is named, and swept by the
+            // next run (it is a whole file qmspec wrote).
+            delete(&old).map_err(|status| {
+                WalkError::Io(io::Error::other(format!(
+                    "{rel} was written, but its old version could not be deleted and was left at {aside}: {}",
+                    nt_error(status)
+                )))
             })
         }
         Err(status) => {
-            let _ = rename(&old, dir, name);
-            Err(WalkError::Io(nt_error(status)))
+            // Another file appeared in the moment the path was empty (or the rename failed):
+            // the old one goes back only if the path is free, else it stays aside and is named.
+            let back = rename(&old, dir, name);
+            let left_at = back.is_err().then_some(aside);
+            if status == STATUS_OBJECT_NAME_COLLISION {
+                return Err(WalkError::Changed {
+                    path: rel.to_string(),
+                    left_at,
+                });
+            }
+            let e = nt_error(status);
+            Err(WalkError::Io(match left_at {
+                Some(a) => io::Error::other(format!("{e}; the old {rel} was left at {a}")),
+                None => e,
+            }))
         }
     }
 }
@@ -466,15 +585,16 @@ pub(super) fn remove(dir: &Dir, name: &str, rel: &str, expect: Ident) -> Result<
     if kind_at(dir, name)? == Kind::Absent {
         return Ok(());
     }
-    let Some(held) = hold_expected(dir, name, expect)? else {
-        return Err(changed(rel));
-    };
-    delete(&held).map_err(|status| WalkError::Io(nt_error(status)))
+    match hold_expected(dir, name, expect)? {
+        Holding::It(held) => delete(&held).map_err(|status| WalkError::Io(nt_error(status))),
+        Holding::Other => Err(changed(rel)),
+        Holding::InUse => Err(in_use(rel)),
+    }
 }
 
 /// Remove `name` if it is still the file `expect` names; best effort (a leftover is harmless).
 pub(super) fn remove_if_unchanged(dir: &Dir, name: &str, expect: Ident) {
-    if let Ok(Some(held)) = hold_expected(dir, name, expect) {
+    if let Ok(Holding::It(held)) = hold_expected(dir, name, expect) {
         let _ = delete(&held);
     }
 }
@@ -507,20 +627,27 @@ pub(super) fn names(dir: &Dir) -> io::Result<Vec<String>> {
         let base = buffer.as_ptr().cast::<u8>();
         let mut offset = 0usize;
         loop {
-            // SAFETY: the system wrote whole entries, each at `NextEntryOffset` from the last.
-            let entry = unsafe { &*base.add(offset).cast::<FILE_FULL_DIR_INFO>() };
-            let units = entry.FileNameLength as usize / 2;
-            let wide = unsafe { std::slice::from_raw_parts(entry.FileName.as_ptr(), units) };
-            if let Ok(n) = String::from_utf16(wide)
+            // SAFETY: the system wrote whole entries, each at `NextEntryOffset` from the last,
+            // 8-aligned, with `FileNameLength` bytes of name from the `FileName` field on; the
+            // name is read through a pointer from the buffer itself, not from a reference to
+            // the one-element array the structure declares.
+            let entry = unsafe { base.add(offset) };
+            let header = unsafe { entry.cast::<FILE_FULL_DIR_INFO>().read() };
+            let units = header.FileNameLength as usize / 2;
+            let name = unsafe { entry.add(std::mem::offset_of!(FILE_FULL_DIR_INFO, FileName)) };
+            let wide: Vec<u16> = (0..units)
+                .map(|i| unsafe { name.cast::<u16>().add(i).read_unaligned() })
+                .collect();
+            if let Ok(n) = String::from_utf16(&wide)
                 && n != "."
                 && n != ".."
             {
                 out.push(n);
             }
-            if entry.NextEntryOffset == 0 {
+            if header.NextEntryOffset == 0 {
                 break;
             }
-            offset += entry.NextEntryOffset as usize;
+            offset += header.NextEntryOffset as usize;
         }
     }
 }

@@ -167,6 +167,9 @@ fn the_library_tests_pass_on_windows() {
         "repo::tests::only_a_directory_opens_as_a_repository",
         "repo::tests::names_windows_reads_as_paths_or_streams_are_refused",
         "repo::tests::a_file_open_for_writing_elsewhere_is_left_alone",
+        "repo::tests::read_only_files_are_replaced_and_removed_and_stay_read_only",
+        "repo::tests::leftovers_of_both_kinds_are_swept_only_when_they_are_ours",
+        "paths::tests::each_refusal_names_its_reason_and_limits_are_exact",
         "repo::windows::tests::links_of_every_kind_are_told_from_files_and_folders",
         "repo::windows::tests::a_name_is_one_component_never_a_path_or_a_stream",
         "config::tests::the_file_is_read_only_when_it_is_a_small_regular_file",
@@ -211,6 +214,11 @@ fn the_windows_binary_writes_what_the_linux_one_writes() {
             text.replace("NWCHEM_NPROC: \"4\"", "NWCHEM_NPROC: \"8\""),
         )
         .expect("w");
+    }
+    // A spec named on the command line, with Windows' separator or `/`.
+    for arg in ["specs\\worker.yaml", "specs/worker.yaml"] {
+        let (code, out, err) = wine_qmspec(&exe, win.path(), &["validate", arg]);
+        assert_eq!(code, 0, "{arg}: {out}{err}");
     }
     let (code, out, err) = wine_qmspec(&exe, win.path(), &["check"]);
     assert_eq!(code, 1, "{out}{err}");
