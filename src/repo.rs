@@ -499,6 +499,24 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
     }
 
+    /// A temporary name an earlier run left (same process id, same counter) is passed over.
+    #[test]
+    fn a_leftover_temporary_name_is_passed_over() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let repo = Repo::open(dir.path()).expect("open");
+        let pid = std::process::id();
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        // Other tests in this process take names too: leave the next several.
+        for k in next..next + 8 {
+            std::fs::write(dir.path().join(format!(".x.qmspec-tmp-{pid}-{k}")), "").expect("w");
+        }
+        repo.write_atomic("x", b"new\n", None).expect("written");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("x")).expect("read"),
+            "new\n"
+        );
+    }
+
     #[test]
     fn only_a_directory_opens_as_a_repository() {
         let dir = tempfile::tempdir().expect("tmp");

@@ -147,14 +147,22 @@ pub(super) fn write_file(
         None if content.starts_with(b"#!") => 0o755,
         None => 0o644,
     };
-    let tmp = temp_name(name, "tmp");
-    let fd = rustix::fs::openat(
-        dir,
-        tmp.as_str(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .map_err(errno)?;
+    // A name left by an earlier run whose process id this one now has (a kept empty
+    // temporary) is passed over for the next.
+    let mut tries = 0;
+    let (tmp, fd) = loop {
+        let tmp = temp_name(name, "tmp");
+        match rustix::fs::openat(
+            dir,
+            tmp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => break (tmp, fd),
+            Err(rustix::io::Errno::EXIST) if tries < 16 => tries += 1,
+            Err(e) => return Err(errno(e).into()),
+        }
+    };
     let written = (|| -> io::Result<()> {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(errno)?;
         let mut f = File::from(fd);

@@ -491,16 +491,23 @@ pub(super) fn write_file(
     content: &[u8],
     expect: Option<Ident>,
 ) -> Result<(), WalkError> {
-    let tmp = temp_name(name, "tmp");
-    let handle = open_at(
-        dir,
-        &component(&tmp)?,
-        FILE_GENERIC_WRITE | DELETE | FILE_READ_ATTRIBUTES,
-        FILE_SHARE_READ,
-        FILE_CREATE,
-        FILE_NON_DIRECTORY_FILE,
-    )
-    .map_err(nt_error)?;
+    // A name left by an earlier run whose process id this one now has (Windows reuses them
+    // soon) is passed over for the next.
+    let mut tries = 0;
+    let handle = loop {
+        match open_at(
+            dir,
+            &component(&temp_name(name, "tmp"))?,
+            FILE_GENERIC_WRITE | DELETE | FILE_READ_ATTRIBUTES,
+            FILE_SHARE_READ,
+            FILE_CREATE,
+            FILE_NON_DIRECTORY_FILE,
+        ) {
+            Ok(handle) => break handle,
+            Err(STATUS_OBJECT_NAME_COLLISION) if tries < 16 => tries += 1,
+            Err(status) => return Err(nt_error(status).into()),
+        }
+    };
     let mut file = File::from(handle);
     let written = file.write_all(content).and_then(|()| file.sync_all());
     let handle = OwnedHandle::from(file);

@@ -169,6 +169,7 @@ fn the_library_tests_pass_on_windows() {
         "repo::tests::a_file_open_for_writing_elsewhere_is_left_alone",
         "repo::tests::read_only_files_are_replaced_and_removed_and_stay_read_only",
         "repo::tests::leftovers_of_both_kinds_are_swept_only_when_they_are_ours",
+        "repo::tests::a_leftover_temporary_name_is_passed_over",
         "paths::tests::each_refusal_names_its_reason_and_limits_are_exact",
         "repo::windows::tests::links_of_every_kind_are_told_from_files_and_folders",
         "repo::windows::tests::a_name_is_one_component_never_a_path_or_a_stream",
