@@ -13,7 +13,7 @@ use crate::support::{
 /// The files a clean clone has: tracked ones and new ones not ignored (so uncommitted work is
 /// built too), without `target/`, the referees or anything else `.gitignore` names; a file
 /// deleted in the work tree but still in the index is not there.
-fn tree_files() -> Vec<String> {
+pub fn tree_files() -> Vec<String> {
     let out = Command::new("git")
         .args([
             "ls-files",
@@ -35,7 +35,7 @@ fn tree_files() -> Vec<String> {
 }
 
 /// A copy of [`tree_files`] under `to`.
-fn clean_tree(to: &Path) {
+pub fn clean_tree(to: &Path) {
     for rel in tree_files() {
         let from = root().join(&rel);
         let target = to.join(&rel);

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{build_lock, copy_of_project, qmspec, referees, root, which};
+use crate::install::clean_tree;
+use crate::support::{build_lock, copy_of_project, qmspec, referee, referees, root, which};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 
@@ -311,5 +312,84 @@ fn the_windows_binary_writes_what_the_linux_one_writes() {
             .any(|k| k.contains(".qmspec-tmp-") || k.contains(".qmspec-rm-")),
         "{:?}",
         files(win.path()).keys().collect::<Vec<_>>()
+    );
+}
+
+/// The Windows wheel, as the release builds it but with the GNU toolchain (the release uses
+/// MSVC, which is not on this machine): maturin makes a `win_amd64` wheel from a clean tree,
+/// whose `qmspec.exe` runs under Wine and checks a copy of this repository.
+#[test]
+fn the_windows_wheel_holds_a_binary_that_checks_a_repository() {
+    let tree = tempfile::tempdir().expect("tmp");
+    clean_tree(tree.path());
+    let out = tempfile::tempdir().expect("tmp");
+    {
+        let _lock = build_lock();
+        let (code, stdout, stderr) = run_to_files(
+            Command::new(referee("maturin"))
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "--target",
+                    TARGET,
+                    "--out",
+                ])
+                .arg(out.path())
+                .current_dir(tree.path().join("python"))
+                .env(
+                    "CARGO_TARGET_DIR",
+                    root().join("target/qmspec-windows-wheel"),
+                ),
+            Duration::from_secs(1800),
+        );
+        assert_eq!(code, 0, "maturin failed:\n{stdout}{stderr}");
+    }
+    let wheels: Vec<PathBuf> = std::fs::read_dir(out.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    let name = |p: &PathBuf| p.file_name().expect("name").to_string_lossy().into_owned();
+    assert_eq!(wheels.len(), 1, "{wheels:?}");
+    assert_eq!(
+        name(&wheels[0]),
+        format!(
+            "qmspec-{}-py3-none-win_amd64.whl",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let unpacked = tempfile::tempdir().expect("tmp");
+    let (code, stdout, stderr) = run_to_files(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&wheels[0])
+            .arg(unpacked.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let info = unpacked
+        .path()
+        .join(format!("qmspec-{}.dist-info", env!("CARGO_PKG_VERSION")));
+    let metadata = std::fs::read_to_string(info.join("METADATA")).expect("METADATA");
+    assert!(
+        metadata.contains("Classifier: Operating System :: Microsoft :: Windows"),
+        "{metadata}"
+    );
+    let exe = unpacked.path().join(format!(
+        "qmspec-{}.data/scripts/qmspec.exe",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let project = copy_of_project();
+    let (code, stdout, stderr) = wine_qmspec(&exe, project.path(), &["--version"]);
+    assert_eq!(
+        (code, stdout.trim()),
+        (0, format!("qmspec {}", env!("CARGO_PKG_VERSION")).as_str()),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = wine_qmspec(&exe, project.path(), &["check", "--full"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("8 generated files are up to date"),
+        "{stdout}{stderr}"
     );
 }
