@@ -1260,9 +1260,16 @@ pub fn generate(
             .sweep_temporaries(&o.path, &ours)
             .map_err(|e| werr(&o.path, e))?
         {
+            let why = if left.contains(".qmspec-rm-") {
+                // Set aside by a replacement or removal that found another file there: it may
+                // hold someone's content.
+                "is a file qmspec set aside when it found something other than its own file there, and it holds no intact qmspec file; look at it before you delete it"
+            } else {
+                "is named like a temporary file of an interrupted run but holds no intact qmspec file (an empty one is left when a run was killed between creating and writing it); delete it yourself"
+            };
             actions.push(Action::Kept {
                 path: left,
-                why: "is named like a temporary file of an interrupted run but holds no intact qmspec file (an empty one is left when a run was killed between creating and writing it); delete it yourself".into(),
+                why: why.into(),
             });
         }
     }

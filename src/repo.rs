@@ -499,22 +499,37 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
     }
 
-    /// A temporary name an earlier run left (same process id, same counter) is passed over.
+    /// A temporary or set-aside name an earlier run left (same process id, same counter) is
+    /// passed over. (Each test runs in a process of its own under nextest; with `cargo test`
+    /// another test may take a name first, which only moves the collisions along.)
     #[test]
     fn a_leftover_temporary_name_is_passed_over() {
         let dir = tempfile::tempdir().expect("tmp");
         let repo = Repo::open(dir.path()).expect("open");
         let pid = std::process::id();
         let next = TEMP_COUNTER.load(Ordering::Relaxed);
-        // Other tests in this process take names too: leave the next several.
-        for k in next..next + 8 {
-            std::fs::write(dir.path().join(format!(".x.qmspec-tmp-{pid}-{k}")), "").expect("w");
+        // The next temporary names, and set-aside names further on (a replacement or removal
+        // comes after the write has passed over the temporary ones).
+        let mut planted = Vec::new();
+        for k in next..next + 12 {
+            planted.push(dir.path().join(format!(".x.qmspec-tmp-{pid}-{k}")));
+        }
+        for k in next..next + 20 {
+            planted.push(dir.path().join(format!(".x.qmspec-rm-{pid}-{k}")));
+        }
+        for p in &planted {
+            std::fs::write(p, "").expect("w");
         }
         repo.write_atomic("x", b"new\n", None).expect("written");
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("x")).expect("read"),
-            "new\n"
-        );
+        let id = ident(&repo, "x");
+        repo.write_atomic("x", b"newer\n", Some(id))
+            .expect("replaced");
+        repo.remove("x", ident(&repo, "x")).expect("removed");
+        assert!(!dir.path().join("x").exists());
+        // The leftovers are untouched: empty files prove nothing.
+        for p in &planted {
+            assert_eq!(std::fs::read(p).expect("kept"), b"", "{}", p.display());
+        }
     }
 
     #[test]

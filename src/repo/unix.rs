@@ -237,12 +237,17 @@ fn install_over(
 
 /// See [`super::Repo::remove`]: renamed aside first, then checked, then removed, or put back.
 pub(super) fn remove(dir: &Dir, name: &str, rel: &str, expect: Ident) -> Result<(), WalkError> {
-    let aside = temp_name(name, "rm");
-    match rustix::fs::renameat_with(dir, name, dir, aside.as_str(), RenameFlags::NOREPLACE) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(WalkError::Io(errno(e))),
-    }
+    // A set-aside name an earlier run left under this process id is passed over.
+    let mut tries = 0;
+    let aside = loop {
+        let aside = temp_name(name, "rm");
+        match rustix::fs::renameat_with(dir, name, dir, aside.as_str(), RenameFlags::NOREPLACE) {
+            Ok(()) => break aside,
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(rustix::io::Errno::EXIST) if tries < 16 => tries += 1,
+            Err(e) => return Err(WalkError::Io(errno(e))),
+        }
+    };
     let st = rustix::fs::statat(dir, aside.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
     if is_expected(&st, expect) {
         return rustix::fs::unlinkat(dir, aside.as_str(), AtFlags::empty())

@@ -28,13 +28,16 @@ use windows_sys::Win32::Foundation::{
     ERROR_DIRECTORY, ERROR_NO_MORE_FILES, GetLastError, HANDLE, NTSTATUS, OBJ_CASE_INSENSITIVE,
     RtlNtStatusToDosError, STATUS_CANNOT_DELETE, STATUS_DELETE_PENDING, STATUS_FILE_IS_A_DIRECTORY,
     STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED,
-    STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND,
-    STATUS_OBJECT_PATH_NOT_FOUND, STATUS_SHARING_VIOLATION, UNICODE_STRING,
+    STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_INVALID,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_PATH_NOT_FOUND, STATUS_OBJECT_PATH_SYNTAX_BAD,
+    STATUS_SHARING_VIOLATION, STATUS_UNSUCCESSFUL, UNICODE_STRING,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    BY_HANDLE_FILE_INFORMATION, DELETE, FILE_ADD_SUBDIRECTORY, FILE_ATTRIBUTE_DEVICE,
-    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_READONLY,
-    FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_TAG_INFO, FILE_DISPOSITION_FLAG_DELETE,
+    BY_HANDLE_FILE_INFORMATION, DELETE, FILE_ADD_SUBDIRECTORY, FILE_ATTRIBUTE_ARCHIVE,
+    FILE_ATTRIBUTE_DEVICE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL,
+    FILE_ATTRIBUTE_NOT_CONTENT_INDEXED, FILE_ATTRIBUTE_OFFLINE, FILE_ATTRIBUTE_READONLY,
+    FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_TAG_INFO,
+    FILE_ATTRIBUTE_TEMPORARY, FILE_DISPOSITION_FLAG_DELETE,
     FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE, FILE_DISPOSITION_FLAG_POSIX_SEMANTICS,
     FILE_FLAG_BACKUP_SEMANTICS, FILE_FULL_DIR_INFO, FILE_GENERIC_READ, FILE_GENERIC_WRITE,
     FILE_LIST_DIRECTORY, FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE, FILE_SHARE_READ,
@@ -326,13 +329,19 @@ pub(super) fn open_regular(dir: &Dir, name: &str) -> io::Result<Result<(File, u6
 /// Rename the file behind `handle` (opened with `DELETE`) to `name` in its own folder `dir`,
 /// never over a file that is there. A bare name with no `RootDirectory` renames within the
 /// folder, and Windows then opens no target folder, which the repository's lock would refuse
-/// for a file at the root. Wine 8 does not know that form; there, and on any other refusal
-/// but a name collision, the rename is tried again relative to `dir`.
+/// for a file at the root. Wine 8 does not know that form (it answers that the path's syntax
+/// is bad); where the form is refused so, the rename is tried again relative to `dir`.
 fn rename(handle: &OwnedHandle, dir: &Dir, name: &str) -> Result<(), NTSTATUS> {
     match rename_relative(handle, None, name) {
-        Err(status) if status != STATUS_OBJECT_NAME_COLLISION => {
-            rename_relative(handle, Some(dir), name)
-        }
+        // Only where the form itself is refused: a real refusal (access, sharing) is reported
+        // as it is, not as what the second form would meet.
+        Err(
+            STATUS_OBJECT_PATH_SYNTAX_BAD
+            | STATUS_OBJECT_NAME_INVALID
+            | STATUS_INVALID_PARAMETER
+            | STATUS_NOT_IMPLEMENTED
+            | STATUS_NOT_SUPPORTED,
+        ) => rename_relative(handle, Some(dir), name),
         done => done,
     }
 }
@@ -360,10 +369,11 @@ fn rename_relative(handle: &OwnedHandle, dir: Option<&Dir>, name: &str) -> Resul
     set_information(handle, info.cast(), length, FileRenameInformation)
 }
 
-/// Delete the file behind `handle` (opened with `DELETE` and `FILE_WRITE_ATTRIBUTES`). With
-/// POSIX semantics (Windows 10 1709 and later) the name is free at once, even while a reader
-/// that shares deleting still has it open, and a read-only file goes too; elsewhere the file
-/// is marked for deletion on close, after its read-only attribute is cleared.
+/// Delete the file behind `handle` (opened with `DELETE`). With POSIX semantics (Windows 10
+/// 1709 and later) the name is free at once, even while a reader that shares deleting still
+/// has it open, and a read-only file goes too. Elsewhere the file is marked for deletion on
+/// close; a read-only one has that attribute cleared first (the handle then needs
+/// `FILE_WRITE_ATTRIBUTES`), and set again if it still cannot go.
 fn delete(handle: &OwnedHandle) -> Result<(), NTSTATUS> {
     let ex = FILE_DISPOSITION_INFORMATION_EX {
         Flags: FILE_DISPOSITION_FLAG_DELETE
@@ -376,11 +386,13 @@ fn delete(handle: &OwnedHandle) -> Result<(), NTSTATUS> {
         size_of::<FILE_DISPOSITION_INFORMATION_EX>(),
         FileDispositionInformationEx,
     ) {
+        // Not known here, or the read-only flag not honoured: the classic way.
         Err(
             STATUS_INVALID_INFO_CLASS
             | STATUS_INVALID_PARAMETER
             | STATUS_NOT_IMPLEMENTED
-            | STATUS_NOT_SUPPORTED,
+            | STATUS_NOT_SUPPORTED
+            | STATUS_CANNOT_DELETE,
         ) => {}
         done => return done,
     }
@@ -395,25 +407,65 @@ fn delete(handle: &OwnedHandle) -> Result<(), NTSTATUS> {
     };
     match mark() {
         Err(STATUS_CANNOT_DELETE) => {
-            set_read_only(handle, false)?;
-            mark()
+            let attributes = attributes_of(handle)?;
+            if attributes & FILE_ATTRIBUTE_READONLY == 0 {
+                return Err(STATUS_CANNOT_DELETE);
+            }
+            set_attributes(handle, attributes & !FILE_ATTRIBUTE_READONLY)?;
+            let done = mark();
+            if done.is_err() {
+                let _ = set_attributes(handle, attributes);
+            }
+            done
         }
         done => done,
     }
 }
 
-/// Set or clear the read-only attribute of the file behind `handle`, keeping its times.
+/// The attributes of the file behind `handle`.
+fn attributes_of(handle: &OwnedHandle) -> Result<u32, NTSTATUS> {
+    // SAFETY: a plain C struct filled by the call on a handle this process owns.
+    let mut by: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+    if unsafe { GetFileInformationByHandle(handle.as_raw_handle() as HANDLE, &mut by) } == 0 {
+        return Err(STATUS_UNSUCCESSFUL);
+    }
+    Ok(by.dwFileAttributes)
+}
+
+/// Set or clear only the read-only attribute of the file behind `handle` (opened with
+/// `FILE_WRITE_ATTRIBUTES`); its other attributes and its times stay.
 fn set_read_only(handle: &OwnedHandle, read_only: bool) -> Result<(), NTSTATUS> {
-    // Zero times mean "unchanged"; `FILE_ATTRIBUTE_NORMAL` stands for no attribute at all.
+    let attributes = attributes_of(handle)?;
+    set_attributes(
+        handle,
+        if read_only {
+            attributes | FILE_ATTRIBUTE_READONLY
+        } else {
+            attributes & !FILE_ATTRIBUTE_READONLY
+        },
+    )
+}
+
+/// Set the attributes a file may have set (`FILE_ATTRIBUTE_NORMAL` stands for none); zero
+/// times leave the times as they are.
+fn set_attributes(handle: &OwnedHandle, attributes: u32) -> Result<(), NTSTATUS> {
+    let settable = attributes
+        & (FILE_ATTRIBUTE_READONLY
+            | FILE_ATTRIBUTE_HIDDEN
+            | FILE_ATTRIBUTE_SYSTEM
+            | FILE_ATTRIBUTE_ARCHIVE
+            | FILE_ATTRIBUTE_TEMPORARY
+            | FILE_ATTRIBUTE_OFFLINE
+            | FILE_ATTRIBUTE_NOT_CONTENT_INDEXED);
     let basic = FILE_BASIC_INFORMATION {
         CreationTime: 0,
         LastAccessTime: 0,
         LastWriteTime: 0,
         ChangeTime: 0,
-        FileAttributes: if read_only {
-            FILE_ATTRIBUTE_READONLY
-        } else {
+        FileAttributes: if settable == 0 {
             FILE_ATTRIBUTE_NORMAL
+        } else {
+            settable
         },
     };
     set_information(
@@ -456,14 +508,20 @@ enum Holding {
 }
 
 /// The file at `name`, opened so that nobody else can write, rename or delete it while the
-/// handle is held (`DELETE` is asked so that qmspec itself can, and `FILE_WRITE_ATTRIBUTES`
-/// to clear a read-only attribute), and checked on that handle.
+/// handle is held (`DELETE` is asked so that qmspec itself can, and for a read-only file
+/// `FILE_WRITE_ATTRIBUTES`, to clear that attribute), and checked on that handle.
 fn hold_expected(dir: &Dir, name: &str, expect: Ident) -> io::Result<Holding> {
     let wide = component(name)?;
     let handle = match open_at(
         dir,
         &wide,
-        DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES,
+        DELETE
+            | FILE_READ_ATTRIBUTES
+            | if expect.mode == 0o444 {
+                FILE_WRITE_ATTRIBUTES
+            } else {
+                0
+            },
         FILE_SHARE_READ,
         FILE_OPEN,
         FILE_NON_DIRECTORY_FILE,
@@ -552,8 +610,16 @@ fn install_over(
         Holding::Other => return Err(changed(rel)),
         Holding::InUse => return Err(in_use(rel)),
     };
-    let aside = temp_name(name, "rm");
-    rename(&old, dir, &aside).map_err(nt_error)?;
+    // A set-aside name an earlier run left under this process id is passed over.
+    let mut tries = 0;
+    let aside = loop {
+        let aside = temp_name(name, "rm");
+        match rename(&old, dir, &aside) {
+            Ok(()) => break aside,
+            Err(STATUS_OBJECT_NAME_COLLISION) if tries < 16 => tries += 1,
+            Err(status) => return Err(nt_error(status).into()),
+        }
+    };
     match rename(new, dir, name) {
         Ok(()) => {
             *placed = true;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{TIMEOUT, fixture, repo_with_spec, run_bounded as run};
+use crate::support::{TIMEOUT, fixture, repo_with_spec, run_bounded as run, unwrapped};
 
 /// What is at each path under `dir`, symlinks not followed: file bytes, a directory, a link
 /// target, or "special".
@@ -303,6 +303,33 @@ fn only_qmspecs_own_temporaries_are_swept() {
     assert!(
         stderr.contains("kept      generated/.validate-demo.sh.qmspec-tmp-3-0")
             && stderr.contains("kept      generated/.validate-demo.sh.qmspec-tmp-4-0"),
+        "{stderr}"
+    );
+}
+
+/// An old version set aside by a replacement or removal (`-rm-`) is swept when it is a whole
+/// file of qmspec's, and otherwise kept with a message that it may hold someone's content.
+#[test]
+fn set_aside_old_versions_are_swept_only_when_they_are_qmspecs() {
+    let dir = repo_with_spec(&fixture("minimal.yaml"));
+    let d = dir.path();
+    assert_eq!(run(d, &["generate"]).0, 0);
+    let stamped = std::fs::read_to_string(d.join("generated/validate-demo.sh")).expect("read");
+    let ours = d.join("generated/.validate-demo.sh.qmspec-rm-5-1");
+    std::fs::write(&ours, &stamped).expect("write");
+    let theirs = d.join("generated/.validate-demo.sh.qmspec-rm-6-2");
+    std::fs::write(&theirs, "someone's script\n").expect("write");
+    let (code, _, stderr) = run(d, &["generate", "--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!ours.exists(), "a whole qmspec file set aside is swept");
+    assert_eq!(
+        std::fs::read_to_string(&theirs).expect("kept"),
+        "someone's script\n"
+    );
+    let stderr = unwrapped(&stderr);
+    assert!(
+        stderr.contains("kept      generated/.validate-demo.sh.qmspec-rm-6-2")
+            && stderr.contains("look at it before you delete it"),
         "{stderr}"
     );
 }
