@@ -67,18 +67,49 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
         }
         Err(e) => return Err(ConfigError::Read(e.to_string())),
     };
-    if !meta.is_file() {
-        return Err(ConfigError::Read(
-            "not a regular file (a symlink or folder is not read); make it a file".into(),
-        ));
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(ConfigError::Read(format!(
+    let too_large = || {
+        ConfigError::Read(format!(
             "larger than {} KiB; it holds two settings",
             MAX_CONFIG_BYTES / 1024
-        )));
+        ))
+    };
+    let not_a_file = || {
+        ConfigError::Read(
+            "not a regular file (a symlink or folder is not read); make it a file".into(),
+        )
+    };
+    if !meta.is_file() {
+        return Err(not_a_file());
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read(e.to_string()))?;
+    // Opened without following a link, and checked again on the open file: a symlink (or a
+    // FIFO) swapped in since the look above is refused, not read.
+    let file = match open_no_follow(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(_) if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) => {
+            return Err(not_a_file());
+        }
+        Err(e) => return Err(ConfigError::Read(e.to_string())),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| ConfigError::Read(e.to_string()))?;
+    if !meta.is_file() || meta.file_type().is_symlink() {
+        return Err(not_a_file());
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| ConfigError::Read(e.to_string()))?;
+    // It may have grown since the stat.
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
     parse(&text)
 }
 
@@ -288,7 +319,7 @@ pub fn discover(root: &Path, config: &Config) -> Found {
 /// the walk cannot hang the run.
 fn marker_of(path: &Path, rel: &str, schema: &str) -> Option<bool> {
     use std::io::Read;
-    let file = open_no_follow(path)?;
+    let file = open_no_follow(path).ok()?;
     let kind = file.metadata().ok()?.file_type();
     if !kind.is_file() || kind.is_symlink() {
         return None;
@@ -305,27 +336,25 @@ fn marker_of(path: &Path, rel: &str, schema: &str) -> Option<bool> {
 
 /// `path` opened for reading without following a symlink (Unix: nor blocking on a FIFO).
 #[cfg(unix)]
-fn open_no_follow(path: &Path) -> Option<std::fs::File> {
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
     std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(flags.bits() as i32)
         .open(path)
-        .ok()
 }
 
 /// `path` opened for reading without following a symlink or junction: the link itself is
 /// opened, and refused by the type check after.
 #[cfg(windows)]
-fn open_no_follow(path: &Path) -> Option<std::fs::File> {
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::windows::fs::OpenOptionsExt;
     use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT;
     std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
         .open(path)
-        .ok()
 }
 
 /// Visit every file under `dir` (not following symlinks, never into `.git`), with whether its
