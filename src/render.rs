@@ -459,30 +459,28 @@ pub fn stamp_state(content: &str, out_path: &str) -> StampState {
     let mut recorded = None;
     let mut spec = None;
     for (i, line) in content.split_inclusive('\n').enumerate() {
-        // A checkout may have turned the stamp's LF into CRLF (git's `core.autocrlf`): the stamp
-        // still names its spec, and the body, CRLF and all, no longer matches the hash.
-        let bare = line.trim_end_matches('\n').trim_end_matches('\r');
         // The stamp is the first lines of the file (after a shebang): a stamp line further
         // down is body text, so pasting one into a foreign file proves nothing.
-        let in_header = recorded.is_none() && i < 4;
-        if in_header
-            && spec.is_none()
-            && let Some(rest) = line.strip_prefix(STAMP_PREFIX)
-            && let Some(name) = rest
-                .trim_end_matches('\n')
-                .trim_end_matches('\r')
-                .strip_suffix(STAMP_SUFFIX)
-        {
-            spec = Some(name.to_string());
-            continue;
-        }
-        if in_header && spec.is_some() {
-            if let Some(h) = bare.strip_prefix(HASH_PREFIX) {
-                recorded = Some(h.to_string());
+        if recorded.is_none() && i < 4 {
+            // A checkout may have turned the stamp's LF into CRLF (git's `core.autocrlf`): the
+            // stamp still names its spec, and the body, CRLF and all, no longer matches the hash.
+            let bare = line.trim_end_matches('\n').trim_end_matches('\r');
+            if spec.is_none()
+                && let Some(name) = bare
+                    .strip_prefix(STAMP_PREFIX)
+                    .and_then(|rest| rest.strip_suffix(STAMP_SUFFIX))
+            {
+                spec = Some(name.to_string());
                 continue;
             }
-            if bare == STAMP_HINT {
-                continue;
+            if spec.is_some() {
+                if let Some(h) = bare.strip_prefix(HASH_PREFIX) {
+                    recorded = Some(h.to_string());
+                    continue;
+                }
+                if bare == STAMP_HINT {
+                    continue;
+                }
             }
         }
         body.push_str(line);

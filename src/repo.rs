@@ -332,6 +332,27 @@ fn head_at(dir: &sys::Dir, name: &str, n: u64) -> Option<(Vec<u8>, Ident)> {
     Some((head, ident))
 }
 
+/// How many names left by earlier runs [`fresh_name`] passes over before it gives up.
+const NAME_TRIES: usize = 16;
+
+/// Take a fresh temporary or set-aside name (`kind`: `tmp`, `rm`) beside `name`: `attempt`
+/// creates the file or renames to the name, and answers `Ok(None)` when the name is taken. A
+/// name an earlier run left under this process id (a kept empty temporary; Windows reuses
+/// ids soon) is passed over for the next. `Ok(None)`: every name tried was taken.
+fn fresh_name<T, E>(
+    name: &str,
+    kind: &str,
+    mut attempt: impl FnMut(&str) -> Result<Option<T>, E>,
+) -> Result<Option<(String, T)>, E> {
+    for _ in 0..=NAME_TRIES {
+        let candidate = temp_name(name, kind);
+        if let Some(done) = attempt(&candidate)? {
+            return Ok(Some((candidate, done)));
+        }
+    }
+    Ok(None)
+}
+
 fn temp_name(name: &str, kind: &str) -> String {
     format!(
         ".{name}.qmspec-{kind}-{}-{}",

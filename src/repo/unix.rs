@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 
-use super::{Ident, Kind, WalkError, changed, temp_name};
+use super::{Ident, Kind, WalkError, changed, fresh_name};
 
 /// An open directory.
 pub(super) type Dir = OwnedFd;
@@ -147,22 +147,20 @@ pub(super) fn write_file(
         None if content.starts_with(b"#!") => 0o755,
         None => 0o644,
     };
-    // A name left by an earlier run whose process id this one now has (a kept empty
-    // temporary) is passed over for the next.
-    let mut tries = 0;
-    let (tmp, fd) = loop {
-        let tmp = temp_name(name, "tmp");
+    let (tmp, fd) = fresh_name(name, "tmp", |tmp| {
         match rustix::fs::openat(
             dir,
-            tmp.as_str(),
+            tmp,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         ) {
-            Ok(fd) => break (tmp, fd),
-            Err(rustix::io::Errno::EXIST) if tries < 16 => tries += 1,
-            Err(e) => return Err(errno(e).into()),
+            Ok(fd) => Ok(Some(fd)),
+            Err(rustix::io::Errno::EXIST) => Ok(None),
+            Err(e) => Err(e),
         }
-    };
+    })
+    .map_err(errno)?
+    .ok_or_else(|| errno(rustix::io::Errno::EXIST))?;
     let written = (|| -> io::Result<()> {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(errno)?;
         let mut f = File::from(fd);
@@ -237,16 +235,18 @@ fn install_over(
 
 /// See [`super::Repo::remove`]: renamed aside first, then checked, then removed, or put back.
 pub(super) fn remove(dir: &Dir, name: &str, rel: &str, expect: Ident) -> Result<(), WalkError> {
-    // A set-aside name an earlier run left under this process id is passed over.
-    let mut tries = 0;
-    let aside = loop {
-        let aside = temp_name(name, "rm");
-        match rustix::fs::renameat_with(dir, name, dir, aside.as_str(), RenameFlags::NOREPLACE) {
-            Ok(()) => break aside,
-            Err(rustix::io::Errno::NOENT) => return Ok(()),
-            Err(rustix::io::Errno::EXIST) if tries < 16 => tries += 1,
-            Err(e) => return Err(WalkError::Io(errno(e))),
+    let set_aside = fresh_name(name, "rm", |aside| {
+        match rustix::fs::renameat_with(dir, name, dir, aside, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(Some(())),
+            Err(rustix::io::Errno::EXIST) => Ok(None),
+            Err(e) => Err(e),
         }
+    });
+    let aside = match set_aside {
+        Ok(Some((aside, ()))) => aside,
+        Ok(None) => return Err(WalkError::Io(errno(rustix::io::Errno::EXIST))),
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(WalkError::Io(errno(e))),
     };
     let st = rustix::fs::statat(dir, aside.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
     if is_expected(&st, expect) {

@@ -47,7 +47,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 };
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
-use super::{Ident, Kind, WalkError, changed, in_use, temp_name};
+use super::{Ident, Kind, WalkError, changed, fresh_name, in_use};
 
 /// An open directory.
 pub(super) type Dir = OwnedHandle;
@@ -168,13 +168,19 @@ fn kind_of(attributes: u32, tag: Option<Option<u32>>) -> Kind {
     }
 }
 
-fn info(handle: &OwnedHandle) -> io::Result<Info> {
-    let raw = handle.as_raw_handle() as HANDLE;
-    // SAFETY: plain C structs filled by the calls on a handle this process owns.
+/// `GetFileInformationByHandle`: attributes, volume, file index, size, times.
+fn by_handle(handle: &OwnedHandle) -> io::Result<BY_HANDLE_FILE_INFORMATION> {
+    // SAFETY: a plain C struct filled by the call on a handle this process owns.
     let mut by: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
-    if unsafe { GetFileInformationByHandle(raw, &mut by) } == 0 {
+    if unsafe { GetFileInformationByHandle(handle.as_raw_handle() as HANDLE, &mut by) } == 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(by)
+}
+
+fn info(handle: &OwnedHandle) -> io::Result<Info> {
+    let raw = handle.as_raw_handle() as HANDLE;
+    let by = by_handle(handle)?;
     let attributes = by.dwFileAttributes;
     let tag = (attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0).then(|| {
         let mut tag: FILE_ATTRIBUTE_TAG_INFO = unsafe { std::mem::zeroed() };
@@ -424,12 +430,9 @@ fn delete(handle: &OwnedHandle) -> Result<(), NTSTATUS> {
 
 /// The attributes of the file behind `handle`.
 fn attributes_of(handle: &OwnedHandle) -> Result<u32, NTSTATUS> {
-    // SAFETY: a plain C struct filled by the call on a handle this process owns.
-    let mut by: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
-    if unsafe { GetFileInformationByHandle(handle.as_raw_handle() as HANDLE, &mut by) } == 0 {
-        return Err(STATUS_UNSUCCESSFUL);
-    }
-    Ok(by.dwFileAttributes)
+    by_handle(handle)
+        .map(|by| by.dwFileAttributes)
+        .map_err(|_| STATUS_UNSUCCESSFUL)
 }
 
 /// Set or clear only the read-only attribute of the file behind `handle` (opened with
@@ -549,23 +552,21 @@ pub(super) fn write_file(
     content: &[u8],
     expect: Option<Ident>,
 ) -> Result<(), WalkError> {
-    // A name left by an earlier run whose process id this one now has (Windows reuses them
-    // soon) is passed over for the next.
-    let mut tries = 0;
-    let handle = loop {
+    let (_, handle) = fresh_name(name, "tmp", |tmp| {
         match open_at(
             dir,
-            &component(&temp_name(name, "tmp"))?,
+            &component(tmp)?,
             FILE_GENERIC_WRITE | DELETE | FILE_READ_ATTRIBUTES,
             FILE_SHARE_READ,
             FILE_CREATE,
             FILE_NON_DIRECTORY_FILE,
         ) {
-            Ok(handle) => break handle,
-            Err(STATUS_OBJECT_NAME_COLLISION) if tries < 16 => tries += 1,
-            Err(status) => return Err(nt_error(status).into()),
+            Ok(handle) => Ok(Some(handle)),
+            Err(STATUS_OBJECT_NAME_COLLISION) => Ok(None),
+            Err(status) => Err(nt_error(status)),
         }
-    };
+    })?
+    .ok_or_else(|| nt_error(STATUS_OBJECT_NAME_COLLISION))?;
     let mut file = File::from(handle);
     let written = file.write_all(content).and_then(|()| file.sync_all());
     let handle = OwnedHandle::from(file);
@@ -610,16 +611,12 @@ fn install_over(
         Holding::Other => return Err(changed(rel)),
         Holding::InUse => return Err(in_use(rel)),
     };
-    // A set-aside name an earlier run left under this process id is passed over.
-    let mut tries = 0;
-    let aside = loop {
-        let aside = temp_name(name, "rm");
-        match rename(&old, dir, &aside) {
-            Ok(()) => break aside,
-            Err(STATUS_OBJECT_NAME_COLLISION) if tries < 16 => tries += 1,
-            Err(status) => return Err(nt_error(status).into()),
-        }
-    };
+    let (aside, ()) = fresh_name(name, "rm", |aside| match rename(&old, dir, aside) {
+        Ok(()) => Ok(Some(())),
+        Err(STATUS_OBJECT_NAME_COLLISION) => Ok(None),
+        Err(status) => Err(nt_error(status)),
+    })?
+    .ok_or_else(|| nt_error(STATUS_OBJECT_NAME_COLLISION))?;
     match rename(new, dir, name) {
         Ok(()) => {
             *placed = true;

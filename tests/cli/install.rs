@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::{
-    PreCommit, build_lock, copy_of_project, hook_repository, qmspec, referee, referees, root,
+    PreCommit, build_lock, cargo, copy_of_project, hook_repository, qmspec, referee, referees, root,
 };
 
 /// The files a clean clone has: tracked ones and new ones not ignored (so uncommitted work is
@@ -364,7 +364,7 @@ fn the_pre_commit_hook_installs_the_wheel_and_compiles_nothing() {
 fn qmspec_builds_with_the_newest_compatible_dependencies() {
     let tree = tempfile::tempdir().expect("tmp");
     clean_tree(tree.path());
-    let cargo = std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
+    let cargo = cargo();
     run(Command::new(&cargo)
         .args(["generate-lockfile", "--quiet"])
         .current_dir(tree.path()));

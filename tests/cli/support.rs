@@ -39,6 +39,11 @@ pub fn run_bounded(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The cargo that runs the tests (nextest and `cargo test` set `CARGO`), else the one on PATH.
+pub fn cargo() -> PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
+}
+
 /// One build at a time: the machine has two cores, and nextest runs these tests at once.
 pub fn build_lock() -> std::fs::File {
     let dir = root().join("target");

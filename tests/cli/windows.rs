@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::install::clean_tree;
-use crate::support::{build_lock, copy_of_project, qmspec, referee, referees, root, which};
+use crate::support::{build_lock, cargo, copy_of_project, qmspec, referee, referees, root, which};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 
@@ -56,10 +56,6 @@ fn run_to_files(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
         .code()
         .unwrap_or_else(|| panic!("{cmd:?} was killed: {status:?}"));
     (code, read(&out), read(&err))
-}
-
-fn cargo() -> PathBuf {
-    std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
 }
 
 /// Cargo's target folder for the Windows builds, kept between runs.
